@@ -1,0 +1,112 @@
+"""The broker boundary: what the engine needs from any broker.
+
+Below this line live adapters (the simulated broker, real brokers); above it,
+the engine. Only domain values cross it: ``OrderSpec`` going down,
+``ExecutionReport`` and ``BrokerOrderState`` coming up, and the errors of
+``gateway.brokers.errors``. An adapter translates its venue's wire format and
+errors into these, in one place.
+
+Commands (``submit``, ``cancel``) and reports (``reports()``) are separate on
+purpose: a venue may confirm an order on the reply, on the stream, or both, and
+in any order; the engine applies whichever comes first and ignores the echo.
+The ``client_order_id`` is passed to the broker so that a retried submit can
+be recognised there and never creates a second order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+from gateway.domain import Fill, OrderSpec, OrderStatus
+
+
+class ReportKind(Enum):
+    """What an execution report says happened."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FILL = "fill"
+    CANCELED = "canceled"
+    CANCEL_REJECTED = "cancel_rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """One event from the broker about one order.
+
+    ``fill`` is set exactly when ``kind`` is FILL; its ``exec_id`` is unique
+    across the broker, and a report may be delivered more than once.
+    """
+
+    kind: ReportKind
+    account: str
+    client_order_id: str
+    time: datetime
+    broker_order_id: str = ""
+    fill: Fill | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitAck:
+    """The broker's synchronous answer to a submit: the order exists there."""
+
+    broker_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrderState:
+    """The broker's view of one order, for reconciliation."""
+
+    account: str
+    client_order_id: str
+    broker_order_id: str
+    status: OrderStatus
+    filled_quantity: Decimal
+    fills: tuple[Fill, ...] = field(default=())
+    reason: str = ""
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """A venue the gateway trades through.
+
+    Required: ``connect``, ``close``, ``submit``, ``cancel``, ``reports``.
+    Reconciliation: ``order_status``, ``open_orders``.
+    Errors: raise ``BrokerRejected`` when the venue refused the request
+    (permanent), ``BrokerUnavailable`` when the request certainly did not
+    reach the venue, ``BrokerTimeout`` when its outcome is unknown.
+    """
+
+    name: str
+
+    async def connect(self) -> None:
+        """Open sessions and streams; return once orders can be submitted."""
+
+    async def close(self) -> None:
+        """Release everything; ``reports()`` iterators end."""
+
+    async def submit(self, spec: OrderSpec) -> SubmitAck:
+        """Send a new order, keyed by ``spec.client_order_id`` at the venue."""
+
+    async def cancel(self, account: str, client_order_id: str, broker_order_id: str) -> None:
+        """Ask the venue to cancel; the outcome arrives as a report.
+
+        ``broker_order_id`` may be empty when the order's ack has not arrived;
+        the venue then finds the order by ``client_order_id``.
+        """
+
+    def reports(self) -> AsyncIterator[ExecutionReport]:
+        """Stream execution reports for every order of every account, forever."""
+
+    async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
+        """Return the venue's view of one order, or None if it has no such order."""
+
+    async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
+        """Return the venue's non-terminal orders (of one account, or all)."""

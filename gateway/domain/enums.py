@@ -1,0 +1,54 @@
+"""The trading vocabulary: sides, order types, times in force, statuses."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Side(Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(Enum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderStatus(Enum):
+    PENDING_NEW = "pending_new"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+# Which times in force make sense for each order type. A market order that
+# rests overnight (GTC) or a stop that must trigger "immediately" (IOC/FOK) is
+# almost always a client bug, so the gateway refuses them up front.
+ALLOWED_TIME_IN_FORCE: dict[OrderType, frozenset[TimeInForce]] = {
+    OrderType.MARKET: frozenset({TimeInForce.DAY, TimeInForce.IOC, TimeInForce.FOK}),
+    OrderType.LIMIT: frozenset(TimeInForce),
+    OrderType.STOP: frozenset({TimeInForce.DAY, TimeInForce.GTC}),
+    OrderType.STOP_LIMIT: frozenset({TimeInForce.DAY, TimeInForce.GTC}),
+}

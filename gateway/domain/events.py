@@ -1,0 +1,117 @@
+"""Events: what happened to an order, in the past tense.
+
+Every change to the order table is one of these, stamped with the next
+gateway-wide sequence number. They are what the journal stores, what replay
+re-applies, and what subscribers are told about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.domain.order import Fill, Order, OrderSpec
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCreated:
+    """The gateway took the order and is about to send it (PENDING_NEW).
+
+    Durable before the broker sees the order: this is the write-ahead intent.
+    """
+
+    order_id: str
+    spec: OrderSpec
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    """The broker acknowledged the order."""
+
+    order_id: str
+    broker_order_id: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    """The broker (or the gateway, on the broker's behalf) refused the order."""
+
+    order_id: str
+    reason: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    """The broker executed (part of) the order."""
+
+    order_id: str
+    fill: Fill
+    time: datetime
+    broker_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested:
+    """A client asked to cancel; the request is on its way to the broker."""
+
+    order_id: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled:
+    """The broker cancelled the order (on request, or IOC/FOK leftovers)."""
+
+    order_id: str
+    time: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    """The broker refused a cancel; the order goes back to where it was."""
+
+    order_id: str
+    reason: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    """The order's time in force ran out."""
+
+    order_id: str
+    time: datetime
+
+
+OrderEvent = (
+    OrderCreated
+    | OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | CancelRequested
+    | OrderCanceled
+    | CancelRejected
+    | OrderExpired
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SequencedEvent:
+    """An event with its gateway-wide sequence number: one journal record."""
+
+    sequence: int
+    event: OrderEvent
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """What a subscriber is told: an order's state after one sequenced event."""
+
+    sequence: int
+    order: Order
+    time: datetime
+    fill: Fill | None = None

@@ -1,0 +1,90 @@
+"""Orders and fills: immutable values with exact ``Decimal`` numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from gateway.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+
+ZERO = Decimal(0)
+# Average prices are quotients; keep them exact to this many decimal places.
+AVERAGE_PRICE_QUANTUM = Decimal("1e-9")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    """What the client asked for: the parameters that identify an order.
+
+    Two ``PlaceOrder`` calls with the same (account, client_order_id) are the
+    same order exactly when their specs are equal.
+    """
+
+    account: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    time_in_force: TimeInForce
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key."""
+        return (self.account, self.client_order_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution reported by the broker; ``exec_id`` is unique per fill."""
+
+    exec_id: str
+    quantity: Decimal
+    price: Decimal
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """The gateway's record of one order, as of ``updated_at``."""
+
+    order_id: str
+    spec: OrderSpec
+    status: OrderStatus
+    created_at: datetime
+    updated_at: datetime
+    # The sequence of the event that created the order: orders list in this order.
+    created_sequence: int
+    broker_order_id: str = ""
+    filled_quantity: Decimal = ZERO
+    # Sum of price * quantity over fills; the average price is derived from it
+    # so that it never accumulates rounding.
+    fill_notional: Decimal = ZERO
+    reject_reason: str = ""
+    # The status to return to if the broker refuses a cancel.
+    status_before_cancel: OrderStatus | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def leaves_quantity(self) -> Decimal:
+        """Quantity still working: zero once the order is terminal."""
+        if self.is_terminal:
+            return ZERO
+        return self.spec.quantity - self.filled_quantity
+
+    @property
+    def average_fill_price(self) -> Decimal | None:
+        if self.filled_quantity == ZERO:
+            return None
+        return (self.fill_notional / self.filled_quantity).quantize(AVERAGE_PRICE_QUANTUM)
+
+    def evolve(self, **changes: object) -> Order:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

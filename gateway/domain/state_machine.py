@@ -1,0 +1,152 @@
+"""The order state machine: one declarative table, applied by one function.
+
+``apply_event(order, event, sequence)`` returns the order after the event or
+raises ``IllegalTransition``. It is pure: no I/O, no clock, no dedup (the
+engine removes duplicate fills by exec_id before calling it).
+"""
+
+from __future__ import annotations
+
+from enum import Enum, auto
+
+from gateway.domain.enums import OrderStatus
+from gateway.domain.events import (
+    CancelRejected,
+    CancelRequested,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCreated,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
+from gateway.domain.order import Order
+
+
+class IllegalTransition(Exception):
+    """An event that the order's current status does not allow."""
+
+    def __init__(self, order: Order | None, event: OrderEvent, why: str) -> None:
+        status = order.status.name if order else "(no order)"
+        super().__init__(f"{type(event).__name__} refused in {status}: {why}")
+        self.order = order
+        self.event = event
+
+
+class Rule(Enum):
+    """What a status becomes, when it depends on more than the event."""
+
+    KEEP = auto()  # status unchanged (the event still updates the order's fields)
+    PROGRESS = auto()  # PARTIALLY_FILLED or FILLED, by the filled quantity
+    PROGRESS_OR_KEEP = auto()  # FILLED if complete, else unchanged
+    RESTORE = auto()  # back to the status before the cancel request
+
+
+S = OrderStatus
+Target = OrderStatus | Rule
+
+# (status, event type) -> target. A missing pair is an illegal transition.
+TRANSITIONS: dict[tuple[OrderStatus, type], Target] = {
+    (S.PENDING_NEW, OrderAccepted): S.ACCEPTED,
+    (S.PENDING_NEW, OrderRejected): S.REJECTED,
+    # Reports can overtake the submit's ack: a fill or a cancel before
+    # ACCEPTED is the real world, not an error.
+    (S.PENDING_NEW, OrderFilled): Rule.PROGRESS,
+    (S.PENDING_NEW, OrderCanceled): S.CANCELED,
+    (S.PENDING_NEW, OrderExpired): S.EXPIRED,
+    (S.PENDING_NEW, CancelRequested): S.PENDING_CANCEL,
+    # A second ack (from the report stream and the submit reply) is harmless.
+    (S.ACCEPTED, OrderAccepted): Rule.KEEP,
+    (S.ACCEPTED, OrderFilled): Rule.PROGRESS,
+    (S.ACCEPTED, CancelRequested): S.PENDING_CANCEL,
+    (S.ACCEPTED, OrderCanceled): S.CANCELED,
+    (S.ACCEPTED, OrderExpired): S.EXPIRED,
+    (S.PARTIALLY_FILLED, OrderAccepted): Rule.KEEP,
+    (S.PARTIALLY_FILLED, OrderFilled): Rule.PROGRESS,
+    (S.PARTIALLY_FILLED, CancelRequested): S.PENDING_CANCEL,
+    (S.PARTIALLY_FILLED, OrderCanceled): S.CANCELED,
+    (S.PARTIALLY_FILLED, OrderExpired): S.EXPIRED,
+    # Late ack of an order cancelled before the broker answered.
+    (S.PENDING_CANCEL, OrderAccepted): Rule.KEEP,
+    # Fills race the cancel: apply them; the cancel may still win for the rest.
+    (S.PENDING_CANCEL, OrderFilled): Rule.PROGRESS_OR_KEEP,
+    (S.PENDING_CANCEL, CancelRequested): Rule.KEEP,
+    (S.PENDING_CANCEL, OrderCanceled): S.CANCELED,
+    (S.PENDING_CANCEL, CancelRejected): Rule.RESTORE,
+    (S.PENDING_CANCEL, OrderExpired): S.EXPIRED,
+    # The broker rejected an order we had already asked to cancel.
+    (S.PENDING_CANCEL, OrderRejected): S.REJECTED,
+    # Late fill after cancel or expiry: real world. The fill happened at the
+    # venue, so it is counted; the order stays terminal unless it completed.
+    (S.CANCELED, OrderFilled): Rule.PROGRESS_OR_KEEP,
+    (S.EXPIRED, OrderFilled): Rule.PROGRESS_OR_KEEP,
+}
+
+
+def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
+    """Return ``order`` after ``event`` (sequence ``sequence``), or raise IllegalTransition."""
+    if isinstance(event, OrderCreated):
+        if order is not None:
+            raise IllegalTransition(order, event, "order already exists")
+        return Order(
+            order_id=event.order_id,
+            spec=event.spec,
+            status=OrderStatus.PENDING_NEW,
+            created_at=event.time,
+            updated_at=event.time,
+            created_sequence=sequence,
+        )
+    if order is None:
+        raise IllegalTransition(None, event, "unknown order")
+    target = TRANSITIONS.get((order.status, type(event)))
+    if target is None:
+        raise IllegalTransition(order, event, "no such transition")
+
+    changed = order.evolve(updated_at=event.time)
+    if isinstance(event, OrderAccepted) and event.broker_order_id:
+        changed = changed.evolve(broker_order_id=event.broker_order_id)
+    elif isinstance(event, OrderRejected | CancelRejected):
+        changed = changed.evolve(reject_reason=event.reason)
+    elif isinstance(event, OrderFilled):
+        changed = _with_fill(changed, event)
+    elif isinstance(event, CancelRequested) and order.status is not OrderStatus.PENDING_CANCEL:
+        changed = changed.evolve(status_before_cancel=order.status)
+
+    return changed.evolve(status=_resolve(target, order, changed))
+
+
+def _with_fill(order: Order, event: OrderFilled) -> Order:
+    fill = event.fill
+    if fill.quantity <= 0:
+        raise IllegalTransition(order, event, f"fill quantity {fill.quantity} is not positive")
+    filled = order.filled_quantity + fill.quantity
+    if filled > order.spec.quantity:
+        # An overfill means the broker and we disagree about the order; absorbing
+        # it would corrupt the position, so it is refused and reported loudly.
+        raise IllegalTransition(
+            order, event, f"overfill: {filled} filled of {order.spec.quantity} ordered"
+        )
+    changed = order.evolve(
+        filled_quantity=filled, fill_notional=order.fill_notional + fill.quantity * fill.price
+    )
+    if event.broker_order_id and not order.broker_order_id:
+        changed = changed.evolve(broker_order_id=event.broker_order_id)
+    return changed
+
+
+def _resolve(target: Target, before: Order, after: Order) -> OrderStatus:
+    if isinstance(target, OrderStatus):
+        return target
+    complete = after.filled_quantity == after.spec.quantity
+    if target is Rule.KEEP:
+        return before.status
+    if target is Rule.PROGRESS:
+        return OrderStatus.FILLED if complete else OrderStatus.PARTIALLY_FILLED
+    if target is Rule.PROGRESS_OR_KEEP:
+        return OrderStatus.FILLED if complete else before.status
+    # Rule.RESTORE: a fill may have arrived while the cancel was pending.
+    previous = before.status_before_cancel or OrderStatus.ACCEPTED
+    if after.filled_quantity > 0 and previous in (OrderStatus.ACCEPTED, OrderStatus.PENDING_NEW):
+        return OrderStatus.PARTIALLY_FILLED
+    return previous
