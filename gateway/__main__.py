@@ -1,0 +1,7 @@
+"""``python -m gateway``: run the gateway (see ``gateway --help``)."""
+
+import sys
+
+from gateway.cli import main
+
+sys.exit(main())

@@ -1,0 +1,315 @@
+"""``gateway`` / ``python -m gateway``: flags and environment to a running gateway.
+
+Every flag ``--some-name`` can also be set as ``GATEWAY_SOME_NAME``; a flag
+on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from gateway.brokers.simulated import SimConfig, SymbolConfig
+from gateway.config import GatewayConfig
+from gateway.engine import EngineConfig
+from gateway.service.servicer import ServiceConfig
+
+log = logging.getLogger("gateway")
+
+ENV_PREFIX = "GATEWAY_"
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _listen_address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(text)
+    return text
+
+
+def _session_end(text: str) -> time | None:
+    if text.lower() in ("", "none", "off"):
+        return None
+    return time.fromisoformat(text)
+
+
+def _symbol_prices(text: str) -> dict[str, Decimal]:
+    """Parse ``AAPL=187.25,MSFT=410`` into exact reference prices."""
+    prices: dict[str, Decimal] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        symbol, sep, price = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z0-9][A-Z0-9./-]{0,23}", symbol):
+            raise ValueError(item)
+        try:
+            value = Decimal(price)
+        except InvalidOperation:
+            raise ValueError(item) from None
+        if not (value.is_finite() and value > 0):
+            raise ValueError(item)
+        prices[symbol] = value
+    return prices
+
+
+# Names argparse shows in "invalid <name> value" messages.
+for _parser, _name in (
+    (_positive_float, "positive number"),
+    (_non_negative_float, "non-negative number"),
+    (_positive_int, "positive integer"),
+    (_listen_address, "HOST:PORT"),
+    (_session_end, "HH:MM time"),
+    (_symbol_prices, "SYMBOL=PRICE list"),
+):
+    _parser.__name__ = _name
+
+
+@dataclasses.dataclass(frozen=True)
+class _Flag:
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str | None = None
+
+
+# Defaults come from the config dataclasses so they are stated once.
+_E, _S, _G, _SIM = EngineConfig(), ServiceConfig(), GatewayConfig(), SimConfig()
+FLAGS: tuple[_Flag, ...] = (
+    _Flag("listen", _listen_address, f"serve on HOST:PORT (default {_G.listen})", "HOST:PORT"),
+    _Flag("data-dir", Path, f"journal directory (default ./{_G.data_dir})", "DIR"),
+    _Flag("log-level", str.upper, "DEBUG, INFO, WARNING or ERROR (default INFO)", "LEVEL"),
+    _Flag(
+        "ack-wait",
+        _non_negative_float,
+        f"seconds PlaceOrder waits for the broker's answer before replying "
+        f"PENDING_NEW (default {_E.ack_wait})",
+        "SECONDS",
+    ),
+    _Flag(
+        "heartbeat-interval",
+        _positive_float,
+        f"seconds of stream silence before a heartbeat (default {_S.heartbeat_interval})",
+        "SECONDS",
+    ),
+    _Flag(
+        "subscriber-buffer",
+        _positive_int,
+        f"updates buffered per subscriber before it is cut off as too slow "
+        f"(default {_E.subscriber_buffer})",
+        "N",
+    ),
+    _Flag(
+        "inbox-capacity",
+        _positive_int,
+        f"requests queued for the order actor before RESOURCE_EXHAUSTED "
+        f"(default {_E.inbox_capacity})",
+        "N",
+    ),
+    _Flag(
+        "broker-attempts",
+        _positive_int,
+        f"tries per broker call on transient errors (default {_E.broker_attempts})",
+        "N",
+    ),
+    _Flag(
+        "broker-call-timeout",
+        _positive_float,
+        f"seconds before a broker call's outcome counts as unknown "
+        f"(default {_E.broker_call_timeout})",
+        "SECONDS",
+    ),
+    _Flag(
+        "shutdown-grace",
+        _non_negative_float,
+        f"seconds in-flight calls get on shutdown (default {_G.shutdown_grace})",
+        "SECONDS",
+    ),
+    _Flag("sim-seed", int, f"simulated broker: random seed (default {_SIM.seed})", "N"),
+    _Flag(
+        "sim-prices",
+        _symbol_prices,
+        "simulated broker: starting prices, e.g. AAPL=187.25,MSFT=410 (others start at 100)",
+        "LIST",
+    ),
+    _Flag(
+        "sim-partial-fills",
+        _positive_int,
+        f"simulated broker: fills per match (default {_SIM.partial_fills})",
+        "N",
+    ),
+    _Flag(
+        "sim-ack-latency",
+        _non_negative_float,
+        f"simulated broker: seconds before a submit is acknowledged (default {_SIM.ack_latency})",
+        "SECONDS",
+    ),
+    _Flag(
+        "sim-tick-interval",
+        _positive_float,
+        f"simulated broker: seconds between price moves (default {_SIM.tick_interval})",
+        "SECONDS",
+    ),
+    _Flag(
+        "sim-session-end",
+        _session_end,
+        "simulated broker: UTC time (HH:MM) at which DAY orders expire (default: never)",
+        "HH:MM",
+    ),
+)
+
+
+def _env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.upper().replace("-", "_")
+
+
+def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    """Return the parser; defaults from ``environ`` (``GATEWAY_*``) where set."""
+    env = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="gRPC execution gateway: idempotent orders and sequenced fill streams "
+        "over one order actor. Every flag may also be set as an environment "
+        f"variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}LISTEN=0.0.0.0:50051.",
+    )
+    for flag in FLAGS:
+        env_name = _env_name(flag.name)
+        # argparse runs string defaults through ``type``, so a bad environment
+        # value gets the same one-line error as a bad flag.
+        parser.add_argument(
+            f"--{flag.name}",
+            type=flag.parse,
+            default=env.get(env_name),
+            metavar=flag.metavar,
+            help=f"{flag.help} [env {env_name}]",
+        )
+    reflection_env = _env_name("reflection")
+    parser.add_argument(
+        "--reflection",
+        action=argparse.BooleanOptionalAction,
+        default=env.get(reflection_env, "true").lower() not in ("0", "false", "no", "off"),
+        help=f"serve gRPC server reflection for grpcurl and friends (default on) "
+        f"[env {reflection_env}]",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> GatewayConfig:
+    """Turn parsed flags into a GatewayConfig; unset flags keep the defaults."""
+
+    def given(name: str) -> Any:
+        return getattr(args, name.replace("-", "_"))
+
+    def pick(**fields: Any) -> dict[str, Any]:
+        return {key: value for key, value in fields.items() if value is not None}
+
+    engine = dataclasses.replace(
+        EngineConfig(),
+        **pick(
+            ack_wait=given("ack-wait"),
+            subscriber_buffer=given("subscriber-buffer"),
+            inbox_capacity=given("inbox-capacity"),
+            broker_attempts=given("broker-attempts"),
+            broker_call_timeout=given("broker-call-timeout"),
+        ),
+    )
+    service = dataclasses.replace(
+        ServiceConfig(), **pick(heartbeat_interval=given("heartbeat-interval"))
+    )
+    prices: dict[str, Decimal] = given("sim-prices") or {}
+    sim = dataclasses.replace(
+        SimConfig(),
+        symbols={s: SymbolConfig(price=p) for s, p in prices.items()},
+        session_end=given("sim-session-end"),
+        **pick(
+            seed=given("sim-seed"),
+            partial_fills=given("sim-partial-fills"),
+            ack_latency=given("sim-ack-latency"),
+            tick_interval=given("sim-tick-interval"),
+        ),
+    )
+    return dataclasses.replace(
+        GatewayConfig(),
+        reflection=args.reflection,
+        engine=engine,
+        service=service,
+        sim=sim,
+        **pick(
+            listen=given("listen"),
+            data_dir=given("data-dir"),
+            shutdown_grace=given("shutdown-grace"),
+        ),
+    )
+
+
+async def serve(config: GatewayConfig) -> None:
+    """Run the gateway until SIGTERM or SIGINT, then stop it cleanly."""
+    from gateway.app import Gateway
+
+    gateway = Gateway(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await gateway.start()
+        await stop.wait()
+        log.info("signal received: stopping")
+    finally:
+        await gateway.stop()
+    log.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gateway`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.log_level and args.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        parser.error(f"argument --log-level: invalid level {args.log_level!r}")
+    logging.basicConfig(
+        level=args.log_level or "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    from gateway.app import StartupError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config))
+    except StartupError as exc:
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,587 @@
+"""The order actor: one asyncio task that owns the order table.
+
+Everything that reads or changes orders is a message in one bounded inbox,
+handled in batches by one task, so there are no locks and no races between
+a cancel, a fill and a status read. Per batch the actor:
+
+1. applies every message to the order table, collecting events;
+2. appends the batch's events to the journal in one durable commit;
+3. only then answers the callers, streams the updates and starts broker calls
+   (so the intent to submit is durable before the broker sees the order).
+
+Broker calls run as separate tasks whose results come back as messages; the
+actor never awaits broker I/O, so one slow broker call delays nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.brokers import (
+    Broker,
+    BrokerRejected,
+    BrokerUnavailable,
+    ExecutionReport,
+    ReportKind,
+)
+from gateway.domain import (
+    CancelRejected,
+    CancelRequested,
+    IllegalTransition,
+    ListOrdersQuery,
+    Order,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCreated,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderRef,
+    OrderRejected,
+    OrderSpec,
+    OrderStatus,
+    OrderUpdate,
+    SubscriptionFilter,
+    apply_event,
+)
+from gateway.engine import broker_calls
+from gateway.engine.config import EngineConfig
+from gateway.engine.fanout import Fanout, Subscriber
+from gateway.engine.ids import new_order_id
+from gateway.engine.messages import (
+    BrokerReport,
+    Cancel,
+    CancelDone,
+    GetOrder,
+    ListOrders,
+    Message,
+    Place,
+    PlaceOutcome,
+    SubmitDone,
+    Subscribe,
+    Unsubscribe,
+)
+from gateway.engine.order_table import OrderTable
+from gateway.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    GatewayError,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from gateway.journal import Journal, JournalRecord
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderActor:
+    """The single owner of the order table; its public methods are thread-safe
+    only in the sense that matters here: any number of RPC tasks may call them."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        journal: Journal,
+        config: EngineConfig | None = None,
+        *,
+        clock: Clock = utc_now,
+        new_id: Callable[[], str] = new_order_id,
+    ) -> None:
+        self._broker = broker
+        self._journal = journal
+        self._config = config or EngineConfig()
+        self._clock = clock
+        self._new_id = new_id
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue(self._config.inbox_capacity)
+        self._table = OrderTable()
+        self._fanout = Fanout()
+        self._sequence = 0  # last assigned
+        self._committed = 0  # last durable
+        self._running = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._broker_tasks: set[asyncio.Task[Any]] = set()
+        self._submitting: set[str] = set()
+        self._cancel_after_submit: set[str] = set()
+        self._settled: dict[str, asyncio.Future[Order]] = {}
+        # Work of the batch in progress, carried out after its commit.
+        self._records: list[JournalRecord] = []
+        self._replies: list[tuple[asyncio.Future[Any], Any]] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self.illegal_transitions = 0
+        self.unknown_reports = 0
+
+    # ----------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Recover the order table from the journal, then start serving."""
+        self._recover()
+        self._running = True
+        self._loop_task = asyncio.create_task(self._run(), name="order-actor")
+        self._reader_task = asyncio.create_task(self._read_reports(), name="broker-reports")
+        for order in self._table.open_orders():
+            if order.status is OrderStatus.PENDING_NEW:
+                # An earlier process may or may not have sent it: ask, then send.
+                self._spawn_submit(order, ask_first=True)
+
+    async def stop(self) -> None:
+        """Stop taking commands, end every stream, stop tasks, close the journal."""
+        self._running = False
+        tasks = [t for t in (self._reader_task, self._loop_task) if t is not None]
+        tasks += list(self._broker_tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        shutting_down = Unavailable(
+            "gateway shutting down; reconnect and resume with after_sequence",
+            reason="GATEWAY_SHUTTING_DOWN",
+        )
+        self._fanout.close_all(shutting_down)
+        while not self._inbox.empty():
+            message = self._inbox.get_nowait()
+            reply = getattr(message, "reply", None)
+            if reply is not None and not reply.done():
+                reply.set_exception(shutting_down)
+        await self._journal.close()
+
+    @property
+    def last_sequence(self) -> int:
+        """The newest durable sequence."""
+        return self._committed
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._fanout)
+
+    @property
+    def order_count(self) -> int:
+        return len(self._table)
+
+    # ---------------------------------------------------------- client API
+
+    async def place_order(self, spec: OrderSpec, ack_wait: float | None = None) -> Order:
+        """Place ``spec`` idempotently; return once the broker answered or the wait ran out.
+
+        The wait is the configured ``ack_wait``, shortened to ``ack_wait`` if given
+        (the caller's remaining deadline).
+        """
+        outcome: PlaceOutcome = await self._ask(lambda f: Place(spec, f))
+        if outcome.settled is None:
+            return outcome.order
+        wait = self._config.ack_wait if ack_wait is None else min(ack_wait, self._config.ack_wait)
+        try:
+            return await asyncio.wait_for(asyncio.shield(outcome.settled), wait)
+        except TimeoutError:
+            return await self.get_order(OrderRef(spec.account, order_id=outcome.order.order_id))
+
+    async def cancel_order(self, ref: OrderRef) -> Order:
+        """Request a cancel; return the order in PENDING_CANCEL (or already CANCELED)."""
+        order: Order = await self._ask(lambda f: Cancel(ref, f))
+        return order
+
+    async def get_order(self, ref: OrderRef) -> Order:
+        order: Order = await self._ask(lambda f: GetOrder(ref, f))
+        return order
+
+    async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
+        """Return one page of orders and whether more follow."""
+        page: tuple[list[Order], bool] = await self._ask(lambda f: ListOrders(query, f))
+        return page
+
+    async def subscribe(
+        self, filter_: SubscriptionFilter, capacity: int | None = None
+    ) -> Subscriber:
+        """Register a subscriber; updates after its ``live_after`` arrive in its buffer.
+
+        Updates from ``filter_.after_sequence`` up to ``live_after`` are in the
+        journal: read them with ``replay``.
+        """
+        subscriber = Subscriber(filter_, capacity or self._config.subscriber_buffer)
+        live_after: int = await self._ask(lambda f: Subscribe(subscriber, f))
+        subscriber.live_after = live_after
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Release ``subscriber``; safe to call more than once and after stop."""
+        if self._running:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._inbox.put_nowait(Unsubscribe(subscriber))
+                return
+        self._fanout.remove(subscriber)
+
+    async def replay(
+        self, filter_: SubscriptionFilter, after: int, up_to: int, limit: int = 500
+    ) -> tuple[list[OrderUpdate], int]:
+        """Return matching journaled updates in (after, up_to] and where the read stopped."""
+        records = await self._journal.read(after, up_to, limit)
+        if not records:
+            return [], up_to
+        updates = [
+            r.update
+            for r in records
+            if filter_.matches(r.update.order.spec.account, r.update.order.spec.symbol)
+        ]
+        return updates, records[-1].sequence
+
+    async def _ask(self, make: Callable[[asyncio.Future[Any]], Message]) -> Any:
+        if not self._running:
+            raise Unavailable("gateway is not serving", reason="GATEWAY_NOT_SERVING")
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            self._inbox.put_nowait(make(reply))
+        except asyncio.QueueFull:
+            raise ResourceExhausted(
+                "gateway overloaded: too many requests queued; retry with backoff",
+                reason="GATEWAY_OVERLOADED",
+            ) from None
+        return await reply
+
+    # ------------------------------------------------------------ the loop
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._inbox.get()]
+            while len(batch) < self._config.max_batch and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            for message in batch:
+                self._handle(message)
+            await self._commit()
+
+    def _handle(self, message: Message) -> None:
+        reply = getattr(message, "reply", None)
+        try:
+            match message:
+                case Place():
+                    self._on_place(message)
+                case Cancel():
+                    self._on_cancel(message)
+                case GetOrder():
+                    self._replies.append((message.reply, self._find(message.ref)))
+                case ListOrders():
+                    self._replies.append((message.reply, self._table.page(message.query)))
+                case Subscribe():
+                    self._after_commit.append(functools.partial(self._register, message))
+                case Unsubscribe():
+                    self._fanout.remove(message.subscriber)
+                case SubmitDone():
+                    self._on_submit_done(message)
+                case CancelDone():
+                    self._on_cancel_done(message)
+                case BrokerReport():
+                    self._on_report(message.report)
+        except GatewayError as exc:
+            if reply is not None:
+                self._replies.append((reply, exc))
+        except Exception as exc:
+            # A bug must not take the actor (and every order) down with it.
+            log.exception("actor failed to handle %s", type(message).__name__)
+            if reply is not None:
+                self._replies.append((reply, GatewayError(f"internal error: {exc}")))
+
+    async def _commit(self) -> None:
+        records, self._records = self._records, []
+        replies, self._replies = self._replies, []
+        actions, self._after_commit = self._after_commit, []
+        if records:
+            await self._journal.append(records)
+            self._committed = records[-1].sequence
+            for record in records:
+                self._fanout.publish(record.update)
+        for future, value in replies:
+            if future.done():  # the caller gave up (deadline, disconnect)
+                continue
+            if isinstance(value, BaseException):
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+        for action in actions:
+            action()
+
+    def _register(self, message: Subscribe) -> None:
+        self._fanout.add(message.subscriber)
+        if not message.reply.done():
+            message.reply.set_result(self._committed)
+        else:
+            self._fanout.remove(message.subscriber)
+
+    # ------------------------------------------------------------ handlers
+
+    def _find(self, ref: OrderRef) -> Order:
+        order = self._table.find(ref)
+        if order is None:
+            which = ref.order_id or ref.client_order_id
+            raise NotFound(
+                f"no order {which!r} in account {ref.account!r}",
+                metadata={"account": ref.account, "order": which},
+            )
+        return order
+
+    def _on_place(self, message: Place) -> None:
+        spec = message.spec
+        existing = self._table.by_key(*spec.key)
+        if existing is not None:
+            if existing.spec != spec:
+                raise AlreadyExists(
+                    f"client_order_id {spec.client_order_id!r} already names a different "
+                    f"order in account {spec.account!r}",
+                    metadata={"order_id": existing.order_id},
+                )
+            self._replies.append((message.reply, PlaceOutcome(existing, self._settle(existing))))
+            return
+        order = self._emit(OrderCreated(self._new_id(), spec, self._clock()))
+        assert order is not None
+        self._submitting.add(order.order_id)
+        self._after_commit.append(lambda: self._spawn_submit(order))
+        self._replies.append((message.reply, PlaceOutcome(order, self._settle(order))))
+
+    def _settle(self, order: Order) -> asyncio.Future[Order] | None:
+        """Return the future settled when ``order`` leaves PENDING_NEW (None if it has)."""
+        if order.status is not OrderStatus.PENDING_NEW:
+            return None
+        future = self._settled.get(order.order_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._settled[order.order_id] = future
+        return future
+
+    def _on_cancel(self, message: Cancel) -> None:
+        order = self._find(message.ref)
+        if order.is_terminal:
+            raise FailedPrecondition(
+                f"order {order.order_id} is already {order.status.name}; nothing to cancel",
+                reason="ORDER_ALREADY_TERMINAL",
+                metadata={"order_id": order.order_id, "status": order.status.name},
+            )
+        if order.status is OrderStatus.PENDING_CANCEL:
+            self._replies.append((message.reply, order))  # already on its way
+            return
+        updated = self._emit(CancelRequested(order.order_id, self._clock()))
+        assert updated is not None
+        if order.order_id in self._submitting:
+            # The broker may not know the order yet: cancel once the submit returns.
+            self._cancel_after_submit.add(order.order_id)
+        else:
+            self._after_commit.append(lambda: self._spawn_cancel(updated))
+        self._replies.append((message.reply, updated))
+
+    def _on_submit_done(self, message: SubmitDone) -> None:
+        order_id = message.order_id
+        self._submitting.discard(order_id)
+        order = self._table.get(order_id)
+        if order is None:
+            return
+        now = self._clock()
+        error = message.error
+        if message.ack is not None:
+            self._emit_safely(OrderAccepted(order_id, message.ack.broker_order_id, now))
+        elif isinstance(error, BrokerRejected):
+            self._emit_safely(OrderRejected(order_id, error.reason, now))
+        elif isinstance(error, BrokerUnavailable):
+            # Certain it never reached the broker: a rejection is the truth.
+            self._emit_safely(OrderRejected(order_id, f"broker unavailable: {error}", now))
+        else:
+            # Unknown outcome: stay PENDING_NEW; never assume a rejection.
+            log.error(
+                "order %s (%s/%s): submit outcome unknown after retries (%r); "
+                "left PENDING_NEW until the broker reports it",
+                order_id,
+                order.spec.account,
+                order.spec.client_order_id,
+                error,
+            )
+        if order_id in self._cancel_after_submit:
+            self._cancel_after_submit.discard(order_id)
+            current = self._table.get(order_id)
+            if current is not None and not current.is_terminal:
+                self._after_commit.append(lambda: self._spawn_cancel(current))
+
+    def _on_cancel_done(self, message: CancelDone) -> None:
+        if message.error is None:
+            return  # the outcome arrives as a report
+        order = self._table.get(message.order_id)
+        if order is None or order.status is not OrderStatus.PENDING_CANCEL:
+            return
+        reason = (
+            message.error.reason
+            if isinstance(message.error, BrokerRejected)
+            else f"cancel not confirmed by the broker: {message.error}"
+        )
+        self._emit_safely(CancelRejected(order.order_id, reason, self._clock()))
+
+    def _on_report(self, report: ExecutionReport) -> None:
+        order = self._table.by_key(report.account, report.client_order_id)
+        if order is None and report.broker_order_id:
+            order = self._table.by_broker_id(report.broker_order_id)
+        if order is None:
+            self.unknown_reports += 1
+            log.warning(
+                "report %s for an order the gateway does not know: %s/%s (broker id %s)",
+                report.kind.name,
+                report.account,
+                report.client_order_id,
+                report.broker_order_id,
+            )
+            return
+        event = self._event_for(order, report)
+        if event is not None:
+            self._emit_safely(event)
+
+    def _event_for(self, order: Order, report: ExecutionReport) -> OrderEvent | None:
+        order_id, time = order.order_id, report.time
+        match report.kind:
+            case ReportKind.ACCEPTED:
+                if order.status is not OrderStatus.PENDING_NEW and (
+                    order.broker_order_id or not report.broker_order_id
+                ):
+                    return None  # the echo of an ack already applied
+                return OrderAccepted(order_id, report.broker_order_id, time)
+            case ReportKind.REJECTED:
+                return OrderRejected(order_id, report.reason or "rejected by broker", time)
+            case ReportKind.FILL:
+                if report.fill is None or self._table.has_exec(order_id, report.fill.exec_id):
+                    return None  # a duplicate report: each exec_id is applied once
+                return OrderFilled(order_id, report.fill, time, report.broker_order_id)
+            case ReportKind.CANCELED:
+                return OrderCanceled(order_id, time, report.reason)
+            case ReportKind.CANCEL_REJECTED:
+                if order.status is not OrderStatus.PENDING_CANCEL:
+                    return None
+                return CancelRejected(order_id, report.reason or "cancel rejected", time)
+            case ReportKind.EXPIRED:
+                return OrderExpired(order_id, time)
+        return None
+
+    # ------------------------------------------------------ state changes
+
+    def _emit_safely(self, event: OrderEvent) -> Order | None:
+        try:
+            return self._emit(event)
+        except IllegalTransition as exc:
+            self.illegal_transitions += 1
+            log.error("refused: order %s: %s", event.order_id, exc)
+            return None
+
+    def _emit(self, event: OrderEvent) -> Order | None:
+        """Apply ``event``, give it the next sequence and queue it for the journal."""
+        before = self._table.get(event.order_id)
+        after = apply_event(before, event, self._sequence + 1)
+        if before is not None and after.evolve(updated_at=before.updated_at) == before:
+            return before  # nothing changed (a duplicate ack): no event, no update
+        self._sequence += 1
+        fill = event.fill if isinstance(event, OrderFilled) else None
+        update = OrderUpdate(self._sequence, after, event.time, fill)
+        self._apply(JournalRecord(event, update))
+        self._records.append(JournalRecord(event, update))
+        return after
+
+    def _apply(self, record: JournalRecord) -> None:
+        """Put a record's result into the table: the one path for live and replay."""
+        order = record.update.order
+        self._table.put(order)
+        if isinstance(record.event, OrderFilled):
+            self._table.add_exec(order.order_id, record.event.fill.exec_id)
+        if order.status is not OrderStatus.PENDING_NEW:
+            settled = self._settled.pop(order.order_id, None)
+            if settled is not None:
+                self._after_commit.append(functools.partial(self._resolve_settled, settled, order))
+
+    @staticmethod
+    def _resolve_settled(future: asyncio.Future[Order], order: Order) -> None:
+        if not future.done():
+            future.set_result(order)
+
+    def _recover(self) -> None:
+        """Rebuild the table, indexes and sequence by re-applying the journal."""
+        count = 0
+        for record in self._journal.replay():
+            before = self._table.get(record.event.order_id)
+            order = apply_event(before, record.event, record.sequence)
+            if order != record.update.order:
+                log.warning(
+                    "journal record %d disagrees with replay; using replay", record.sequence
+                )
+            self._apply(
+                JournalRecord(
+                    record.event,
+                    OrderUpdate(record.sequence, order, record.update.time, record.update.fill),
+                )
+            )
+            self._sequence = record.sequence
+            count += 1
+        self._committed = self._sequence
+        self._after_commit.clear()
+        if count:
+            log.info("recovered %d orders from %d journal events", len(self._table), count)
+
+    # ------------------------------------------------------- broker tasks
+
+    def _spawn(self, coro: Coroutine[Any, Any, Message | None]) -> None:
+        async def run() -> None:
+            message = await coro
+            if message is not None:
+                await self._inbox.put(message)
+
+        task = asyncio.create_task(run())
+        self._broker_tasks.add(task)
+        task.add_done_callback(self._broker_tasks.discard)
+
+    def _spawn_submit(self, order: Order, *, ask_first: bool = False) -> None:
+        self._submitting.add(order.order_id)
+        self._spawn(
+            broker_calls.submit_order(
+                self._broker,
+                self._config,
+                order.order_id,
+                order.spec,
+                self._deliver_report,
+                ask_first=ask_first,
+            )
+        )
+
+    def _spawn_cancel(self, order: Order) -> None:
+        self._spawn(
+            broker_calls.cancel_order(
+                self._broker,
+                self._config,
+                order.order_id,
+                order.spec.account,
+                order.spec.client_order_id,
+                order.broker_order_id,
+            )
+        )
+
+    async def _deliver_report(self, report: ExecutionReport) -> None:
+        await self._inbox.put(BrokerReport(report))
+
+    async def _read_reports(self) -> None:
+        """Feed the broker's report stream into the inbox, reconnecting on errors.
+
+        ``put`` waits when the inbox is full: backpressure on the broker
+        stream, never a dropped report.
+        """
+        delay = self._config.broker_backoff
+        while True:
+            try:
+                async for report in self._broker.reports():
+                    await self._inbox.put(BrokerReport(report))
+                    delay = self._config.broker_backoff
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("broker report stream failed; reconnecting in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._config.broker_backoff_max)

@@ -1,0 +1,112 @@
+"""Fan-out of order updates to subscribers, each behind a bounded buffer.
+
+Overload behaviour: publishing never waits. A subscriber whose buffer is full
+is cut off (it will raise ``SlowSubscriber`` after what it already has),
+so one slow reader never slows the actor or any other subscriber, and nothing
+is dropped silently: the subscriber learns where it stopped and can resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+
+from gateway.domain import OrderUpdate, SubscriptionFilter
+from gateway.errors import ResourceExhausted
+
+
+class SlowSubscriber(ResourceExhausted):
+    """The subscriber fell behind its buffer; resume with after_sequence."""
+
+    reason = "SUBSCRIBER_TOO_SLOW"
+
+
+class SubscriberClosed(Exception):
+    """The subscription was ended by the gateway (shutdown)."""
+
+
+class Subscriber:
+    """One stream's buffer of updates, filled by the fan-out, drained by the stream."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, filter_: SubscriptionFilter, capacity: int) -> None:
+        self.id = next(self._ids)
+        self.filter = filter_
+        self.capacity = capacity
+        self._buffer: deque[OrderUpdate] = deque()
+        self._wakeup = asyncio.Event()
+        self.overflowed = False
+        self.closed_reason: BaseException | None = None
+        # Sequences up to this one come from the journal, after it from the buffer.
+        self.live_after = 0
+        self.last_sent = filter_.after_sequence or 0
+
+    def offer(self, update: OrderUpdate) -> bool:
+        """Buffer ``update`` without waiting; return False if the buffer is full."""
+        if self.overflowed or self.closed_reason is not None:
+            return False
+        if len(self._buffer) >= self.capacity:
+            self.overflowed = True
+            self._wakeup.set()
+            return False
+        self._buffer.append(update)
+        self._wakeup.set()
+        return True
+
+    def close(self, reason: BaseException) -> None:
+        """End the subscription; the stream raises ``reason`` on its next read."""
+        self.closed_reason = reason
+        self._wakeup.set()
+
+    async def next(self, idle_after: float) -> OrderUpdate | None:
+        """Return the next buffered update, or None after ``idle_after`` seconds without one."""
+        while True:
+            if self.closed_reason is not None:
+                raise self.closed_reason
+            if self.overflowed:
+                raise SlowSubscriber(
+                    f"subscriber fell more than {self.capacity} updates behind; "
+                    "resume with after_sequence",
+                    metadata={"last_sequence": str(self.last_sent)},
+                )
+            if self._buffer:
+                update = self._buffer.popleft()
+                self.last_sent = update.sequence
+                return update
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), idle_after)
+            except TimeoutError:
+                return None
+
+
+class Fanout:
+    """The registry of live subscribers; owned by the actor."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[int, Subscriber] = {}
+
+    def __len__(self) -> int:
+        return len(self._subscribers)
+
+    def add(self, subscriber: Subscriber) -> None:
+        self._subscribers[subscriber.id] = subscriber
+
+    def remove(self, subscriber: Subscriber) -> None:
+        self._subscribers.pop(subscriber.id, None)
+
+    def publish(self, update: OrderUpdate) -> None:
+        """Offer ``update`` to every matching subscriber; drop the ones that overflow."""
+        spec = update.order.spec
+        for subscriber in list(self._subscribers.values()):
+            if subscriber.filter.matches(spec.account, spec.symbol) and not subscriber.offer(
+                update
+            ):
+                self.remove(subscriber)
+
+    def close_all(self, reason: BaseException) -> None:
+        for subscriber in self._subscribers.values():
+            subscriber.close(reason)
+        self._subscribers.clear()

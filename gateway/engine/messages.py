@@ -1,0 +1,82 @@
+"""Messages in the actor's inbox: client commands and broker results.
+
+Client commands carry a future the actor resolves once the batch that handled
+them is durable. Broker results come from broker tasks and the report reader;
+they carry no future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from gateway.brokers import ExecutionReport, SubmitAck
+from gateway.domain import ListOrdersQuery, Order, OrderRef, OrderSpec
+from gateway.engine.fanout import Subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOutcome:
+    """The order as committed, and a future settled when it leaves PENDING_NEW."""
+
+    order: Order
+    settled: asyncio.Future[Order] | None
+
+
+@dataclass(slots=True)
+class Place:
+    spec: OrderSpec
+    reply: asyncio.Future[PlaceOutcome]
+
+
+@dataclass(slots=True)
+class Cancel:
+    ref: OrderRef
+    reply: asyncio.Future[Order]
+
+
+@dataclass(slots=True)
+class GetOrder:
+    ref: OrderRef
+    reply: asyncio.Future[Order]
+
+
+@dataclass(slots=True)
+class ListOrders:
+    query: ListOrdersQuery
+    reply: asyncio.Future[tuple[list[Order], bool]]
+
+
+@dataclass(slots=True)
+class Subscribe:
+    subscriber: Subscriber
+    reply: asyncio.Future[int]
+
+
+@dataclass(slots=True)
+class Unsubscribe:
+    subscriber: Subscriber
+
+
+@dataclass(slots=True)
+class SubmitDone:
+    """A broker submit task finished: ``ack`` or ``error`` is set."""
+
+    order_id: str
+    ack: SubmitAck | None = None
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class CancelDone:
+    order_id: str
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class BrokerReport:
+    report: ExecutionReport
+
+
+Command = Place | Cancel | GetOrder | ListOrders | Subscribe | Unsubscribe
+Message = Command | SubmitDone | CancelDone | BrokerReport

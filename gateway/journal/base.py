@@ -1,0 +1,43 @@
+"""The journal boundary: an append-only, sequenced log of order events.
+
+Each record holds the event (the truth, re-applied on recovery) and the
+update it produced (the order's state after it, what subscribers replay).
+``append`` returns only once the records are durable: the engine answers a
+client or streams an update only after that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.domain import OrderEvent, OrderUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    """One event with its gateway-wide sequence and resulting update."""
+
+    event: OrderEvent
+    update: OrderUpdate
+
+    @property
+    def sequence(self) -> int:
+        return self.update.sequence
+
+
+class Journal(Protocol):
+    """Durable storage for the order event log."""
+
+    def replay(self) -> Iterable[JournalRecord]:
+        """Yield every stored record in sequence order (used once, at start)."""
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        """Store ``records`` (increasing sequences) durably, as one commit."""
+
+    async def read(self, after_sequence: int, up_to: int, limit: int) -> list[JournalRecord]:
+        """Return up to ``limit`` records with after_sequence < sequence <= up_to."""
+
+    async def close(self) -> None:
+        """Flush and release the storage."""

@@ -1,0 +1,128 @@
+"""Domain values to protobuf messages, and the enum maps both ways.
+
+The inverse direction (proto requests to domain commands, with validation)
+lives in ``gateway.service.validation`` and uses the ``*_FROM_PROTO`` maps here,
+so each enum is mapped in exactly one place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway.domain import Fill, Order, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
+
+SIDE_TO_PROTO: dict[Side, pb.Side.ValueType] = {
+    Side.BUY: pb.SIDE_BUY,
+    Side.SELL: pb.SIDE_SELL,
+}
+ORDER_TYPE_TO_PROTO: dict[OrderType, pb.OrderType.ValueType] = {
+    OrderType.MARKET: pb.ORDER_TYPE_MARKET,
+    OrderType.LIMIT: pb.ORDER_TYPE_LIMIT,
+    OrderType.STOP: pb.ORDER_TYPE_STOP,
+    OrderType.STOP_LIMIT: pb.ORDER_TYPE_STOP_LIMIT,
+}
+TIME_IN_FORCE_TO_PROTO: dict[TimeInForce, pb.TimeInForce.ValueType] = {
+    TimeInForce.DAY: pb.TIME_IN_FORCE_DAY,
+    TimeInForce.GTC: pb.TIME_IN_FORCE_GTC,
+    TimeInForce.IOC: pb.TIME_IN_FORCE_IOC,
+    TimeInForce.FOK: pb.TIME_IN_FORCE_FOK,
+}
+ORDER_STATUS_TO_PROTO: dict[OrderStatus, pb.OrderStatus.ValueType] = {
+    OrderStatus.PENDING_NEW: pb.ORDER_STATUS_PENDING_NEW,
+    OrderStatus.ACCEPTED: pb.ORDER_STATUS_ACCEPTED,
+    OrderStatus.PARTIALLY_FILLED: pb.ORDER_STATUS_PARTIALLY_FILLED,
+    OrderStatus.FILLED: pb.ORDER_STATUS_FILLED,
+    OrderStatus.PENDING_CANCEL: pb.ORDER_STATUS_PENDING_CANCEL,
+    OrderStatus.CANCELED: pb.ORDER_STATUS_CANCELED,
+    OrderStatus.REJECTED: pb.ORDER_STATUS_REJECTED,
+    OrderStatus.EXPIRED: pb.ORDER_STATUS_EXPIRED,
+}
+
+# UNSPECIFIED and unknown numbers are absent on purpose: a lookup miss is a
+# refused request.
+SIDE_FROM_PROTO = {v: k for k, v in SIDE_TO_PROTO.items()}
+ORDER_TYPE_FROM_PROTO = {v: k for k, v in ORDER_TYPE_TO_PROTO.items()}
+TIME_IN_FORCE_FROM_PROTO = {v: k for k, v in TIME_IN_FORCE_TO_PROTO.items()}
+ORDER_STATUS_FROM_PROTO = {v: k for k, v in ORDER_STATUS_TO_PROTO.items()}
+
+
+def decimal_to_str(d: Decimal) -> str:
+    """Render ``d`` as a plain decimal string: no exponent, no trailing zeros.
+
+    ``format(d, "f")`` is exact (it never consults the context precision, unlike
+    ``normalize()``), so no digit is ever rounded away here.
+    """
+    if not d.is_finite():
+        raise ValueError(f"cannot send a non-finite decimal: {d}")
+    if d.is_zero():
+        return "0"  # also folds "-0" and "0E-9"
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _optional_decimal_to_str(d: Decimal | None) -> str:
+    # The API's convention: an empty string means "not set".
+    return "" if d is None else decimal_to_str(d)
+
+
+def timestamp_to_proto(time: datetime) -> Timestamp:
+    """Return ``time`` (a UTC-aware datetime) as a protobuf Timestamp."""
+    stamp = Timestamp()
+    stamp.FromDatetime(time)
+    return stamp
+
+
+def order_to_proto(order: Order) -> pb.Order:
+    """Return the wire form of ``order``."""
+    spec = order.spec
+    return pb.Order(
+        order_id=order.order_id,
+        client_order_id=spec.client_order_id,
+        broker_order_id=order.broker_order_id,
+        account=spec.account,
+        symbol=spec.symbol,
+        side=SIDE_TO_PROTO[spec.side],
+        order_type=ORDER_TYPE_TO_PROTO[spec.order_type],
+        quantity=decimal_to_str(spec.quantity),
+        limit_price=_optional_decimal_to_str(spec.limit_price),
+        stop_price=_optional_decimal_to_str(spec.stop_price),
+        time_in_force=TIME_IN_FORCE_TO_PROTO[spec.time_in_force],
+        status=ORDER_STATUS_TO_PROTO[order.status],
+        filled_quantity=decimal_to_str(order.filled_quantity),
+        leaves_quantity=decimal_to_str(order.leaves_quantity),
+        average_fill_price=_optional_decimal_to_str(order.average_fill_price),
+        reject_reason=order.reject_reason,
+        created_at=timestamp_to_proto(order.created_at),
+        updated_at=timestamp_to_proto(order.updated_at),
+    )
+
+
+def fill_to_proto(fill: Fill) -> pb.Fill:
+    """Return the wire form of ``fill``."""
+    return pb.Fill(
+        exec_id=fill.exec_id,
+        quantity=decimal_to_str(fill.quantity),
+        price=decimal_to_str(fill.price),
+        time=timestamp_to_proto(fill.time),
+    )
+
+
+def update_to_proto(update: OrderUpdate) -> pb.OrderUpdate:
+    """Return the wire form of ``update``; ``fill`` is set only for a fill."""
+    return pb.OrderUpdate(
+        sequence=update.sequence,
+        order=order_to_proto(update.order),
+        fill=None if update.fill is None else fill_to_proto(update.fill),
+        time=timestamp_to_proto(update.time),
+    )
+
+
+def heartbeat_to_proto(sequence: int, time: datetime) -> pb.Heartbeat:
+    """Return a heartbeat naming the newest sequence the gateway has assigned."""
+    return pb.Heartbeat(sequence=sequence, time=timestamp_to_proto(time))

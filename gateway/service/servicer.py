@@ -1,0 +1,160 @@
+"""ExecutionService: protobuf in, domain calls on the actor, protobuf out.
+
+The only layer that sees protobuf. Each RPC validates its request into a
+domain value (``validation``), asks the actor, and converts the answer
+(``convert``); every ``GatewayError`` becomes a status via ``errors``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import grpc
+
+from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
+from gateway.engine import OrderActor
+from gateway.errors import FieldViolation, GatewayError, InvalidArgument
+from gateway.service import convert, validation
+from gateway.service.errors import to_rpc_status
+
+log = logging.getLogger(__name__)
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """What the RPC layer decides on its own."""
+
+    heartbeat_interval: float = 5.0
+    """Seconds of silence on an update stream before a heartbeat is sent."""
+
+    replay_page: int = 500
+    """Journal records read per page while replaying for after_sequence."""
+
+
+async def _abort(context: Context, error: GatewayError) -> None:
+    await context.abort_with_status(to_rpc_status(error))
+
+
+def _unary(
+    handler: Callable[[Any, _Request, Context], Awaitable[_Response]],
+) -> Callable[[Any, _Request, Context], Awaitable[_Response]]:
+    """Translate GatewayErrors raised by ``handler`` into statuses."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: _Request, context: Context) -> _Response:
+        try:
+            return await handler(self, request, context)
+        except GatewayError as error:
+            await _abort(context, error)
+            raise AssertionError("abort returned") from error  # abort always raises
+
+    return wrapper
+
+
+class ExecutionServicer(pb_grpc.ExecutionServiceServicer):
+    """The gRPC face of the order actor."""
+
+    def __init__(self, actor: OrderActor, config: ServiceConfig | None = None) -> None:
+        self._actor = actor
+        self._config = config or ServiceConfig()
+
+    @_unary
+    async def PlaceOrder(
+        self, request: pb.PlaceOrderRequest, context: Context
+    ) -> pb.PlaceOrderResponse:
+        spec = validation.place_order_from_proto(request)
+        order = await self._actor.place_order(spec, ack_wait=_ack_wait(context))
+        return pb.PlaceOrderResponse(order=convert.order_to_proto(order))
+
+    @_unary
+    async def CancelOrder(
+        self, request: pb.CancelOrderRequest, context: Context
+    ) -> pb.CancelOrderResponse:
+        order = await self._actor.cancel_order(validation.order_ref_from_proto(request))
+        return pb.CancelOrderResponse(order=convert.order_to_proto(order))
+
+    @_unary
+    async def GetOrderStatus(
+        self, request: pb.GetOrderStatusRequest, context: Context
+    ) -> pb.GetOrderStatusResponse:
+        order = await self._actor.get_order(validation.order_ref_from_proto(request))
+        return pb.GetOrderStatusResponse(order=convert.order_to_proto(order))
+
+    @_unary
+    async def ListOrders(
+        self, request: pb.ListOrdersRequest, context: Context
+    ) -> pb.ListOrdersResponse:
+        query = validation.list_query_from_proto(request)
+        orders, more = await self._actor.list_orders(query)
+        token = (
+            validation.encode_page_token(query, orders[-1].created_sequence)
+            if more and orders
+            else ""
+        )
+        return pb.ListOrdersResponse(
+            orders=[convert.order_to_proto(o) for o in orders], next_page_token=token
+        )
+
+    async def SubscribeUpdates(
+        self, request: pb.SubscribeUpdatesRequest, context: Context
+    ) -> AsyncIterator[pb.SubscribeUpdatesResponse]:
+        try:
+            filter_ = validation.subscription_from_proto(request)
+            subscriber = await self._actor.subscribe(filter_)
+        except GatewayError as error:
+            await _abort(context, error)
+            return
+        try:
+            after = filter_.after_sequence
+            if after is not None and after > subscriber.live_after:
+                raise InvalidArgument(
+                    [
+                        FieldViolation(
+                            "after_sequence",
+                            f"{after} is beyond the newest sequence {subscriber.live_after}; "
+                            "was the gateway's journal replaced?",
+                        )
+                    ]
+                )
+            yield self._heartbeat()
+            cursor = after if after is not None else subscriber.live_after
+            while cursor < subscriber.live_after:
+                updates, cursor = await self._actor.replay(
+                    filter_, cursor, subscriber.live_after, self._config.replay_page
+                )
+                for update in updates:
+                    yield pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
+                    subscriber.last_sent = update.sequence
+            while True:
+                update = await subscriber.next(self._config.heartbeat_interval)
+                if update is None:
+                    yield self._heartbeat()
+                else:
+                    yield pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
+        except GatewayError as error:
+            await _abort(context, error)
+        finally:
+            self._actor.unsubscribe(subscriber)
+
+    def _heartbeat(self) -> pb.SubscribeUpdatesResponse:
+        return pb.SubscribeUpdatesResponse(
+            heartbeat=convert.heartbeat_to_proto(self._actor.last_sequence, datetime.now(UTC))
+        )
+
+
+def _ack_wait(context: Context) -> float | None:
+    """Wait for the broker no longer than the caller's deadline allows (less a margin)."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return None
+    return max(0.0, remaining - 0.05)
