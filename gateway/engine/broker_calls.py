@@ -20,7 +20,7 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from gateway.brokers import (
@@ -46,7 +46,11 @@ def _retrying(config: EngineConfig) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception_type(BrokerTransientError),
         stop=stop_after_attempt(config.broker_attempts),
-        wait=wait_exponential_jitter(initial=config.broker_backoff, max=config.broker_backoff_max),
+        # Full jitter: a random delay up to an exponentially growing cap, so
+        # retries from many orders spread out instead of arriving together.
+        wait=wait_random_exponential(
+            multiplier=config.broker_backoff, max=config.broker_backoff_max
+        ),
         reraise=True,
         before_sleep=lambda state: log.warning(
             "broker call failed (attempt %d), retrying: %s",
