@@ -11,6 +11,7 @@ import logging
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
@@ -44,7 +45,7 @@ class Gateway:
         self.broker = broker or _default_broker(config)
         self.journal = journal or _default_journal(config)
         self.actor = OrderActor(self.broker, self.journal, config.engine)
-        self.health = health.aio.HealthServicer()
+        self.health = HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port = 0
 

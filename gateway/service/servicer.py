@@ -42,7 +42,9 @@ class ServiceConfig:
 
 
 async def _abort(context: Context, error: GatewayError) -> None:
-    await context.abort_with_status(to_rpc_status(error))
+    status = to_rpc_status(error)
+    # The details travel in the trailing metadata (grpc-status-details-bin).
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def _unary(
@@ -136,11 +138,11 @@ class ExecutionServicer(pb_grpc.ExecutionServiceServicer):
                     yield pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
                     subscriber.last_sent = update.sequence
             while True:
-                update = await subscriber.next(self._config.heartbeat_interval)
-                if update is None:
+                live = await subscriber.next(self._config.heartbeat_interval)
+                if live is None:
                     yield self._heartbeat()
                 else:
-                    yield pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
+                    yield pb.SubscribeUpdatesResponse(update=convert.update_to_proto(live))
         except GatewayError as error:
             await _abort(context, error)
         finally:
