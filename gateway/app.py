@@ -15,12 +15,11 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
-from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.brokers import Broker
 from gateway.config import GatewayConfig
 from gateway.engine import OrderActor
 from gateway.journal import Journal, MemoryJournal
-from gateway.service.servicer import ExecutionServicer
+from gateway.service.servicer import ExecutionServicer, add_to_server
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +56,7 @@ class Gateway:
     async def start(self) -> None:
         """Recover, connect, listen; the health check says SERVING once all are up."""
         server = grpc.aio.server(options=self.config.server_options())
-        pb_grpc.add_ExecutionServiceServicer_to_server(
-            ExecutionServicer(self.actor, self.config.service), server
-        )
+        add_to_server(ExecutionServicer(self.actor, self.config.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -80,7 +80,7 @@ def _differences(a: Path, b: Path) -> list[str]:
     cmp = filecmp.dircmp(a, b, ignore=["__pycache__"])
     found = [f"only in one copy: {n}" for n in cmp.left_only + cmp.right_only]
     found += [f"differs: {n}" for n in cmp.diff_files]
-    for name, sub in cmp.subdirs.items():
+    for name in cmp.subdirs:
         found += [f"{name}/{d}" for d in _differences(a / name, b / name)]
     return found
 

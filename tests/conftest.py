@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -17,6 +18,9 @@ from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
 from gateway.journal import MemoryJournal
 from gateway.service.servicer import ServiceConfig
+
+if TYPE_CHECKING:
+    from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
 
 
 def test_config(tmp_path: Path, **engine: object) -> GatewayConfig:
@@ -53,5 +57,5 @@ async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
-def stub(channel: grpc.aio.Channel) -> pb_grpc.ExecutionServiceStub:
+def stub(channel: grpc.aio.Channel) -> ExecutionServiceAsyncStub:
     return pb_grpc.ExecutionServiceStub(channel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -14,6 +14,9 @@ from google.rpc import error_details_pb2, status_pb2
 from gateway._proto.execution.v1 import execution_pb2 as pb
 
 T = TypeVar("T")
+
+# The end-of-stream marker of grpc.aio stream reads (missing from grpc-stubs).
+STREAM_END: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 
 
 async def eventually(
@@ -74,7 +77,9 @@ def resting_buy(client_order_id: str, **overrides: object) -> pb.PlaceOrderReque
 
 def status_details(error: grpc.aio.AioRpcError) -> list[Message]:
     """Unpack the google.rpc.Status details (BadRequest, ErrorInfo) of a failed call."""
-    for key, value in error.trailing_metadata() or ():
+    # grpc-stubs types Metadata as opaque; at runtime it is a tuple of pairs.
+    metadata: Any = error.trailing_metadata() or ()
+    for key, value in metadata:
         if key == "grpc-status-details-bin":
             assert isinstance(value, bytes)
             status = status_pb2.Status.FromString(value)

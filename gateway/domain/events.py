@@ -115,3 +115,5 @@ class OrderUpdate:
     order: Order
     time: datetime
     fill: Fill | None = None
+    # True when sent as part of a subscriber's snapshot, not as a change.
+    snapshot: bool = False

@@ -59,6 +59,8 @@ class Order:
     updated_at: datetime
     # The sequence of the event that created the order: orders list in this order.
     created_sequence: int
+    # The sequence of the order's latest change.
+    last_sequence: int = 0
     broker_order_id: str = ""
     filled_quantity: Decimal = ZERO
     # Sum of price * quantity over fills; the average price is derived from it

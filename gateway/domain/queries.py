@@ -39,6 +39,7 @@ class SubscriptionFilter:
     accounts: frozenset[str] = frozenset()
     symbols: frozenset[str] = frozenset()
     after_sequence: int | None = None
+    snapshot: bool = False
 
     def matches(self, account: str, symbol: str) -> bool:
         return (not self.accounts or account in self.accounts) and (

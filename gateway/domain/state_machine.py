@@ -96,6 +96,7 @@ def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
             created_at=event.time,
             updated_at=event.time,
             created_sequence=sequence,
+            last_sequence=sequence,
         )
     if order is None:
         raise IllegalTransition(None, event, "unknown order")
@@ -103,7 +104,7 @@ def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
     if target is None:
         raise IllegalTransition(order, event, "no such transition")
 
-    changed = order.evolve(updated_at=event.time)
+    changed = order.evolve(updated_at=event.time, last_sequence=sequence)
     if isinstance(event, OrderAccepted) and event.broker_order_id:
         changed = changed.evolve(broker_order_id=event.broker_order_id)
     elif isinstance(event, OrderRejected | CancelRejected):

@@ -311,11 +311,21 @@ class OrderActor:
             action()
 
     def _register(self, message: Subscribe) -> None:
-        self._fanout.add(message.subscriber)
-        if not message.reply.done():
-            message.reply.set_result(self._committed)
-        else:
-            self._fanout.remove(message.subscriber)
+        """Add a subscriber between batches: everything up to now is in the journal."""
+        subscriber = message.subscriber
+        if message.reply.done():
+            return  # the stream went away while queued
+        if subscriber.filter.snapshot:
+            subscriber.snapshot = sorted(
+                (
+                    order
+                    for order in self._table.open_orders()
+                    if subscriber.filter.matches(order.spec.account, order.spec.symbol)
+                ),
+                key=lambda order: order.last_sequence,
+            )
+        self._fanout.add(subscriber)
+        message.reply.set_result(self._committed)
 
     # ------------------------------------------------------------ handlers
 
@@ -386,7 +396,9 @@ class OrderActor:
         now = self._clock()
         error = message.error
         if message.ack is not None:
-            self._emit_safely(OrderAccepted(order_id, message.ack.broker_order_id, now))
+            ack = self._ack_event(order, message.ack.broker_order_id, now)
+            if ack is not None:
+                self._emit_safely(ack)
         elif isinstance(error, BrokerRejected):
             self._emit_safely(OrderRejected(order_id, error.reason, now))
         elif isinstance(error, BrokerUnavailable):
@@ -439,15 +451,24 @@ class OrderActor:
         if event is not None:
             self._emit_safely(event)
 
+    @staticmethod
+    def _ack_event(order: Order, broker_order_id: str, time: datetime) -> OrderAccepted | None:
+        """Return the ack to apply, or None when it only echoes what is known.
+
+        Acks arrive twice (submit reply and report stream) and may trail the
+        fills; only the first one matters, or one that brings the broker id.
+        """
+        if order.status is OrderStatus.PENDING_NEW:
+            return OrderAccepted(order.order_id, broker_order_id, time)
+        if order.is_terminal or order.broker_order_id or not broker_order_id:
+            return None
+        return OrderAccepted(order.order_id, broker_order_id, time)
+
     def _event_for(self, order: Order, report: ExecutionReport) -> OrderEvent | None:
         order_id, time = order.order_id, report.time
         match report.kind:
             case ReportKind.ACCEPTED:
-                if order.status is not OrderStatus.PENDING_NEW and (
-                    order.broker_order_id or not report.broker_order_id
-                ):
-                    return None  # the echo of an ack already applied
-                return OrderAccepted(order_id, report.broker_order_id, time)
+                return self._ack_event(order, report.broker_order_id, time)
             case ReportKind.REJECTED:
                 return OrderRejected(order_id, report.reason or "rejected by broker", time)
             case ReportKind.FILL:
@@ -478,7 +499,9 @@ class OrderActor:
         """Apply ``event``, give it the next sequence and queue it for the journal."""
         before = self._table.get(event.order_id)
         after = apply_event(before, event, self._sequence + 1)
-        if before is not None and after.evolve(updated_at=before.updated_at) == before:
+        if before is not None and before == after.evolve(
+            updated_at=before.updated_at, last_sequence=before.last_sequence
+        ):
             return before  # nothing changed (a duplicate ack): no event, no update
         self._sequence += 1
         fill = event.fill if isinstance(event, OrderFilled) else None

@@ -11,9 +11,30 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
+from collections.abc import Callable
 
-from gateway.domain import OrderUpdate, SubscriptionFilter
+from gateway.domain import Order, OrderUpdate, SubscriptionFilter
 from gateway.errors import ResourceExhausted
+
+
+class Published:
+    """One update as published to every subscriber, with its wire form.
+
+    The first stream that sends it encodes it; every other stream reuses the
+    bytes, so serialization costs once per update, not once per subscriber.
+    """
+
+    __slots__ = ("_wire", "update")
+
+    def __init__(self, update: OrderUpdate) -> None:
+        self.update = update
+        self._wire: bytes | None = None
+
+    def wire(self, encode: Callable[[OrderUpdate], bytes]) -> bytes:
+        """Return the encoded update, encoding it on first use."""
+        if self._wire is None:
+            self._wire = encode(self.update)
+        return self._wire
 
 
 class SlowSubscriber(ResourceExhausted):
@@ -35,15 +56,18 @@ class Subscriber:
         self.id = next(self._ids)
         self.filter = filter_
         self.capacity = capacity
-        self._buffer: deque[OrderUpdate] = deque()
+        self._buffer: deque[Published] = deque()
         self._wakeup = asyncio.Event()
         self.overflowed = False
         self.closed_reason: BaseException | None = None
         # Sequences up to this one come from the journal, after it from the buffer.
         self.live_after = 0
         self.last_sent = filter_.after_sequence or 0
+        # Filled at registration when the filter asks for a snapshot: the
+        # matching open orders as of ``live_after``, oldest change first.
+        self.snapshot: list[Order] = []
 
-    def offer(self, update: OrderUpdate) -> bool:
+    def offer(self, update: Published) -> bool:
         """Buffer ``update`` without waiting; return False if the buffer is full."""
         if self.overflowed or self.closed_reason is not None:
             return False
@@ -60,7 +84,7 @@ class Subscriber:
         self.closed_reason = reason
         self._wakeup.set()
 
-    async def next(self, idle_after: float) -> OrderUpdate | None:
+    async def next(self, idle_after: float) -> Published | None:
         """Return the next buffered update, or None after ``idle_after`` seconds without one."""
         while True:
             if self.closed_reason is not None:
@@ -72,9 +96,9 @@ class Subscriber:
                     metadata={"last_sequence": str(self.last_sent)},
                 )
             if self._buffer:
-                update = self._buffer.popleft()
-                self.last_sent = update.sequence
-                return update
+                published = self._buffer.popleft()
+                self.last_sent = published.update.sequence
+                return published
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), idle_after)
@@ -100,9 +124,10 @@ class Fanout:
     def publish(self, update: OrderUpdate) -> None:
         """Offer ``update`` to every matching subscriber; drop the ones that overflow."""
         spec = update.order.spec
+        published = Published(update)
         for subscriber in list(self._subscribers.values()):
             if subscriber.filter.matches(spec.account, spec.symbol) and not subscriber.offer(
-                update
+                published
             ):
                 self.remove(subscriber)
 

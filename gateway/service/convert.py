@@ -120,6 +120,7 @@ def update_to_proto(update: OrderUpdate) -> pb.OrderUpdate:
         order=order_to_proto(update.order),
         fill=None if update.fill is None else fill_to_proto(update.fill),
         time=timestamp_to_proto(update.time),
+        snapshot=update.snapshot,
     )
 
 

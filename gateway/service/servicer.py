@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import grpc
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
-from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
-from gateway.engine import OrderActor
+from gateway.domain import OrderUpdate, SubscriptionFilter
+from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
 from gateway.service import convert, validation
 from gateway.service.errors import to_rpc_status
@@ -63,7 +63,7 @@ def _unary(
     return wrapper
 
 
-class ExecutionServicer(pb_grpc.ExecutionServiceServicer):
+class ExecutionServicer:
     """The gRPC face of the order actor."""
 
     def __init__(self, actor: OrderActor, config: ServiceConfig | None = None) -> None:
@@ -109,7 +109,8 @@ class ExecutionServicer(pb_grpc.ExecutionServiceServicer):
 
     async def SubscribeUpdates(
         self, request: pb.SubscribeUpdatesRequest, context: Context
-    ) -> AsyncIterator[pb.SubscribeUpdatesResponse]:
+    ) -> AsyncIterator[bytes]:
+        """Stream encoded SubscribeUpdatesResponse messages (see ``add_to_server``)."""
         try:
             filter_ = validation.subscription_from_proto(request)
             subscriber = await self._actor.subscribe(filter_)
@@ -117,41 +118,97 @@ class ExecutionServicer(pb_grpc.ExecutionServiceServicer):
             await _abort(context, error)
             return
         try:
-            after = filter_.after_sequence
-            if after is not None and after > subscriber.live_after:
-                raise InvalidArgument(
-                    [
-                        FieldViolation(
-                            "after_sequence",
-                            f"{after} is beyond the newest sequence {subscriber.live_after}; "
-                            "was the gateway's journal replaced?",
-                        )
-                    ]
-                )
-            yield self._heartbeat()
-            cursor = after if after is not None else subscriber.live_after
-            while cursor < subscriber.live_after:
-                updates, cursor = await self._actor.replay(
-                    filter_, cursor, subscriber.live_after, self._config.replay_page
-                )
-                for update in updates:
-                    yield pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
-                    subscriber.last_sent = update.sequence
-            while True:
-                live = await subscriber.next(self._config.heartbeat_interval)
-                if live is None:
-                    yield self._heartbeat()
-                else:
-                    yield pb.SubscribeUpdatesResponse(update=convert.update_to_proto(live))
+            async for wire in self._stream(filter_, subscriber):
+                yield wire
         except GatewayError as error:
             await _abort(context, error)
         finally:
             self._actor.unsubscribe(subscriber)
 
-    def _heartbeat(self) -> pb.SubscribeUpdatesResponse:
-        return pb.SubscribeUpdatesResponse(
-            heartbeat=convert.heartbeat_to_proto(self._actor.last_sequence, datetime.now(UTC))
-        )
+    async def _stream(
+        self, filter_: SubscriptionFilter, subscriber: Subscriber
+    ) -> AsyncIterator[bytes]:
+        """Yield what one subscriber is sent: snapshot or replay, then live updates."""
+        after = filter_.after_sequence
+        if after is not None and after > subscriber.live_after:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "after_sequence",
+                        f"{after} is beyond the newest sequence {subscriber.live_after}; "
+                        "was the gateway's journal replaced?",
+                    )
+                ]
+            )
+        yield self._heartbeat()
+        if filter_.snapshot:
+            for order in subscriber.snapshot:
+                snapshot = OrderUpdate(order.last_sequence, order, order.updated_at, snapshot=True)
+                yield _encode_update(snapshot)
+            complete = pb.SnapshotComplete(
+                sequence=subscriber.live_after, order_count=len(subscriber.snapshot)
+            )
+            subscriber.snapshot = []
+            yield pb.SubscribeUpdatesResponse(snapshot_complete=complete).SerializeToString()
+        cursor = after if after is not None else subscriber.live_after
+        while cursor < subscriber.live_after:
+            updates, cursor = await self._actor.replay(
+                filter_, cursor, subscriber.live_after, self._config.replay_page
+            )
+            for update in updates:
+                yield _encode_update(update)
+                subscriber.last_sent = update.sequence
+        while True:
+            published = await subscriber.next(self._config.heartbeat_interval)
+            yield self._heartbeat() if published is None else published.wire(_encode_update)
+
+    def _heartbeat(self) -> bytes:
+        heartbeat = convert.heartbeat_to_proto(self._actor.last_sequence, datetime.now(UTC))
+        return pb.SubscribeUpdatesResponse(heartbeat=heartbeat).SerializeToString()
+
+
+def _encode_update(update: OrderUpdate) -> bytes:
+    response = pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
+    return response.SerializeToString()
+
+
+def _pre_encoded(wire: bytes) -> bytes:
+    return wire
+
+
+def add_to_server(servicer: ExecutionServicer, server: grpc.aio.Server) -> None:
+    """Register ``servicer`` like the generated ``add_..._to_server``, except that
+    SubscribeUpdates sends bytes its handler encoded (once per update, for all
+    subscribers) instead of messages the server would encode per stream."""
+    handlers = {
+        "PlaceOrder": grpc.unary_unary_rpc_method_handler(
+            servicer.PlaceOrder,
+            request_deserializer=pb.PlaceOrderRequest.FromString,
+            response_serializer=pb.PlaceOrderResponse.SerializeToString,
+        ),
+        "CancelOrder": grpc.unary_unary_rpc_method_handler(
+            servicer.CancelOrder,
+            request_deserializer=pb.CancelOrderRequest.FromString,
+            response_serializer=pb.CancelOrderResponse.SerializeToString,
+        ),
+        "GetOrderStatus": grpc.unary_unary_rpc_method_handler(
+            servicer.GetOrderStatus,
+            request_deserializer=pb.GetOrderStatusRequest.FromString,
+            response_serializer=pb.GetOrderStatusResponse.SerializeToString,
+        ),
+        "ListOrders": grpc.unary_unary_rpc_method_handler(
+            servicer.ListOrders,
+            request_deserializer=pb.ListOrdersRequest.FromString,
+            response_serializer=pb.ListOrdersResponse.SerializeToString,
+        ),
+        "SubscribeUpdates": grpc.unary_stream_rpc_method_handler(
+            servicer.SubscribeUpdates,
+            request_deserializer=pb.SubscribeUpdatesRequest.FromString,
+            response_serializer=_pre_encoded,
+        ),
+    }
+    name = pb.DESCRIPTOR.services_by_name["ExecutionService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
 
 
 def _ack_wait(context: Context) -> float | None:

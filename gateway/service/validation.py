@@ -313,6 +313,8 @@ def subscription_from_proto(req: pb.SubscribeUpdatesRequest) -> SubscriptionFilt
         for i, account in enumerate(req.accounts):
             v.text(account, f"accounts[{i}]", _ACCOUNT, _ACCOUNT_RULE)
     symbols = _symbols(v, req.symbols, "symbols")
+    if req.snapshot and req.HasField("after_sequence"):
+        v.add("snapshot", "cannot be combined with after_sequence: resume or start cold")
     v.raise_if_any()
     after: int | None = None
     if req.HasField("after_sequence"):
@@ -320,5 +322,8 @@ def subscription_from_proto(req: pb.SubscribeUpdatesRequest) -> SubscriptionFilt
         # ("nothing yet") while keeping the number storable.
         after = min(req.after_sequence, MAX_SEQUENCE)
     return SubscriptionFilter(
-        accounts=frozenset(req.accounts), symbols=symbols, after_sequence=after
+        accounts=frozenset(req.accounts),
+        symbols=symbols,
+        after_sequence=after,
+        snapshot=req.snapshot,
     )

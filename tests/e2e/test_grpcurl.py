@@ -306,9 +306,9 @@ def test_invalid_quantity_is_invalid_argument_naming_the_field(grpcurl: Grpcurl)
     result = grpcurl.run(f"{SERVICE}/PlaceOrder", data=request)
     assert result.returncode != 0
     assert "Code: InvalidArgument" in result.stderr, result.stderr
-    # "fieldViolations" is only printed if grpcurl resolved google.rpc.BadRequest
-    # through reflection; an unresolved detail prints as opaque bytes.
-    assert '"fieldViolations"' in result.stderr, result.stderr
+    # Field names (grpcurl prints proto names) only appear if grpcurl resolved
+    # google.rpc.BadRequest through reflection; an unresolved detail is bytes.
+    assert '"field_violations"' in result.stderr, result.stderr
     assert '"field": "quantity"' in result.stderr, result.stderr
 
 
@@ -321,4 +321,4 @@ def test_invalid_quantity_details_as_json(grpcurl: Grpcurl) -> None:
     (bad_request,) = [
         d for d in status["details"] if d["@type"] == "type.googleapis.com/google.rpc.BadRequest"
     ]
-    assert [v["field"] for v in bad_request["fieldViolations"]] == ["quantity"]
+    assert [v["field"] for v in bad_request["field_violations"]] == ["quantity"]

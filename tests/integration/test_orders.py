@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
-from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.brokers.testing import RecordingBroker
 from tests.support import (
@@ -19,7 +19,10 @@ from tests.support import (
     violated_fields,
 )
 
-Stub = pb_grpc.ExecutionServiceStub
+if TYPE_CHECKING:
+    from gateway._proto.execution.v1.execution_pb2_grpc import (
+        ExecutionServiceAsyncStub as Stub,
+    )
 
 
 async def status_of(stub: Stub, order_id: str, account: str = "acct-1") -> pb.Order:
@@ -29,7 +32,9 @@ async def status_of(stub: Stub, order_id: str, account: str = "acct-1") -> pb.Or
     return response.order
 
 
-async def test_market_order_fills_completely(stub: Stub, broker: RecordingBroker) -> None:
+async def test_market_order_fills_completely(
+    stub: Stub, broker: RecordingBroker, gateway: Gateway
+) -> None:
     placed = (await stub.PlaceOrder(place_request("mkt-1"))).order
     assert placed.order_id
     assert placed.client_order_id == "mkt-1"
@@ -46,6 +51,8 @@ async def test_market_order_fills_completely(stub: Stub, broker: RecordingBroker
     assert filled.limit_price == ""
     assert filled.updated_at.ToDatetime() >= filled.created_at.ToDatetime()
     assert broker.submit_count("acct-1", "mkt-1") == 1
+    # Acks that trail the fills are echoes, not illegal transitions.
+    assert gateway.actor.illegal_transitions == 0
 
 
 async def test_status_by_client_order_id_matches_by_order_id(stub: Stub) -> None:

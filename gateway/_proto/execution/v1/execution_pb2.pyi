@@ -633,11 +633,19 @@ class SubscribeUpdatesRequest(_message.Message):
     ACCOUNTS_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
     after_sequence: _builtins.int
     """Unset: stream changes from now on. Set to N: first every matching
     change with a sequence greater than N, in order, then live changes, with
     no gap and no duplicate in between. Pass the last sequence you processed
     to resume after a disconnect. 0 replays everything the journal holds.
+    Cannot be combined with snapshot.
+    """
+    snapshot: _builtins.bool
+    """First send the current state of every matching open order (updates with
+    snapshot = true, oldest change first), then a SnapshotComplete, then live
+    changes. For a strategy that starts cold and needs to know where it
+    stands. Cannot be combined with after_sequence.
     """
     @_builtins.property
     def accounts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -655,10 +663,11 @@ class SubscribeUpdatesRequest(_message.Message):
         accounts: _abc.Iterable[_builtins.str] | None = ...,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
         after_sequence: _builtins.int | None = ...,
+        snapshot: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "accounts", b"accounts", "after_sequence", b"after_sequence", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "accounts", b"accounts", "after_sequence", b"after_sequence", "snapshot", b"snapshot", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__after_sequence: _TypeAlias = _typing.Literal["after_sequence"]  # noqa: Y015
     _WhichOneofArgType__after_sequence: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence"]  # noqa: Y015
@@ -674,6 +683,7 @@ class SubscribeUpdatesResponse(_message.Message):
 
     UPDATE_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def update(self) -> Global___OrderUpdate:
         """An order changed."""
@@ -682,17 +692,24 @@ class SubscribeUpdatesResponse(_message.Message):
     def heartbeat(self) -> Global___Heartbeat:
         """Nothing changed for a while; the stream is alive."""
 
+    @_builtins.property
+    def snapshot_complete(self) -> Global___SnapshotComplete:
+        """The snapshot requested with SubscribeUpdatesRequest.snapshot is
+        complete; live changes follow.
+        """
+
     def __init__(
         self,
         *,
         update: Global___OrderUpdate | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
+        snapshot_complete: Global___SnapshotComplete | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "snapshot_complete", b"snapshot_complete", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "snapshot_complete", b"snapshot_complete", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["update", "heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["update", "heartbeat", "snapshot_complete"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -708,10 +725,15 @@ class OrderUpdate(_message.Message):
     ORDER_FIELD_NUMBER: _builtins.int
     FILL_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Gateway-wide sequence number of this change: strictly increasing across
     all orders and durable across restarts. A subscriber sees a subsequence
     of it (only the orders it matches), in increasing order.
+    """
+    snapshot: _builtins.bool
+    """True for the current state of an open order sent because the subscriber
+    asked for a snapshot; sequence is then the order's latest change.
     """
     @_builtins.property
     def order(self) -> Global___Order:
@@ -732,14 +754,43 @@ class OrderUpdate(_message.Message):
         order: Global___Order | None = ...,
         fill: Global___Fill | None = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        snapshot: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "sequence", b"sequence", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "sequence", b"sequence", "snapshot", b"snapshot", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderUpdate: _TypeAlias = OrderUpdate  # noqa: Y015
+
+@_typing.final
+class SnapshotComplete(_message.Message):
+    """SnapshotComplete ends the snapshot part of an update stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    ORDER_COUNT_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """The newest sequence the snapshot reflects; every live update that
+    follows has a greater sequence.
+    """
+    order_count: _builtins.int
+    """How many orders the snapshot held."""
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        order_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_count", b"order_count", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotComplete: _TypeAlias = SnapshotComplete  # noqa: Y015
 
 @_typing.final
 class Heartbeat(_message.Message):

@@ -1,0 +1,159 @@
+"""The order actor without gRPC: overload, slow subscribers, duplicate reports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from gateway.brokers import ExecutionReport, ReportKind
+from gateway.brokers.simulated import SimConfig, SimulatedBroker
+from gateway.brokers.testing import RecordingBroker
+from gateway.domain import (
+    Fill,
+    OrderRef,
+    OrderSpec,
+    OrderStatus,
+    OrderType,
+    Side,
+    SubscriptionFilter,
+    TimeInForce,
+)
+from gateway.engine import EngineConfig, OrderActor, SlowSubscriber
+from gateway.errors import ResourceExhausted
+from gateway.journal import JournalRecord, MemoryJournal
+from tests.support import eventually
+
+
+class GatedJournal(MemoryJournal):
+    """A memory journal whose commits wait at a gate: stalls the actor on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.commits = 0
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        self.commits += 1
+        await self.gate.wait()
+        await super().append(records)
+
+
+def spec(client_order_id: str, *, limit: str | None = "0.01", quantity: str = "10") -> OrderSpec:
+    return OrderSpec(
+        account="acct-1",
+        client_order_id=client_order_id,
+        symbol="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+        quantity=Decimal(quantity),
+        time_in_force=TimeInForce.GTC if limit else TimeInForce.DAY,
+        limit_price=Decimal(limit) if limit else None,
+    )
+
+
+@pytest.fixture
+def broker() -> RecordingBroker:
+    return RecordingBroker(SimulatedBroker(SimConfig(seed=1, tick_interval=None)))
+
+
+async def started(actor: OrderActor, broker: RecordingBroker) -> OrderActor:
+    await broker.connect()
+    await actor.start()
+    return actor
+
+
+@pytest.fixture
+async def journal() -> GatedJournal:
+    return GatedJournal()
+
+
+@pytest.fixture
+async def actor(broker: RecordingBroker, journal: GatedJournal) -> AsyncIterator[OrderActor]:
+    config = EngineConfig(inbox_capacity=4, subscriber_buffer=3, ack_wait=1.0)
+    actor = await started(OrderActor(broker, journal, config), broker)
+    yield actor
+    journal.gate.set()
+    await actor.stop()
+    await broker.close()
+
+
+async def test_a_full_inbox_answers_resource_exhausted(
+    actor: OrderActor, journal: GatedJournal
+) -> None:
+    journal.gate.clear()
+    first = asyncio.ensure_future(actor.place_order(spec("o-0")))
+    await eventually(
+        lambda: asyncio.sleep(0, journal.commits), lambda n: n >= 1, what="actor stalled"
+    )
+    queued = [asyncio.ensure_future(actor.place_order(spec(f"o-{i}"))) for i in range(1, 5)]
+    await asyncio.sleep(0)
+    with pytest.raises(ResourceExhausted) as caught:
+        await actor.place_order(spec("o-overflow"))
+    assert caught.value.reason == "GATEWAY_OVERLOADED"
+    journal.gate.set()
+    orders = await asyncio.gather(first, *queued)
+    assert [o.spec.client_order_id for o in orders] == [f"o-{i}" for i in range(5)]
+    assert actor.order_count == 5  # the refused request changed nothing
+
+
+async def test_a_slow_subscriber_is_cut_off_and_others_keep_up(actor: OrderActor) -> None:
+    slow = await actor.subscribe(SubscriptionFilter())
+    healthy = await actor.subscribe(SubscriptionFilter())
+    received: list[int] = []
+
+    async def drain() -> None:
+        while (update := await healthy.next(idle_after=5)) is not None:
+            received.append(update.update.sequence)
+            if len(received) == 10:
+                return
+
+    reader = asyncio.ensure_future(drain())
+    for i in range(5):
+        await actor.place_order(spec(f"s-{i}"))
+    await asyncio.wait_for(reader, 5)
+    assert received == list(range(1, 11))
+
+    # Cut off at once: its buffer is freed, and it learns where to resume.
+    with pytest.raises(SlowSubscriber) as caught:
+        await slow.next(idle_after=1)
+    assert caught.value.metadata["last_sequence"] == "0"
+    assert actor.subscriber_count == 1  # only the healthy one is left
+
+
+async def test_duplicate_and_early_reports_are_applied_once(
+    actor: OrderActor, broker: RecordingBroker
+) -> None:
+    order = await actor.place_order(spec("dup-fill"))
+    assert order.status is OrderStatus.ACCEPTED
+    now = datetime.now(UTC)
+    fill = Fill("exec-1", Decimal(4), Decimal("0.01"), now)
+    report = ExecutionReport(
+        ReportKind.FILL, "acct-1", "dup-fill", now, order.broker_order_id, fill
+    )
+    for _ in range(3):
+        await actor._deliver_report(report)  # the broker repeats itself
+    status = await eventually(
+        lambda: actor.get_order(OrderRef("acct-1", order_id=order.order_id)),
+        lambda o: o.filled_quantity > 0,
+        what="the fill applied",
+    )
+    await actor._deliver_report(report)
+    after = await actor.get_order(OrderRef("acct-1", order_id=order.order_id))
+    assert status.filled_quantity == after.filled_quantity == Decimal(4)
+    assert after.status is OrderStatus.PARTIALLY_FILLED
+
+
+async def test_reports_for_unknown_orders_are_counted_not_adopted(actor: OrderActor) -> None:
+    now = datetime.now(UTC)
+    await actor._deliver_report(
+        ExecutionReport(ReportKind.ACCEPTED, "acct-1", "placed-elsewhere", now, "B-9")
+    )
+    await eventually(
+        lambda: asyncio.sleep(0, actor.unknown_reports), lambda n: n == 1, what="report counted"
+    )
+    assert actor.order_count == 0
