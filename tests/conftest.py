@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
 
 
-def test_config(tmp_path: Path, **engine: object) -> GatewayConfig:
+def gateway_test_config(tmp_path: Path, **engine: object) -> GatewayConfig:
     """A gateway config for tests: port 0, fast heartbeats, short ack wait."""
     return GatewayConfig(
         listen="127.0.0.1:0",
@@ -42,7 +42,7 @@ def broker() -> RecordingBroker:
 
 @pytest.fixture
 async def gateway(tmp_path: Path, broker: RecordingBroker) -> AsyncIterator[Gateway]:
-    gw = Gateway(test_config(tmp_path), broker=broker, journal=MemoryJournal())
+    gw = Gateway(gateway_test_config(tmp_path), broker=broker, journal=MemoryJournal())
     await gw.start()
     try:
         yield gw

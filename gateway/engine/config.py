@@ -19,7 +19,10 @@ class EngineConfig:
     """Seconds PlaceOrder waits for the broker's answer before replying PENDING_NEW."""
 
     subscriber_buffer: int = 10_000
-    """Updates buffered per subscriber; a subscriber further behind is cut off."""
+    """Updates buffered per subscriber; a subscriber further behind is cut off.
+
+    At least ``max_batch``: one batch publishes up to that many updates at
+    once, and a subscriber that keeps up must be able to take a whole batch."""
 
     broker_attempts: int = 4
     """Tries of one broker call on transient errors (the first try included)."""
@@ -32,3 +35,12 @@ class EngineConfig:
 
     broker_call_timeout: float = 10.0
     """Seconds one broker call may take before its outcome counts as unknown."""
+
+    def __post_init__(self) -> None:
+        if self.subscriber_buffer < self.max_batch:
+            raise ValueError(
+                f"subscriber buffer ({self.subscriber_buffer}) must be at least the batch "
+                f"size ({self.max_batch}), or subscribers that keep up get cut off"
+            )
+        if min(self.inbox_capacity, self.max_batch, self.broker_attempts) < 1:
+            raise ValueError("inbox capacity, batch size and broker attempts must be positive")

@@ -74,7 +74,7 @@ async def journal() -> GatedJournal:
 
 @pytest.fixture
 async def actor(broker: RecordingBroker, journal: GatedJournal) -> AsyncIterator[OrderActor]:
-    config = EngineConfig(inbox_capacity=4, subscriber_buffer=3, ack_wait=1.0)
+    config = EngineConfig(inbox_capacity=4, subscriber_buffer=3, max_batch=3, ack_wait=1.0)
     actor = await started(OrderActor(broker, journal, config), broker)
     yield actor
     journal.gate.set()
