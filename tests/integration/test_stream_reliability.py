@@ -6,7 +6,9 @@ Every loop here is bounded in count and time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
+import operator
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -116,10 +118,11 @@ async def test_resume_hand_over_has_no_gap_and_no_duplicate_under_load(
         # Resume from several points while updates pour in: each hand-over
         # from journal replay to live happens mid-stream.
         for round_ in range(1, 6):
+            floor = 200 * round_
             await eventually(
                 lambda: asyncio.sleep(0, busy_gateway.actor.last_sequence),
-                lambda seq, floor=200 * round_: seq > floor,
-                what="more updates",
+                functools.partial(operator.lt, floor),
+                what=f"more than {floor} updates",
             )
             after = busy_gateway.actor.last_sequence - 150
             stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest(after_sequence=after))
