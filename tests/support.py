@@ -111,3 +111,11 @@ def error_reason(error: grpc.aio.AioRpcError) -> str:
         if isinstance(detail, error_details_pb2.ErrorInfo):
             return str(detail.reason)
     return ""
+
+
+def error_metadata(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """The ErrorInfo metadata of a failed call (empty if none)."""
+    for detail in status_details(error):
+        if isinstance(detail, error_details_pb2.ErrorInfo):
+            return dict(detail.metadata)
+    return {}

@@ -87,6 +87,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _shutting_down(last_sequence: int) -> Unavailable:
+    return Unavailable(
+        "gateway shutting down; reconnect and resume with after_sequence",
+        reason="GATEWAY_SHUTTING_DOWN",
+        metadata={"last_sequence": str(last_sequence)},
+    )
+
+
 class OrderActor:
     """The single owner of the order table; its public methods are thread-safe
     only in the sense that matters here: any number of RPC tasks may call them."""
@@ -145,16 +153,12 @@ class OrderActor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        shutting_down = Unavailable(
-            "gateway shutting down; reconnect and resume with after_sequence",
-            reason="GATEWAY_SHUTTING_DOWN",
-        )
-        self._fanout.close_all(shutting_down)
+        self._fanout.close_all(_shutting_down)
         while not self._inbox.empty():
             message = self._inbox.get_nowait()
             reply = getattr(message, "reply", None)
             if reply is not None and not reply.done():
-                reply.set_exception(shutting_down)
+                reply.set_exception(_shutting_down(self._committed))
         await self._journal.close()
 
     @property

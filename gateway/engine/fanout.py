@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 
 from gateway.domain import Order, OrderUpdate, SubscriptionFilter
-from gateway.errors import ResourceExhausted
+from gateway.errors import GatewayError, ResourceExhausted
 
 
 class Published:
@@ -43,10 +43,6 @@ class SlowSubscriber(ResourceExhausted):
     reason = "SUBSCRIBER_TOO_SLOW"
 
 
-class SubscriberClosed(Exception):
-    """The subscription was ended by the gateway (shutdown)."""
-
-
 class Subscriber:
     """One stream's buffer of updates, filled by the fan-out, drained by the stream."""
 
@@ -59,7 +55,9 @@ class Subscriber:
         self._buffer: deque[Published] = deque()
         self._wakeup = asyncio.Event()
         self.overflowed = False
-        self.closed_reason: BaseException | None = None
+        # Set when the gateway ends the stream: builds the error the stream
+        # ends with, given the last sequence it was sent.
+        self.closed_by: Callable[[int], GatewayError] | None = None
         # Sequences up to this one come from the journal, after it from the buffer.
         self.live_after = 0
         self.last_sent = filter_.after_sequence or 0
@@ -69,7 +67,7 @@ class Subscriber:
 
     def offer(self, update: Published) -> bool:
         """Buffer ``update`` without waiting; return False if the buffer is full."""
-        if self.overflowed or self.closed_reason is not None:
+        if self.overflowed or self.closed_by is not None:
             return False
         if len(self._buffer) >= self.capacity:
             self.overflowed = True
@@ -79,16 +77,16 @@ class Subscriber:
         self._wakeup.set()
         return True
 
-    def close(self, reason: BaseException) -> None:
-        """End the subscription; the stream raises ``reason`` on its next read."""
-        self.closed_reason = reason
+    def close(self, error: Callable[[int], GatewayError]) -> None:
+        """End the subscription: its next read raises ``error(last sequence sent)``."""
+        self.closed_by = error
         self._wakeup.set()
 
     async def next(self, idle_after: float) -> Published | None:
         """Return the next buffered update, or None after ``idle_after`` seconds without one."""
         while True:
-            if self.closed_reason is not None:
-                raise self.closed_reason
+            if self.closed_by is not None:
+                raise self.closed_by(self.last_sent)
             if self.overflowed:
                 raise SlowSubscriber(
                     f"subscriber fell more than {self.capacity} updates behind; "
@@ -131,7 +129,7 @@ class Fanout:
             ):
                 self.remove(subscriber)
 
-    def close_all(self, reason: BaseException) -> None:
+    def close_all(self, error: Callable[[int], GatewayError]) -> None:
         for subscriber in self._subscribers.values():
-            subscriber.close(reason)
+            subscriber.close(error)
         self._subscribers.clear()

@@ -24,7 +24,7 @@ from gateway.app import Gateway
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
-from tests.support import STREAM_END, error_reason, eventually, place_request
+from tests.support import STREAM_END, error_metadata, error_reason, eventually, place_request
 
 if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
@@ -174,6 +174,7 @@ async def test_a_stalled_client_is_cut_off_while_a_healthy_one_keeps_up(
             await drain_into(stalled, received)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert error_reason(caught.value) == "SUBSCRIBER_TOO_SLOW"
+        assert error_metadata(caught.value)["last_sequence"] == str(received[-1])
         assert received == list(range(1, len(received) + 1))
         resume = stalled_stub.SubscribeUpdates(
             pb.SubscribeUpdatesRequest(after_sequence=received[-1] if received else 0)

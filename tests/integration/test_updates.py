@@ -14,6 +14,7 @@ from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway.app import Gateway
 from tests.support import (
     STREAM_END,
+    error_metadata,
     error_reason,
     eventually,
     place_request,
@@ -181,11 +182,14 @@ async def test_streams_end_unavailable_on_shutdown_and_subscribers_are_released(
     stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest())
     await next_message(stream)
     assert gateway.actor.subscriber_count == 1
+    await stub.PlaceOrder(resting_buy("last-one"))
+    received = [u async for u in updates_until(stream, lambda u: u.sequence == 2)]
     await gateway.actor.stop()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await read_to_end(stream)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert error_reason(caught.value) == "GATEWAY_SHUTTING_DOWN"
+    assert error_metadata(caught.value)["last_sequence"] == str(received[-1].sequence)
     assert gateway.actor.subscriber_count == 0
     with pytest.raises(grpc.aio.AioRpcError) as unary:
         await stub.PlaceOrder(resting_buy("too-late"))
