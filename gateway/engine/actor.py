@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.brokers import (
     Broker,
+    BrokerOrderState,
     BrokerRejected,
     BrokerUnavailable,
     ExecutionReport,
@@ -51,16 +53,20 @@ from gateway.domain import (
     apply_event,
 )
 from gateway.engine import broker_calls
+from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
 from gateway.engine.fanout import Fanout, Subscriber
 from gateway.engine.ids import new_order_id
 from gateway.engine.messages import (
+    Absent,
+    BrokerOpenOrders,
     BrokerReport,
     Cancel,
     CancelDone,
     GetOrder,
     ListOrders,
     Message,
+    OpenOrders,
     Place,
     PlaceOutcome,
     SubmitDone,
@@ -68,6 +74,7 @@ from gateway.engine.messages import (
     Unsubscribe,
 )
 from gateway.engine.order_table import OrderTable
+from gateway.engine.reconcile import Reconciler
 from gateway.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -129,8 +136,15 @@ class OrderActor:
         self._records: list[JournalRecord] = []
         self._replies: list[tuple[asyncio.Future[Any], Any]] = []
         self._after_commit: list[Callable[[], None]] = []
+        self._health = BrokerHealth(self._config.broker_failure_threshold)
+        self._reconciler = Reconciler(broker, self._config, self._health, self._deliver_report)
+        self._reconcile_now = asyncio.Event()
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._foreign_seen: set[tuple[str, str]] = set()
+        self._missing_seen: set[str] = set()
         self.illegal_transitions = 0
         self.unknown_reports = 0
+        self.foreign_orders = 0
 
     # ----------------------------------------------------------- lifecycle
 
@@ -140,6 +154,7 @@ class OrderActor:
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="order-actor")
         self._reader_task = asyncio.create_task(self._read_reports(), name="broker-reports")
+        self._reconcile_task = asyncio.create_task(self._reconcile_loop(), name="reconcile")
         for order in self._table.open_orders():
             if order.status is OrderStatus.PENDING_NEW:
                 # An earlier process may or may not have sent it: ask, then send.
@@ -148,7 +163,9 @@ class OrderActor:
     async def stop(self) -> None:
         """Stop taking commands, end every stream, stop tasks, close the journal."""
         self._running = False
-        tasks = [t for t in (self._reader_task, self._loop_task) if t is not None]
+        tasks = [
+            t for t in (self._reconcile_task, self._reader_task, self._loop_task) if t is not None
+        ]
         tasks += list(self._broker_tasks)
         for task in tasks:
             task.cancel()
@@ -167,6 +184,23 @@ class OrderActor:
         return self._committed
 
     @property
+    def broker_healthy(self) -> bool:
+        """False while the circuit breaker refuses new orders."""
+        return self._health.healthy
+
+    def on_broker_health(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(healthy)`` whenever broker health flips."""
+        self._health.subscribe(listener)
+
+    def request_reconcile(self) -> None:
+        """Run a reconciliation pass soon (e.g. after the broker reconnected)."""
+        self._reconcile_now.set()
+
+    @property
+    def reconcile_passes(self) -> int:
+        return self._reconciler.passes
+
+    @property
     def subscriber_count(self) -> int:
         return len(self._fanout)
 
@@ -182,7 +216,8 @@ class OrderActor:
         The wait is the configured ``ack_wait``, shortened to ``ack_wait`` if given
         (the caller's remaining deadline).
         """
-        outcome: PlaceOutcome = await self._ask(lambda f: Place(spec, f))
+        deadline = None if ack_wait is None else time.monotonic() + ack_wait
+        outcome: PlaceOutcome = await self._ask(lambda f: Place(spec, f, deadline))
         if outcome.settled is None:
             return outcome.order
         wait = self._config.ack_wait if ack_wait is None else min(ack_wait, self._config.ack_wait)
@@ -285,7 +320,17 @@ class OrderActor:
                 case CancelDone():
                     self._on_cancel_done(message)
                 case BrokerReport():
+                    self._health.record(None)  # a report proves the broker is alive
                     self._on_report(message.report)
+                case OpenOrders():
+                    open_orders = [
+                        o for o in self._table.open_orders() if o.order_id not in self._submitting
+                    ]
+                    self._replies.append((message.reply, open_orders))
+                case Absent():
+                    self._on_absent(message.order_id)
+                case BrokerOpenOrders():
+                    self._on_broker_open_orders(message.states)
         except GatewayError as exc:
             if reply is not None:
                 self._replies.append((reply, exc))
@@ -355,10 +400,18 @@ class OrderActor:
                 )
             self._replies.append((message.reply, PlaceOutcome(existing, self._settle(existing))))
             return
+        if not self._health.healthy:
+            # Fail fast, before the order exists: the client retries later with
+            # the same client_order_id and nothing is stuck in between.
+            raise Unavailable(
+                f"broker unavailable ({self._health.last_error}); retry later",
+                reason="BROKER_UNAVAILABLE",
+            )
         order = self._emit(OrderCreated(self._new_id(), spec, self._clock()))
         assert order is not None
         self._submitting.add(order.order_id)
-        self._after_commit.append(lambda: self._spawn_submit(order))
+        deadline = message.deadline
+        self._after_commit.append(lambda: self._spawn_submit(order, deadline=deadline))
         self._replies.append((message.reply, PlaceOutcome(order, self._settle(order))))
 
     def _settle(self, order: Order) -> asyncio.Future[Order] | None:
@@ -425,8 +478,8 @@ class OrderActor:
                 self._after_commit.append(lambda: self._spawn_cancel(current))
 
     def _on_cancel_done(self, message: CancelDone) -> None:
-        if message.error is None:
-            return  # the outcome arrives as a report
+        if message.error is None or message.unresolved:
+            return  # the outcome arrives as a report, or reconciliation finds it
         order = self._table.get(message.order_id)
         if order is None or order.status is not OrderStatus.PENDING_CANCEL:
             return
@@ -436,6 +489,45 @@ class OrderActor:
             else f"cancel not confirmed by the broker: {message.error}"
         )
         self._emit_safely(CancelRejected(order.order_id, reason, self._clock()))
+
+    def _on_absent(self, order_id: str) -> None:
+        order = self._table.get(order_id)
+        if order is None or order.is_terminal or order_id in self._submitting:
+            return
+        if order.status is not OrderStatus.PENDING_NEW:
+            if order_id not in self._missing_seen:
+                self._missing_seen.add(order_id)
+                log.error(
+                    "order %s is %s here but unknown at the broker; left as is for an operator",
+                    order_id,
+                    order.status.name,
+                )
+            return
+        age = (self._clock() - order.created_at).total_seconds()
+        if age < self._config.absence_grace:
+            return  # it may still be on its way: ask again next pass
+        self._emit_safely(
+            OrderRejected(
+                order_id,
+                f"not found at the broker {int(age)}s after submission; it never arrived",
+                self._clock(),
+            )
+        )
+
+    def _on_broker_open_orders(self, states: list[BrokerOrderState]) -> None:
+        for state in states:
+            key = (state.account, state.client_order_id)
+            if self._table.by_key(*key) is not None or key in self._foreign_seen:
+                continue
+            self._foreign_seen.add(key)
+            self.foreign_orders += 1
+            log.warning(
+                "broker holds open order %s/%s (broker id %s) that this gateway did not "
+                "place; reported, not adopted",
+                state.account,
+                state.client_order_id,
+                state.broker_order_id,
+            )
 
     def _on_report(self, report: ExecutionReport) -> None:
         order = self._table.by_key(report.account, report.client_order_id)
@@ -565,16 +657,20 @@ class OrderActor:
         self._broker_tasks.add(task)
         task.add_done_callback(self._broker_tasks.discard)
 
-    def _spawn_submit(self, order: Order, *, ask_first: bool = False) -> None:
+    def _spawn_submit(
+        self, order: Order, *, ask_first: bool = False, deadline: float | None = None
+    ) -> None:
         self._submitting.add(order.order_id)
         self._spawn(
             broker_calls.submit_order(
                 self._broker,
                 self._config,
+                self._health,
                 order.order_id,
                 order.spec,
                 self._deliver_report,
                 ask_first=ask_first,
+                deadline=deadline,
             )
         )
 
@@ -583,10 +679,12 @@ class OrderActor:
             broker_calls.cancel_order(
                 self._broker,
                 self._config,
+                self._health,
                 order.order_id,
                 order.spec.account,
                 order.spec.client_order_id,
                 order.broker_order_id,
+                self._deliver_report,
             )
         )
 
@@ -605,10 +703,49 @@ class OrderActor:
                 async for report in self._broker.reports():
                     await self._inbox.put(BrokerReport(report))
                     delay = self._config.broker_backoff
-                return
+                if not self._running:
+                    return
+                log.warning("broker report stream ended; reconnecting in %.2fs", delay)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("broker report stream failed; reconnecting in %.2fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._config.broker_backoff_max)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._config.broker_backoff_max)
+            # Reports may have been missed while the stream was down.
+            self.request_reconcile()
+
+    async def _reconcile_loop(self) -> None:
+        """Reconcile at start, on request, periodically, and often while unhealthy."""
+        self._reconcile_now.set()
+        while True:
+            interval = (
+                self._config.reconcile_interval
+                if self._health.healthy
+                else self._config.unhealthy_probe_interval
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reconcile_now.wait(), interval or None)
+            self._reconcile_now.clear()
+            try:
+                await self._reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciliation pass failed")
+
+    async def _reconcile_once(self) -> None:
+        open_orders: list[Order] = await self._ask(OpenOrders)
+        result = await self._reconciler.run(
+            open_orders,
+            lambda order_id: self._inbox.put(Absent(order_id)),
+            lambda states: self._inbox.put(BrokerOpenOrders(states)),
+        )
+        log.log(
+            logging.INFO if result.absent or result.errors else logging.DEBUG,
+            "reconciled %d open orders: %d found, %d absent, %d unanswered",
+            len(open_orders),
+            result.found,
+            len(result.absent),
+            result.errors,
+        )

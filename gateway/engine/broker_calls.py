@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_any,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from gateway.brokers import (
     Broker,
+    BrokerError,
     BrokerOrderState,
+    BrokerRejected,
     BrokerTimeout,
     BrokerTransientError,
     ExecutionReport,
@@ -33,6 +39,7 @@ from gateway.brokers import (
     SubmitAck,
 )
 from gateway.domain import OrderSpec, OrderStatus
+from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
 from gateway.engine.messages import CancelDone, SubmitDone
 
@@ -42,57 +49,88 @@ _T = TypeVar("_T")
 ReportSink = Callable[[ExecutionReport], Awaitable[None]]
 
 
-def _retrying(config: EngineConfig) -> AsyncRetrying:
+def _retrying(config: EngineConfig, deadline: float | None) -> AsyncRetrying:
+    """Retry transient errors: bounded by attempts and by ``deadline`` (monotonic)."""
+    backoff = wait_random_exponential(
+        multiplier=config.broker_backoff, max=config.broker_backoff_max
+    )
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, BrokerTransientError) and error.retry_after is not None:
+            # The venue said when to come back (429 Retry-After): honour it.
+            delay = min(error.retry_after, config.retry_after_max)
+        else:
+            # Full jitter: a random delay up to an exponentially growing cap, so
+            # retries from many orders spread out instead of arriving together.
+            delay = backoff(state)
+        if deadline is not None:
+            delay = max(0.0, min(delay, deadline - time.monotonic()))
+        return delay
+
+    class PastDeadline(stop_base):
+        def __call__(self, retry_state: RetryCallState) -> bool:
+            return deadline is not None and time.monotonic() >= deadline
+
     return AsyncRetrying(
         retry=retry_if_exception_type(BrokerTransientError),
-        stop=stop_after_attempt(config.broker_attempts),
-        # Full jitter: a random delay up to an exponentially growing cap, so
-        # retries from many orders spread out instead of arriving together.
-        wait=wait_random_exponential(
-            multiplier=config.broker_backoff, max=config.broker_backoff_max
-        ),
+        stop=stop_any(stop_after_attempt(config.broker_attempts), PastDeadline()),
+        wait=wait,
         reraise=True,
         before_sleep=lambda state: log.warning(
-            "broker call failed (attempt %d), retrying: %s",
+            "broker call failed (attempt %d), retrying in %.3fs: %r",
             state.attempt_number,
-            state.outcome.exception() if state.outcome else "",
+            state.upcoming_sleep,
+            state.outcome.exception() if state.outcome else None,
         ),
     )
 
 
-async def _timed(config: EngineConfig, call: Awaitable[_T]) -> _T:
+async def _call(config: EngineConfig, health: BrokerHealth, call: Awaitable[_T]) -> _T:
+    """Run one broker call with the call timeout, recording its outcome in ``health``."""
     try:
-        return await asyncio.wait_for(call, config.broker_call_timeout)
-    except TimeoutError as exc:
-        raise BrokerTimeout(f"no answer within {config.broker_call_timeout}s") from exc
+        result = await asyncio.wait_for(call, config.broker_call_timeout)
+    except TimeoutError:
+        error = BrokerTimeout(f"no answer within {config.broker_call_timeout}s")
+        health.record(error)
+        raise error from None
+    except BrokerError as error:
+        health.record(error)
+        raise
+    health.record(None)
+    return result
 
 
 async def submit_order(
     broker: Broker,
     config: EngineConfig,
+    health: BrokerHealth,
     order_id: str,
     spec: OrderSpec,
     deliver: ReportSink,
     *,
     ask_first: bool = False,
+    deadline: float | None = None,
 ) -> SubmitDone:
     """Submit ``spec``; on an unknown outcome ask the broker before re-sending.
 
     ``ask_first`` starts by asking (used on recovery, when an earlier process
-    may have sent the order before it died).
+    may have sent the order before it died). Re-sends use the same
+    client_order_id, so the venue can never hold two orders for one key.
     """
     try:
-        async for attempt in _retrying(config):
+        async for attempt in _retrying(config, deadline):
             with attempt:
                 if ask_first:
-                    state = await _timed(
-                        config, broker.order_status(spec.account, spec.client_order_id)
+                    state = await _call(
+                        config, health, broker.order_status(spec.account, spec.client_order_id)
                     )
                     if state is not None:
                         await _deliver_state(state, deliver)
                         return SubmitDone(order_id, ack=SubmitAck(state.broker_order_id))
+                    ask_first = False
                 try:
-                    ack = await _timed(config, broker.submit(spec))
+                    ack = await _call(config, health, broker.submit(spec))
                 except BrokerTimeout:
                     # The order may exist now: ask before the next try re-sends.
                     ask_first = True
@@ -108,22 +146,65 @@ async def submit_order(
 async def cancel_order(
     broker: Broker,
     config: EngineConfig,
+    health: BrokerHealth,
     order_id: str,
     account: str,
     client_order_id: str,
     broker_order_id: str,
+    deliver: ReportSink,
 ) -> CancelDone:
-    """Ask the broker to cancel; cancels are idempotent there, so retries are safe."""
+    """Ask the broker to cancel; cancels are idempotent there, so retries are safe.
+
+    A cancel whose outcome stays unknown is settled by asking the broker for
+    the order, never assumed either way.
+    """
     try:
-        async for attempt in _retrying(config):
+        async for attempt in _retrying(config, None):
             with attempt:
-                await _timed(config, broker.cancel(account, client_order_id, broker_order_id))
+                await _call(
+                    config, health, broker.cancel(account, client_order_id, broker_order_id)
+                )
                 return CancelDone(order_id)
     except asyncio.CancelledError:
         raise
+    except BrokerTimeout as exc:
+        return await _settle_unknown_cancel(
+            broker, config, health, order_id, account, client_order_id, deliver, exc
+        )
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
         return CancelDone(order_id, error=exc)
     raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+async def _settle_unknown_cancel(
+    broker: Broker,
+    config: EngineConfig,
+    health: BrokerHealth,
+    order_id: str,
+    account: str,
+    client_order_id: str,
+    deliver: ReportSink,
+    cause: BrokerTimeout,
+) -> CancelDone:
+    try:
+        state = await _call(config, health, broker.order_status(account, client_order_id))
+    except BrokerError:
+        # Still unknown: the order stays PENDING_CANCEL and reconciliation asks again.
+        log.warning("cancel of %s unresolved (%s); reconciliation will ask", order_id, cause)
+        return CancelDone(order_id, unresolved=True)
+    if state is None:
+        return CancelDone(order_id, error=BrokerRejected("order unknown at the broker"))
+    await _deliver_state(state, deliver)
+    if state.status.is_terminal:
+        return CancelDone(order_id)
+    return CancelDone(order_id, error=BrokerRejected("cancel not confirmed: still open at broker"))
+
+
+async def check_order(
+    broker: Broker, config: EngineConfig, health: BrokerHealth, account: str, client_order_id: str
+) -> BrokerOrderState | None:
+    """Ask the broker for one order (one try; reconciliation comes back anyway)."""
+    return await _call(config, health, broker.order_status(account, client_order_id))
 
 
 _TERMINAL_REPORTS = {
@@ -170,3 +251,10 @@ def _report(state: BrokerOrderState, kind: ReportKind, time: datetime | None) ->
 async def _deliver_state(state: BrokerOrderState, deliver: ReportSink) -> None:
     for report in reports_from_state(state):
         await deliver(report)
+
+
+async def check_open_orders(
+    broker: Broker, config: EngineConfig, health: BrokerHealth
+) -> list[BrokerOrderState]:
+    """Ask the broker for every open order it holds (one try)."""
+    return await _call(config, health, broker.open_orders())

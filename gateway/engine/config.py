@@ -33,6 +33,24 @@ class EngineConfig:
     broker_backoff_max: float = 2.0
     """Longest delay between two tries, in seconds."""
 
+    retry_after_max: float = 30.0
+    """Longest Retry-After (seconds) honoured from a rate-limited broker."""
+
+    broker_failure_threshold: int = 5
+    """Consecutive transient broker failures that mark the broker unhealthy."""
+
+    reconcile_interval: float = 30.0
+    """Seconds between reconciliation passes (also run at start and after a
+    broker reconnect); 0 turns the periodic pass off."""
+
+    unhealthy_probe_interval: float = 2.0
+    """While the broker is unhealthy, seconds between probes (reconciliation passes)."""
+
+    absence_grace: float = 60.0
+    """Seconds after submission before an order the broker has no record of
+    counts as never having arrived (and is rejected). Until then it stays
+    PENDING_NEW and is asked about again."""
+
     broker_call_timeout: float = 10.0
     """Seconds one broker call may take before its outcome counts as unknown."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from gateway.brokers import ExecutionReport, SubmitAck
+from gateway.brokers import BrokerOrderState, ExecutionReport, SubmitAck
 from gateway.domain import ListOrdersQuery, Order, OrderRef, OrderSpec
 from gateway.engine.fanout import Subscriber
 
@@ -27,6 +27,9 @@ class PlaceOutcome:
 class Place:
     spec: OrderSpec
     reply: asyncio.Future[PlaceOutcome]
+    # When the caller stops waiting (monotonic seconds): broker retries for a
+    # new order stop there.
+    deadline: float | None = None
 
 
 @dataclass(slots=True)
@@ -69,8 +72,11 @@ class SubmitDone:
 
 @dataclass(slots=True)
 class CancelDone:
+    """A broker cancel task finished; ``unresolved``: nobody knows if it worked."""
+
     order_id: str
     error: BaseException | None = None
+    unresolved: bool = False
 
 
 @dataclass(slots=True)
@@ -78,5 +84,26 @@ class BrokerReport:
     report: ExecutionReport
 
 
+@dataclass(slots=True)
+class OpenOrders:
+    """Reconciliation asks which open orders to check (none in submission)."""
+
+    reply: asyncio.Future[list[Order]]
+
+
+@dataclass(slots=True)
+class Absent:
+    """Reconciliation found no record of this order at the broker."""
+
+    order_id: str
+
+
+@dataclass(slots=True)
+class BrokerOpenOrders:
+    """The broker's open orders, to spot ones the gateway does not know."""
+
+    states: list[BrokerOrderState]
+
+
 Command = Place | Cancel | GetOrder | ListOrders | Subscribe | Unsubscribe
-Message = Command | SubmitDone | CancelDone | BrokerReport
+Message = Command | SubmitDone | CancelDone | BrokerReport | OpenOrders | Absent | BrokerOpenOrders

@@ -1,0 +1,102 @@
+"""Reconciliation: make the order table agree with the broker.
+
+A pass asks the broker about every open order the gateway is not already
+talking to the broker about, feeds what it learns back into the actor as
+ordinary execution reports (so fills missed while disconnected or down are
+applied, once each, by exec_id), and reports two kinds of disagreement:
+
+- an order the broker has no record of: if it is still PENDING_NEW and older
+  than the broker's grace, it never arrived and is rejected (the client may
+  place it again); otherwise it is asked about again next pass. Never
+  re-sent under a new key, never assumed rejected because a call timed out.
+- an open order at the broker the gateway does not know (placed elsewhere):
+  reported, never adopted.
+
+Runs as a task outside the actor; it reads the table only through messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from gateway.brokers import Broker, BrokerError, BrokerOrderState
+from gateway.domain import Order
+from gateway.engine import broker_calls
+from gateway.engine.breaker import BrokerHealth
+from gateway.engine.config import EngineConfig
+
+log = logging.getLogger(__name__)
+
+# Orders asked about at once: enough to finish a pass quickly, few enough not
+# to trip a venue's rate limit.
+CONCURRENCY = 8
+
+
+@dataclass(slots=True)
+class ReconcileResult:
+    """What one pass found."""
+
+    checked: int = 0
+    found: int = 0
+    absent: list[str] = field(default_factory=list)
+    errors: int = 0
+    foreign: list[BrokerOrderState] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Reconciler:
+    """One broker's reconciliation; the actor supplies the inputs and sinks."""
+
+    broker: Broker
+    config: EngineConfig
+    health: BrokerHealth
+    deliver: broker_calls.ReportSink
+    passes: int = 0
+
+    async def run(
+        self,
+        open_orders: list[Order],
+        report_absent: Callable[[str], Awaitable[None]],
+        report_foreign: Callable[[list[BrokerOrderState]], Awaitable[None]],
+    ) -> ReconcileResult:
+        """Check ``open_orders`` against the broker; deliver what it says."""
+        result = ReconcileResult()
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def check(order: Order) -> None:
+            async with limit:
+                try:
+                    state = await broker_calls.check_order(
+                        self.broker,
+                        self.config,
+                        self.health,
+                        order.spec.account,
+                        order.spec.client_order_id,
+                    )
+                except BrokerError as error:
+                    result.errors += 1
+                    log.debug("reconcile: %s unanswered: %r", order.order_id, error)
+                    return
+                result.checked += 1
+                if state is None:
+                    result.absent.append(order.order_id)
+                    await report_absent(order.order_id)
+                    return
+                result.found += 1
+                for report in broker_calls.reports_from_state(state):
+                    await self.deliver(report)
+
+        await asyncio.gather(*(check(order) for order in open_orders))
+        try:
+            at_broker = await broker_calls.check_open_orders(self.broker, self.config, self.health)
+        except BrokerError as error:
+            result.errors += 1
+            log.debug("reconcile: open orders unanswered: %r", error)
+        else:
+            result.foreign = at_broker
+            await report_foreign(at_broker)
+        self.passes += 1
+        return result
