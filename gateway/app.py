@@ -92,9 +92,14 @@ class Gateway:
 
 
 def _default_broker(config: GatewayConfig) -> Broker:
+    from gateway.brokers.faults import FaultyBroker
     from gateway.brokers.simulated import SimulatedBroker
 
-    return SimulatedBroker(config.sim)
+    broker: Broker = SimulatedBroker(config.sim)
+    if config.sim_faults is not None:
+        log.warning("fault injection on: the simulated broker will misbehave on purpose")
+        broker = FaultyBroker(broker, config.sim_faults)
+    return broker
 
 
 def _default_journal(config: GatewayConfig) -> Journal:

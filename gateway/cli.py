@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
@@ -82,6 +83,14 @@ def _symbol_prices(text: str) -> dict[str, Decimal]:
     return prices
 
 
+def _fault_profile(text: str) -> FaultConfig:
+    try:
+        return FaultConfig.from_toml(Path(text))
+    except ValueError as exc:
+        # ArgumentTypeError's message reaches the user; a ValueError's does not.
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # Names argparse shows in "invalid <name> value" messages.
 for _parser, _name in (
     (_positive_float, "positive number"),
@@ -90,6 +99,7 @@ for _parser, _name in (
     (_listen_address, "HOST:PORT"),
     (_session_end, "HH:MM time"),
     (_symbol_prices, "SYMBOL=PRICE list"),
+    (_fault_profile, "fault profile"),
 ):
     _parser.__name__ = _name
 
@@ -180,6 +190,13 @@ FLAGS: tuple[_Flag, ...] = (
         "SECONDS",
     ),
     _Flag(
+        "sim-faults",
+        _fault_profile,
+        "simulated broker: TOML file of faults to inject (errors, lost acks, rate limits, "
+        "latency, duplicate and reordered reports, disconnects); see docs/faults.md",
+        "FILE",
+    ),
+    _Flag(
         "sim-session-end",
         _session_end,
         "simulated broker: UTC time (HH:MM) at which DAY orders expire (default: never)",
@@ -260,6 +277,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     return dataclasses.replace(
         GatewayConfig(),
         reflection=args.reflection,
+        sim_faults=given("sim-faults"),
         engine=engine,
         service=service,
         sim=sim,

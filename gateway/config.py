@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
 from gateway.service.servicer import ServiceConfig
@@ -47,6 +48,8 @@ class GatewayConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    sim_faults: FaultConfig | None = None
+    """Faults injected between the gateway and the simulated broker (None: none)."""
 
     def server_options(self) -> list[tuple[str, int]]:
         """Return the grpc.aio server channel options these settings mean."""

@@ -27,6 +27,8 @@ class RecordingBroker:
         self.cancel_gate = asyncio.Event()
         self.submit_gate.set()
         self.cancel_gate.set()
+        # Submits of these client_order_ids wait for ``release_order``.
+        self._stuck: dict[str, asyncio.Event] = {}
 
     def submit_count(self, account: str, client_order_id: str) -> int:
         """How many submits for this key reached the broker."""
@@ -40,6 +42,15 @@ class RecordingBroker:
     def release_submits(self) -> None:
         self.submit_gate.set()
 
+    def hold_order(self, client_order_id: str) -> None:
+        """Make the submit of this one order hang until ``release_order``."""
+        self._stuck[client_order_id] = asyncio.Event()
+
+    def release_order(self, client_order_id: str) -> None:
+        gate = self._stuck.pop(client_order_id, None)
+        if gate is not None:
+            gate.set()
+
     def hold_cancels(self) -> None:
         self.cancel_gate.clear()
 
@@ -52,11 +63,16 @@ class RecordingBroker:
     async def close(self) -> None:
         self.release_submits()
         self.release_cancels()
+        for client_order_id in list(self._stuck):
+            self.release_order(client_order_id)
         await self.inner.close()
 
     async def submit(self, spec: OrderSpec) -> SubmitAck:
         self.submitted.append(spec)
         await self.submit_gate.wait()
+        stuck = self._stuck.get(spec.client_order_id)
+        if stuck is not None:
+            await stuck.wait()
         return await self.inner.submit(spec)
 
     async def cancel(self, account: str, client_order_id: str, broker_order_id: str) -> None:

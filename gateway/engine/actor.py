@@ -140,6 +140,8 @@ class OrderActor:
         self._reconciler = Reconciler(broker, self._config, self._health, self._deliver_report)
         self._reconcile_now = asyncio.Event()
         self._reconcile_task: asyncio.Task[None] | None = None
+        # An unhealthy broker is probed often: wake the loop to switch pace.
+        self._health.subscribe(self._on_health_change)
         self._foreign_seen: set[tuple[str, str]] = set()
         self._missing_seen: set[str] = set()
         self.illegal_transitions = 0
@@ -191,6 +193,10 @@ class OrderActor:
     def on_broker_health(self, listener: Callable[[bool], None]) -> None:
         """Call ``listener(healthy)`` whenever broker health flips."""
         self._health.subscribe(listener)
+
+    def _on_health_change(self, healthy: bool) -> None:
+        if not healthy:
+            self._reconcile_now.set()
 
     def request_reconcile(self) -> None:
         """Run a reconciliation pass soon (e.g. after the broker reconnected)."""
@@ -716,25 +722,29 @@ class OrderActor:
             self.request_reconcile()
 
     async def _reconcile_loop(self) -> None:
-        """Reconcile at start, on request, periodically, and often while unhealthy."""
+        """Reconcile at start, on request, periodically; soon again after a pass
+        the broker could not fully answer, and often while it is unhealthy."""
         self._reconcile_now.set()
+        complete = True
         while True:
             interval = (
                 self._config.reconcile_interval
-                if self._health.healthy
+                if self._health.healthy and complete
                 else self._config.unhealthy_probe_interval
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reconcile_now.wait(), interval or None)
             self._reconcile_now.clear()
             try:
-                await self._reconcile_once()
+                complete = await self._reconcile_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                complete = False
                 log.exception("reconciliation pass failed")
 
-    async def _reconcile_once(self) -> None:
+    async def _reconcile_once(self) -> bool:
+        """Run one pass; return whether the broker answered every question."""
         open_orders: list[Order] = await self._ask(OpenOrders)
         result = await self._reconciler.run(
             open_orders,
@@ -749,3 +759,4 @@ class OrderActor:
             len(result.absent),
             result.errors,
         )
+        return result.errors == 0
