@@ -7,23 +7,35 @@ connected before the health check says SERVING) and the shutdown order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+from typing import cast
+from wsgiref.simple_server import WSGIServer
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway.auth import AuthPolicy
 from gateway.brokers import Broker
+from gateway.brokers.base import Reconnects
 from gateway.config import GatewayConfig
+from gateway.datadir import DataDir, DataDirBusy
 from gateway.engine import OrderActor
-from gateway.journal import Journal, MemoryJournal
+from gateway.journal import Journal, JournalError, SqliteJournal
+from gateway.observability import GatewayMetrics, MeteredBroker, MeteredJournal, serve_metrics
+from gateway.security import ReloadingCredentials, TlsError
+from gateway.server import DrainGate, GatewayInterceptor, HealthReporter
+from gateway.server.listen import add_port, exposure_problem
 from gateway.service.servicer import ExecutionServicer, add_to_server
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutionService"].full_name
+TOKEN_RELOAD_INTERVAL = 2.0  # seconds between checks of the token file
 
 
 class StartupError(Exception):
@@ -41,12 +53,34 @@ class Gateway:
         journal: Journal | None = None,
     ) -> None:
         self.config = config
+        self.data_dir: DataDir | None = None
+        if journal is None:
+            self.data_dir, journal = _open_data_dir(config)
         self.broker = broker or _default_broker(config)
-        self.journal = journal or _default_journal(config)
-        self.actor = OrderActor(self.broker, self.journal, config.engine)
+        self.journal = journal
+        self.metrics = GatewayMetrics()
+        # The actor sees metered wrappers: latency and counts without touching the engine.
+        self.actor = OrderActor(
+            cast(Broker, MeteredBroker(self.broker, self.metrics)),
+            cast(Journal, MeteredJournal(self.journal, self.metrics)),
+            config.engine,
+        )
+        self.metrics.watch_actor(self.actor)
+        if isinstance(self.broker, Reconnects):
+            # Reports sent while the stream was away are lost: reconcile.
+            self.broker.add_reconnect_listener(self.actor.request_reconcile)
         self.health = HealthServicer()
+        self.health_reporter = HealthReporter(self.health, SERVICE_NAME)
+        self.gate = DrainGate()
+        self.policy = AuthPolicy(
+            config.tokens, reflection_requires_auth=config.reflection_requires_auth
+        )
         self._server: grpc.aio.Server | None = None
+        self._metrics_server: WSGIServer | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._stopped = False
         self.port = 0
+        self.metrics_port = 0
 
     @property
     def address(self) -> str:
@@ -55,36 +89,127 @@ class Gateway:
 
     async def start(self) -> None:
         """Recover, connect, listen; the health check says SERVING once all are up."""
-        server = grpc.aio.server(options=self.config.server_options())
-        add_to_server(ExecutionServicer(self.actor, self.config.service), server)
+        config = self.config
+        if problem := exposure_problem(config):
+            raise StartupError(problem)
+        try:
+            tls = ReloadingCredentials(config.tls) if config.tls is not None else None
+        except TlsError as exc:
+            raise StartupError(str(exc)) from None
+        interceptor = GatewayInterceptor(self.policy, self.gate, self.metrics)
+        server = grpc.aio.server(interceptors=[interceptor], options=config.server_options())
+        add_to_server(ExecutionServicer(self.actor, config.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        if self.config.reflection:
+        await self.health_reporter.flush()  # NOT_SERVING until recovered and connected
+        if config.reflection:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
             )
         try:
-            self.port = server.add_insecure_port(self.config.listen)
+            self.port = add_port(server, config, tls)
         except RuntimeError as exc:
-            raise StartupError(f"cannot listen on {self.config.listen}: {exc}") from None
+            raise StartupError(f"cannot listen on {config.listen}: {exc}") from None
         if self.port == 0:
-            raise StartupError(f"cannot listen on {self.config.listen} (address in use?)")
+            raise StartupError(f"cannot listen on {config.listen} (address in use?)")
+        if config.metrics_listen:
+            try:
+                self._metrics_server, self.metrics_port = serve_metrics(
+                    self.metrics, config.metrics_listen
+                )
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot serve metrics on {config.metrics_listen}: {exc.strerror}"
+                ) from None
         await server.start()
         self._server = server
         await self.broker.connect()
         await self.actor.start()
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("gateway ready: listening on %s (broker %s)", self.address, self.broker.name)
+        if config.tokens is not None:
+            self._background.append(asyncio.create_task(self._reload_tokens(), name="tokens"))
+        self.health_reporter.update(ready=True)
+        await self.health_reporter.flush()
+        self.metrics.serving.set(1)
+        self.metrics.broker_up.set(int(self.health_reporter.broker_healthy))
+        security = ("mTLS" if config.tls.mutual else "TLS") if config.tls else "plaintext"
+        auth = f"{len(config.tokens)} principals" if config.tokens else "no authentication"
+        log.info(
+            "gateway ready: listening on %s (%s, %s; broker %s)",
+            self.address,
+            security,
+            auth,
+            self.broker.name,
+        )
+        if self.metrics_port:
+            host = config.metrics_listen.rpartition(":")[0] if config.metrics_listen else ""
+            log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Stop serving: health NOT_SERVING, streams end UNAVAILABLE, journal closed."""
-        await self.health.enter_graceful_shutdown()
-        await self.actor.stop()
+    def set_broker_health(self, ok: bool) -> None:
+        """Reflect broker health: ExecutionService's health status is SERVING iff ``ok``.
+
+        ``""`` (the process) stays SERVING. Safe to call from synchronous code
+        on the event loop (e.g. a circuit breaker's listener), any number of times.
+        """
+        self.metrics.broker_up.set(int(ok))
+        self.health_reporter.update(broker_healthy=ok)
+
+    async def drain(self) -> None:
+        """The SIGTERM/SIGINT path: ``stop`` after the configured drain delay."""
+        await self.stop(delay=self.config.drain_delay)
+
+    async def stop(self, grace: float | None = None, *, delay: float = 0.0) -> None:
+        """Drain and stop; safe to call more than once.
+
+        Health goes NOT_SERVING; after ``delay`` seconds new calls are refused
+        with UNAVAILABLE; unary calls in flight get up to ``grace`` seconds to
+        finish; then streams end UNAVAILABLE with their last sequence, the
+        journal is flushed and closed, and the broker closed.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        loop = asyncio.get_running_loop()
+        grace = self.config.shutdown_grace if grace is None else grace
+        self.metrics.serving.set(0)
+        self.health_reporter.update(draining=True)
+        await self.health_reporter.flush()
+        if delay > 0:
+            log.info("draining: health NOT_SERVING; refusing new calls in %.1fs", delay)
+            await asyncio.sleep(delay)
+        self.gate.close()
+        deadline = loop.time() + grace
+        if not await self.gate.wait_idle(grace):
+            log.warning(
+                "draining: %d unary calls still running after %.1fs; they end UNAVAILABLE",
+                self.gate.in_flight,
+                grace,
+            )
+        await self.actor.stop()  # streams end UNAVAILABLE (last sequence); journal closed
         if self._server is not None:
-            await self._server.stop(self.config.shutdown_grace if grace is None else grace)
+            await self._server.stop(max(0.0, deadline - loop.time()))
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._metrics_server is not None:
+            await asyncio.to_thread(self._metrics_server.shutdown)
+            self._metrics_server.server_close()
         await self.broker.close()
+        if self.data_dir is not None:
+            self.data_dir.release()
+
+    async def _reload_tokens(self) -> None:
+        """Pick up changes to the token file (e.g. a rotated Kubernetes Secret)."""
+        tokens = self.config.tokens
+        assert tokens is not None
+        reported: str | None = None
+        while True:
+            await asyncio.sleep(TOKEN_RELOAD_INTERVAL)
+            before = len(tokens)
+            problem = tokens.reload_if_changed()
+            if problem and problem != reported:
+                log.error("token file not reloaded: %s; the previous tokens stay valid", problem)
+            elif not problem and len(tokens) != before:
+                log.info("token file reloaded: %d principals (was %d)", len(tokens), before)
+            reported = problem
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
@@ -92,6 +217,8 @@ class Gateway:
 
 
 def _default_broker(config: GatewayConfig) -> Broker:
+    if config.broker == "alpaca":
+        return _alpaca_broker(config)
     from gateway.brokers.faults import FaultyBroker
     from gateway.brokers.simulated import SimulatedBroker
 
@@ -102,5 +229,29 @@ def _default_broker(config: GatewayConfig) -> Broker:
     return broker
 
 
-def _default_journal(config: GatewayConfig) -> Journal:
-    return MemoryJournal()
+def _alpaca_broker(config: GatewayConfig) -> Broker:
+    from gateway.brokers.alpaca import AlpacaBroker, LiveTradingRefused
+
+    if config.alpaca is None:
+        raise StartupError("--broker alpaca needs Alpaca settings")
+    try:
+        return AlpacaBroker(config.alpaca)
+    except (LiveTradingRefused, ValueError) as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _open_data_dir(config: GatewayConfig) -> tuple[DataDir, Journal]:
+    """Lock the data dir and open (recovering if need be) its journal."""
+    data_dir = DataDir(config.data_dir)
+    try:
+        data_dir.acquire()
+    except (DataDirBusy, OSError) as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        journal = SqliteJournal.open(data_dir.journal_path)
+    except (JournalError, OSError, sqlite3.Error) as exc:
+        data_dir.release()
+        raise StartupError(f"cannot open the journal {data_dir.journal_path}: {exc}") from None
+    if journal.recovery is not None:
+        log.error("journal recovered from damage: %s", journal.recovery)
+    return data_dir, journal

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from gateway.brokers.alpaca import ALLOW_LIVE_ENV, AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.config import GatewayConfig
@@ -83,6 +84,12 @@ def _symbol_prices(text: str) -> dict[str, Decimal]:
     return prices
 
 
+def _broker_name(text: str) -> str:
+    if text not in ("simulated", "alpaca"):
+        raise argparse.ArgumentTypeError(f"unknown broker {text!r}: simulated or alpaca")
+    return text
+
+
 def _fault_profile(text: str) -> FaultConfig:
     try:
         return FaultConfig.from_toml(Path(text))
@@ -116,6 +123,32 @@ class _Flag:
 _E, _S, _G, _SIM = EngineConfig(), ServiceConfig(), GatewayConfig(), SimConfig()
 FLAGS: tuple[_Flag, ...] = (
     _Flag("listen", _listen_address, f"serve on HOST:PORT (default {_G.listen})", "HOST:PORT"),
+    _Flag(
+        "broker",
+        _broker_name,
+        "simulated (in-process, the default) or alpaca (Alpaca's Trading API, paper by "
+        "default; keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY or --alpaca-credentials-file)",
+        "NAME",
+    ),
+    _Flag(
+        "alpaca-account",
+        str,
+        "alpaca: the gateway account name orders use (default alpaca)",
+        "NAME",
+    ),
+    _Flag(
+        "alpaca-base-url",
+        str,
+        "alpaca: Trading API URL (default paper; APCA_API_BASE_URL also works; a paper venue "
+        "from `python -m gateway.venue` works too)",
+        "URL",
+    ),
+    _Flag(
+        "alpaca-credentials-file",
+        Path,
+        "alpaca: file with APCA_API_KEY_ID=... and APCA_API_SECRET_KEY=... lines",
+        "FILE",
+    ),
     _Flag("data-dir", Path, f"journal directory (default ./{_G.data_dir})", "DIR"),
     _Flag("log-level", str.upper, "DEBUG, INFO, WARNING or ERROR (default INFO)", "LEVEL"),
     _Flag(
@@ -216,7 +249,8 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         prog="gateway",
         description="gRPC execution gateway: idempotent orders and sequenced fill streams "
         "over one order actor. Every flag may also be set as an environment "
-        f"variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}LISTEN=0.0.0.0:50051.",
+        f"variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}LISTEN=0.0.0.0:50051. "
+        "`gateway journal show --help` inspects the journal.",
     )
     for flag in FLAGS:
         env_name = _env_name(flag.name)
@@ -229,6 +263,12 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
             metavar=flag.metavar,
             help=f"{flag.help} [env {env_name}]",
         )
+    parser.add_argument(
+        "--alpaca-allow-live",
+        action="store_true",
+        help="alpaca: allow a LIVE (real money) endpoint. Needs the environment variable "
+        f"{ALLOW_LIVE_ENV}=yes as well; deliberately not settable from the environment alone",
+    )
     reflection_env = _env_name("reflection")
     parser.add_argument(
         "--reflection",
@@ -274,8 +314,21 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             tick_interval=given("sim-tick-interval"),
         ),
     )
+    broker = given("broker") or "simulated"
+    alpaca = None
+    if broker == "alpaca":
+        try:
+            alpaca = AlpacaConfig.from_env(
+                credentials_file=given("alpaca-credentials-file"),
+                allow_live=args.alpaca_allow_live,
+                **pick(account=given("alpaca-account"), base_url=given("alpaca-base-url")),
+            )
+        except OSError as exc:
+            raise ValueError(f"cannot read Alpaca credentials: {exc}") from None
     return dataclasses.replace(
         GatewayConfig(),
+        broker=broker,
+        alpaca=alpaca,
         reflection=args.reflection,
         sim_faults=given("sim-faults"),
         engine=engine,
@@ -289,8 +342,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     )
 
 
-async def serve(config: GatewayConfig) -> None:
-    """Run the gateway until SIGTERM or SIGINT, then stop it cleanly."""
+async def serve(config: GatewayConfig) -> int:
+    """Run the gateway until SIGTERM or SIGINT (exit 0) or a fatal failure (exit 1)."""
     from gateway.app import Gateway
 
     gateway = Gateway(config)
@@ -298,19 +351,34 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    exit_code = 0
     try:
         await gateway.start()
-        await stop.wait()
-        log.info("signal received: stopping")
+        signalled = asyncio.ensure_future(stop.wait())
+        failed = asyncio.ensure_future(gateway.actor.wait_failed())
+        await asyncio.wait((signalled, failed), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (signalled, failed):
+            waiter.cancel()
+        if gateway.actor.failure is not None:
+            log.critical("stopping after a fatal error: %r", gateway.actor.failure)
+            exit_code = 1
+        else:
+            log.info("signal received: stopping")
     finally:
         await gateway.stop()
     log.info("stopped")
+    return exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gateway`` command."""
+    """Entry point of the ``gateway`` command (``gateway journal ...`` inspects)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["journal"]:
+        from gateway import journal_command
+
+        return journal_command.main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.log_level and args.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         parser.error(f"argument --log-level: invalid level {args.log_level!r}")
     logging.basicConfig(
@@ -326,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(config))
+            return asyncio.run(serve(config))
     except StartupError as exc:
         print(f"gateway: error: {exc}", file=sys.stderr)
         return 1

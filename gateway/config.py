@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.auth import TokenStore
+from gateway.brokers.alpaca import AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
+from gateway.security import TlsConfig
 from gateway.service.servicer import ServiceConfig
 
 MIB = 1024 * 1024
@@ -33,6 +36,27 @@ class GatewayConfig:
     shutdown_grace: float = 5.0
     """Seconds in-flight calls get to finish when the gateway stops."""
 
+    drain_delay: float = 2.0
+    """On SIGTERM/SIGINT: seconds between health turning NOT_SERVING and refusing new calls.
+
+    Lets health-checking proxies stop routing here first. The whole drain takes
+    at most ``drain_delay + shutdown_grace`` (plus the broker's close)."""
+
+    insecure: bool = False
+    """Allow serving a non-loopback address with no authentication."""
+
+    tokens: TokenStore | None = None
+    """Bearer tokens and their principals; None: no authentication (loopback only)."""
+
+    reflection_requires_auth: bool = False
+    """Whether server reflection needs a valid token (when tokens are configured)."""
+
+    tls: TlsConfig | None = None
+    """Serve TLS (mTLS if it names a client CA) instead of plaintext h2c."""
+
+    metrics_listen: str | None = None
+    """HOST:PORT for the Prometheus /metrics endpoint; None: no endpoint."""
+
     max_message_bytes: int = 4 * MIB
     """Largest request or response message accepted or sent."""
 
@@ -45,25 +69,59 @@ class GatewayConfig:
     min_client_ping_interval: float = 10.0
     """Clients may ping this often (seconds) without being told to calm down."""
 
+    permit_keepalive_without_calls: bool = True
+    """Accept (and send) keepalive pings on connections with no call open."""
+
+    max_connection_idle: float = 0.0
+    """Close connections idle this long (seconds, with GOAWAY); 0: never."""
+
+    max_connection_age: float = 0.0
+    """Ask clients to reconnect after this long (seconds, GOAWAY); 0: never."""
+
+    max_connection_age_grace: float = 0.0
+    """After max_connection_age, seconds calls get before the connection is cut; 0: no limit."""
+
+    max_concurrent_streams: int = 1000
+    """Concurrent calls per connection (HTTP/2 SETTINGS); 0: no limit."""
+
     engine: EngineConfig = field(default_factory=EngineConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    broker: str = "simulated"
+    """Which broker: "simulated" (in-process, the default) or "alpaca"."""
+
+    alpaca: AlpacaConfig | None = None
+    """The Alpaca adapter's settings when ``broker`` is "alpaca"."""
+
     sim_faults: FaultConfig | None = None
     """Faults injected between the gateway and the simulated broker (None: none)."""
 
     def server_options(self) -> list[tuple[str, int]]:
         """Return the grpc.aio server channel options these settings mean."""
-        return [
+        options = [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.keepalive_time_ms", int(self.keepalive_time * 1000)),
             ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
             # Streams may sit idle between heartbeats: allow client pings anyway.
-            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.keepalive_permit_without_calls", int(self.permit_keepalive_without_calls)),
             (
                 "grpc.http2.min_ping_interval_without_data_ms",
+                int(self.min_client_ping_interval * 1000),
+            ),
+            # What the server enforces on clients' pings (core default: 5 minutes).
+            (
+                "grpc.http2.min_recv_ping_interval_without_data_ms",
                 int(self.min_client_ping_interval * 1000),
             ),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.so_reuseport", 0),
         ]
+        optional = (
+            ("grpc.max_connection_idle_ms", int(self.max_connection_idle * 1000)),
+            ("grpc.max_connection_age_ms", int(self.max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(self.max_connection_age_grace * 1000)),
+            ("grpc.max_concurrent_streams", self.max_concurrent_streams),
+        )
+        options += [(name, value) for name, value in optional if value > 0]
+        return options

@@ -15,7 +15,7 @@ be recognised there and never creates a second order.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -62,7 +62,13 @@ class SubmitAck:
 
 @dataclass(frozen=True, slots=True)
 class BrokerOrderState:
-    """The broker's view of one order, for reconciliation."""
+    """The broker's view of one order, for reconciliation.
+
+    ``fills`` lists the executions where the venue can tell them (each is
+    applied once, by exec_id). Venues that only report totals (Alpaca) leave
+    it empty and give ``filled_quantity`` and ``average_fill_price``: the
+    gateway then books the difference to what it knows as one catch-up fill.
+    """
 
     account: str
     client_order_id: str
@@ -71,6 +77,18 @@ class BrokerOrderState:
     filled_quantity: Decimal
     fills: tuple[Fill, ...] = field(default=())
     reason: str = ""
+    average_fill_price: Decimal | None = None
+
+
+@runtime_checkable
+class Reconnects(Protocol):
+    """A broker whose report stream reconnects by itself, and says when it did.
+
+    Reports sent while it was away are lost; the engine reconciles on the call.
+    """
+
+    def add_reconnect_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` (quickly, without blocking) after each reconnect."""
 
 
 @runtime_checkable

@@ -35,6 +35,7 @@ from gateway.brokers import (
 from gateway.domain import (
     CancelRejected,
     CancelRequested,
+    Fill,
     IllegalTransition,
     ListOrdersQuery,
     Order,
@@ -52,6 +53,7 @@ from gateway.domain import (
     SubscriptionFilter,
     apply_event,
 )
+from gateway.domain.order import AVERAGE_PRICE_QUANTUM
 from gateway.engine import broker_calls
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
@@ -61,6 +63,7 @@ from gateway.engine.messages import (
     Absent,
     BrokerOpenOrders,
     BrokerReport,
+    BrokerState,
     Cancel,
     CancelDone,
     GetOrder,
@@ -137,7 +140,7 @@ class OrderActor:
         self._replies: list[tuple[asyncio.Future[Any], Any]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._health = BrokerHealth(self._config.broker_failure_threshold)
-        self._reconciler = Reconciler(broker, self._config, self._health, self._deliver_report)
+        self._reconciler = Reconciler(broker, self._config, self._health, self._deliver_state)
         self._reconcile_now = asyncio.Event()
         self._reconcile_task: asyncio.Task[None] | None = None
         # An unhealthy broker is probed often: wake the loop to switch pace.
@@ -147,6 +150,8 @@ class OrderActor:
         self.illegal_transitions = 0
         self.unknown_reports = 0
         self.foreign_orders = 0
+        self.failure: BaseException | None = None
+        self._failed = asyncio.Event()
 
     # ----------------------------------------------------------- lifecycle
 
@@ -213,6 +218,16 @@ class OrderActor:
     @property
     def order_count(self) -> int:
         return len(self._table)
+
+    # Read-only hooks for metrics (read at scrape time, never on the hot path).
+    @property
+    def inbox_depth(self) -> int:
+        """Messages waiting in the inbox."""
+        return self._inbox.qsize()
+
+    def subscriber_buffer_depths(self) -> list[int]:
+        """Updates waiting in each live subscriber's buffer."""
+        return self._fanout.buffer_depths()
 
     # ---------------------------------------------------------- client API
 
@@ -328,6 +343,8 @@ class OrderActor:
                 case BrokerReport():
                     self._health.record(None)  # a report proves the broker is alive
                     self._on_report(message.report)
+                case BrokerState():
+                    self._on_broker_state(message.state)
                 case OpenOrders():
                     open_orders = [
                         o for o in self._table.open_orders() if o.order_id not in self._submitting
@@ -351,7 +368,11 @@ class OrderActor:
         replies, self._replies = self._replies, []
         actions, self._after_commit = self._after_commit, []
         if records:
-            await self._journal.append(records)
+            try:
+                await self._journal.append(records)
+            except Exception as exc:
+                self._fail(exc, replies)
+                raise
             self._committed = records[-1].sequence
             for record in records:
                 self._fanout.publish(record.update)
@@ -364,6 +385,31 @@ class OrderActor:
                 future.set_result(value)
         for action in actions:
             action()
+
+    def _fail(self, error: Exception, replies: list[tuple[asyncio.Future[Any], Any]]) -> None:
+        """Stop for good after a failed journal write.
+
+        The table now holds changes the journal does not: nothing of them may
+        be acknowledged or streamed. Callers get UNAVAILABLE (safe to retry
+        against the restarted gateway, which recovers from the journal).
+        """
+        log.critical("journal write failed; the gateway must restart: %r", error)
+        self._running = False
+        self.failure = error
+        unavailable = Unavailable(
+            "journal write failed; the gateway is restarting, retry shortly",
+            reason="JOURNAL_FAILED",
+        )
+        for future, _ in replies:
+            if not future.done():
+                future.set_exception(unavailable)
+        self._failed.set()
+
+    async def wait_failed(self) -> BaseException:
+        """Return once the actor has failed for good (it never returns otherwise)."""
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
 
     def _register(self, message: Subscribe) -> None:
         """Add a subscriber between batches: everything up to now is in the journal."""
@@ -495,6 +541,70 @@ class OrderActor:
             else f"cancel not confirmed by the broker: {message.error}"
         )
         self._emit_safely(CancelRejected(order.order_id, reason, self._clock()))
+
+    def _on_broker_state(self, state: BrokerOrderState) -> None:
+        """Bring one order in line with the broker's view of it."""
+        order = self._table.by_key(state.account, state.client_order_id)
+        if order is None:
+            self.unknown_reports += 1
+            log.warning("state for unknown order %s/%s", state.account, state.client_order_id)
+            return
+        order_id, now = order.order_id, self._clock()
+        if state.status is not OrderStatus.REJECTED:
+            ack = self._ack_event(order, state.broker_order_id, now)
+            if ack is not None:
+                self._emit_safely(ack)
+        for fill in state.fills:
+            if not self._table.has_exec(order_id, fill.exec_id):
+                self._emit_safely(OrderFilled(order_id, fill, fill.time, state.broker_order_id))
+        self._catch_up_fills(state)
+        current = self._table.get(order_id)
+        if current is None or current.is_terminal:
+            return
+        terminal: OrderEvent | None = None
+        if state.status is OrderStatus.CANCELED:
+            terminal = OrderCanceled(order_id, now, state.reason)
+        elif state.status is OrderStatus.EXPIRED:
+            terminal = OrderExpired(order_id, now)
+        elif state.status is OrderStatus.REJECTED:
+            terminal = OrderRejected(order_id, state.reason or "rejected by broker", now)
+        if terminal is not None:
+            self._emit_safely(terminal)
+
+    def _catch_up_fills(self, state: BrokerOrderState) -> None:
+        """Book fills the broker counts but never itemised to us, as one fill.
+
+        Its exec_id names the broker's total, so the same catch-up is never
+        booked twice; its price is what makes our average match the broker's.
+        """
+        order = self._table.by_key(state.account, state.client_order_id)
+        if order is None or state.filled_quantity <= order.filled_quantity:
+            return
+        missing = state.filled_quantity - order.filled_quantity
+        if state.average_fill_price is None:
+            log.error(
+                "order %s: broker reports %s filled, we know %s, and no price to book it at",
+                order.order_id,
+                state.filled_quantity,
+                order.filled_quantity,
+            )
+            return
+        notional = state.average_fill_price * state.filled_quantity - order.fill_notional
+        price = (notional / missing).quantize(AVERAGE_PRICE_QUANTUM)
+        if price <= 0:
+            price = state.average_fill_price
+        exec_id = f"reconciled:{state.broker_order_id}:{state.filled_quantity}"
+        if self._table.has_exec(order.order_id, exec_id):
+            return
+        now = self._clock()
+        log.warning(
+            "order %s: booking %s missed fill quantity at %s from the broker's totals",
+            order.order_id,
+            missing,
+            price,
+        )
+        fill = Fill(exec_id, missing, price, now)
+        self._emit_safely(OrderFilled(order.order_id, fill, now, state.broker_order_id))
 
     def _on_absent(self, order_id: str) -> None:
         order = self._table.get(order_id)
@@ -674,7 +784,7 @@ class OrderActor:
                 self._health,
                 order.order_id,
                 order.spec,
-                self._deliver_report,
+                self._deliver_state,
                 ask_first=ask_first,
                 deadline=deadline,
             )
@@ -690,12 +800,15 @@ class OrderActor:
                 order.spec.account,
                 order.spec.client_order_id,
                 order.broker_order_id,
-                self._deliver_report,
+                self._deliver_state,
             )
         )
 
     async def _deliver_report(self, report: ExecutionReport) -> None:
         await self._inbox.put(BrokerReport(report))
+
+    async def _deliver_state(self, state: BrokerOrderState) -> None:
+        await self._inbox.put(BrokerState(state))
 
     async def _read_reports(self) -> None:
         """Feed the broker's report stream into the inbox, reconnecting on errors.

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from tenacity import (
@@ -34,11 +33,9 @@ from gateway.brokers import (
     BrokerRejected,
     BrokerTimeout,
     BrokerTransientError,
-    ExecutionReport,
-    ReportKind,
     SubmitAck,
 )
-from gateway.domain import OrderSpec, OrderStatus
+from gateway.domain import OrderSpec
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
 from gateway.engine.messages import CancelDone, SubmitDone
@@ -46,7 +43,8 @@ from gateway.engine.messages import CancelDone, SubmitDone
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-ReportSink = Callable[[ExecutionReport], Awaitable[None]]
+# Where the broker's view of an order goes: into the actor, which applies it.
+StateSink = Callable[[BrokerOrderState], Awaitable[None]]
 
 
 def _retrying(config: EngineConfig, deadline: float | None) -> AsyncRetrying:
@@ -107,7 +105,7 @@ async def submit_order(
     health: BrokerHealth,
     order_id: str,
     spec: OrderSpec,
-    deliver: ReportSink,
+    deliver: StateSink,
     *,
     ask_first: bool = False,
     deadline: float | None = None,
@@ -126,7 +124,7 @@ async def submit_order(
                         config, health, broker.order_status(spec.account, spec.client_order_id)
                     )
                     if state is not None:
-                        await _deliver_state(state, deliver)
+                        await deliver(state)
                         return SubmitDone(order_id, ack=SubmitAck(state.broker_order_id))
                     ask_first = False
                 try:
@@ -151,7 +149,7 @@ async def cancel_order(
     account: str,
     client_order_id: str,
     broker_order_id: str,
-    deliver: ReportSink,
+    deliver: StateSink,
 ) -> CancelDone:
     """Ask the broker to cancel; cancels are idempotent there, so retries are safe.
 
@@ -183,7 +181,7 @@ async def _settle_unknown_cancel(
     order_id: str,
     account: str,
     client_order_id: str,
-    deliver: ReportSink,
+    deliver: StateSink,
     cause: BrokerTimeout,
 ) -> CancelDone:
     try:
@@ -194,7 +192,7 @@ async def _settle_unknown_cancel(
         return CancelDone(order_id, unresolved=True)
     if state is None:
         return CancelDone(order_id, error=BrokerRejected("order unknown at the broker"))
-    await _deliver_state(state, deliver)
+    await deliver(state)
     if state.status.is_terminal:
         return CancelDone(order_id)
     return CancelDone(order_id, error=BrokerRejected("cancel not confirmed: still open at broker"))
@@ -205,52 +203,6 @@ async def check_order(
 ) -> BrokerOrderState | None:
     """Ask the broker for one order (one try; reconciliation comes back anyway)."""
     return await _call(config, health, broker.order_status(account, client_order_id))
-
-
-_TERMINAL_REPORTS = {
-    OrderStatus.CANCELED: ReportKind.CANCELED,
-    OrderStatus.EXPIRED: ReportKind.EXPIRED,
-    OrderStatus.REJECTED: ReportKind.REJECTED,
-}
-
-
-def reports_from_state(state: BrokerOrderState) -> list[ExecutionReport]:
-    """Turn the broker's view of an order into the reports that would have led to it."""
-    fill_times = [f.time for f in state.fills]
-    time = max(fill_times) if fill_times else None
-    reports = []
-    if state.status is not OrderStatus.REJECTED:
-        reports.append(_report(state, ReportKind.ACCEPTED, time))
-    reports += [
-        ExecutionReport(
-            kind=ReportKind.FILL,
-            account=state.account,
-            client_order_id=state.client_order_id,
-            broker_order_id=state.broker_order_id,
-            time=fill.time,
-            fill=fill,
-        )
-        for fill in state.fills
-    ]
-    if state.status in _TERMINAL_REPORTS:
-        reports.append(_report(state, _TERMINAL_REPORTS[state.status], time))
-    return reports
-
-
-def _report(state: BrokerOrderState, kind: ReportKind, time: datetime | None) -> ExecutionReport:
-    return ExecutionReport(
-        kind=kind,
-        account=state.account,
-        client_order_id=state.client_order_id,
-        broker_order_id=state.broker_order_id,
-        time=time or datetime.now(UTC),
-        reason=state.reason,
-    )
-
-
-async def _deliver_state(state: BrokerOrderState, deliver: ReportSink) -> None:
-    for report in reports_from_state(state):
-        await deliver(report)
 
 
 async def check_open_orders(

@@ -65,6 +65,11 @@ class Subscriber:
         # matching open orders as of ``live_after``, oldest change first.
         self.snapshot: list[Order] = []
 
+    @property
+    def depth(self) -> int:
+        """Updates buffered and not yet read."""
+        return len(self._buffer)
+
     def offer(self, update: Published) -> bool:
         """Buffer ``update`` without waiting; return False if the buffer is full."""
         if self.overflowed or self.closed_by is not None:
@@ -112,6 +117,10 @@ class Fanout:
 
     def __len__(self) -> int:
         return len(self._subscribers)
+
+    def buffer_depths(self) -> list[int]:
+        """Updates waiting in each subscriber's buffer (for metrics)."""
+        return [s.depth for s in self._subscribers.values()]
 
     def add(self, subscriber: Subscriber) -> None:
         self._subscribers[subscriber.id] = subscriber

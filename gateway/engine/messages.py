@@ -85,6 +85,13 @@ class BrokerReport:
 
 
 @dataclass(slots=True)
+class BrokerState:
+    """The broker's view of one order (from reconciliation or a submit's check)."""
+
+    state: BrokerOrderState
+
+
+@dataclass(slots=True)
 class OpenOrders:
     """Reconciliation asks which open orders to check (none in submission)."""
 
@@ -106,4 +113,13 @@ class BrokerOpenOrders:
 
 
 Command = Place | Cancel | GetOrder | ListOrders | Subscribe | Unsubscribe
-Message = Command | SubmitDone | CancelDone | BrokerReport | OpenOrders | Absent | BrokerOpenOrders
+Message = (
+    Command
+    | SubmitDone
+    | CancelDone
+    | BrokerReport
+    | BrokerState
+    | OpenOrders
+    | Absent
+    | BrokerOpenOrders
+)

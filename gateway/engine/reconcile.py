@@ -2,8 +2,8 @@
 
 A pass asks the broker about every open order the gateway is not already
 talking to the broker about, feeds what it learns back into the actor as
-ordinary execution reports (so fills missed while disconnected or down are
-applied, once each, by exec_id), and reports two kinds of disagreement:
+broker order states (so fills missed while disconnected or down are
+applied once each), and reports two kinds of disagreement:
 
 - an order the broker has no record of: if it is still PENDING_NEW and older
   than the broker's grace, it never arrived and is rejected (the client may
@@ -53,7 +53,7 @@ class Reconciler:
     broker: Broker
     config: EngineConfig
     health: BrokerHealth
-    deliver: broker_calls.ReportSink
+    deliver: broker_calls.StateSink
     passes: int = 0
 
     async def run(
@@ -86,8 +86,7 @@ class Reconciler:
                     await report_absent(order.order_id)
                     return
                 result.found += 1
-                for report in broker_calls.reports_from_state(state):
-                    await self.deliver(report)
+                await self.deliver(state)
 
         await asyncio.gather(*(check(order) for order in open_orders))
         try:

@@ -72,7 +72,9 @@ async def test_a_stuck_broker_call_delays_no_other_order(
 
     # While that submit hangs at the broker, everything else goes on.
     stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest(accounts=["acct-1"]))
-    assert (await stream.read()).HasField("heartbeat")  # type: ignore[union-attr]
+    opening = await stream.read()
+    assert isinstance(opening, pb.SubscribeUpdatesResponse)
+    assert opening.HasField("heartbeat")
     cancel = await stub.CancelOrder(
         pb.CancelOrderRequest(account="acct-1", client_order_id="other")
     )

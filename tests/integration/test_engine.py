@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.brokers import ExecutionReport, ReportKind
+from gateway.brokers import BrokerOrderState, ExecutionReport, ReportKind
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.brokers.testing import RecordingBroker
 from gateway.domain import (
@@ -157,3 +157,37 @@ async def test_reports_for_unknown_orders_are_counted_not_adopted(actor: OrderAc
         lambda: asyncio.sleep(0, actor.unknown_reports), lambda n: n == 1, what="report counted"
     )
     assert actor.order_count == 0
+
+
+async def test_fills_known_only_as_broker_totals_are_booked_once_at_the_right_price(
+    actor: OrderActor,
+) -> None:
+    order = await actor.place_order(spec("totals", quantity="10"))
+    now = datetime.now(UTC)
+    ref = OrderRef("acct-1", order_id=order.order_id)
+    first = Fill("exec-a", Decimal(4), Decimal("100"), now)
+    await actor._deliver_report(
+        ExecutionReport(ReportKind.FILL, "acct-1", "totals", now, order.broker_order_id, first)
+    )
+    # The venue says 10 filled at an average of 101 but lists no fills (Alpaca).
+    totals = BrokerOrderState(
+        "acct-1",
+        "totals",
+        order.broker_order_id,
+        OrderStatus.FILLED,
+        Decimal(10),
+        average_fill_price=Decimal("101"),
+    )
+    for _ in range(2):  # reconciliation may see the same totals twice
+        await actor._deliver_state(totals)
+    done = await eventually(
+        lambda: actor.get_order(ref),
+        lambda o: o.status is OrderStatus.FILLED,
+        what="FILLED from the broker's totals",
+    )
+    assert done.filled_quantity == Decimal(10)
+    # 4 @ 100 known, so the missing 6 must be @ 101.666666667 for a 101 average.
+    assert done.average_fill_price == Decimal("101.0000000")
+    await asyncio.sleep(0)
+    again = await actor.get_order(ref)
+    assert again.last_sequence == done.last_sequence  # the repeat booked nothing

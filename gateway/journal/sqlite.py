@@ -1,0 +1,510 @@
+"""The embedded durable journal: one SQLite file in WAL mode.
+
+Layout: ``meta(key, value)`` holds the format version; ``events(sequence,
+order_id, body, crc)`` holds one codec-encoded record per row with the CRC-32
+of its body, indexed by order_id for the inspector.
+
+Durability: each ``append`` is one transaction (group commit) committed with
+``synchronous=FULL``, so it is fsynced before ``append`` returns. Writes run
+on one dedicated thread that owns the write connection (commits stay in call
+order and the event loop never blocks); ``read`` uses its own read-only
+connection on its own thread, which WAL lets run beside the writer.
+
+Damage: opening checks every row's checksum and order and catches SQLite's
+own "malformed"/"not a database" errors; ``replay`` decodes each row (doing
+that at open too would double the start-up time of a large journal). A
+damaged file is never changed or deleted: it is linked aside as
+``<name>.corrupt-<UTC time>`` (with its -wal/-shm) and a fresh file holding
+every good record before the first bad one takes its place; ``recovery``
+says what happened. A torn WAL tail is not damage: SQLite drops the
+unfinished commit itself, and that commit was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import sqlite3
+import zlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.journal.base import JournalRecord
+from gateway.journal.codec import (
+    FORMAT_VERSION,
+    CorruptRecord,
+    IncompatibleJournal,
+    decode_record,
+    encode_record,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    sequence INTEGER PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    crc INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_order ON events (order_id, sequence);
+"""
+VERSION_KEY = "format_version"
+SELECT_ROWS = "SELECT sequence, order_id, body, crc FROM events"
+INSERT_ROW = "INSERT INTO events (sequence, order_id, body, crc) VALUES (?, ?, ?, ?)"
+# SQLite's primary result codes for a damaged file; anything else (locked,
+# I/O error, permissions) is an environment problem, not damage.
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+Row = tuple[object, object, object, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What was found damaged when the journal opened, and what was kept."""
+
+    problem: str
+    """The first problem found, e.g. "sequence 1500: checksum mismatch"."""
+    kept: int
+    """Records kept: every good one before the first bad one."""
+    last_good_sequence: int
+    """Sequence of the last kept record (0: none kept)."""
+    moved_to: Path
+    """Where the damaged file now is (its -wal/-shm beside it, same prefix)."""
+
+
+def is_damage(error: sqlite3.DatabaseError) -> bool:
+    """Tell whether SQLite raised ``error`` because the file itself is damaged."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _DAMAGE_CODES
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open ``path`` read-only: never creates, checkpoints, recovers or changes it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no journal file at {path}")
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+
+
+def read_format_version(conn: sqlite3.Connection) -> int | None:
+    """Return the journal's format version, or None if the file has no tables yet.
+
+    Raise ``IncompatibleJournal`` for a newer version than this code reads
+    and ``CorruptRecord`` if the schema or the version is not ours.
+    """
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    if not tables:
+        return None  # a new file, or a crash before the schema was committed
+    if not {"meta", "events"} <= tables:
+        raise CorruptRecord(f"not a journal: tables {sorted(tables)[:5]}")
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (VERSION_KEY,)).fetchone()
+    text = row[0] if row else None
+    if not isinstance(text, str) or not text.isdigit():
+        raise CorruptRecord(f"no valid format version in meta: {text!r}")
+    version = int(text)
+    if version > FORMAT_VERSION:
+        raise IncompatibleJournal(
+            f"journal format version {version} was written by a newer gateway; this one "
+            f"reads up to version {FORMAT_VERSION}. Run the newer version, or move the "
+            "journal aside to start empty."
+        )
+    return version
+
+
+def check_row(row: Row, after: int) -> tuple[int, bytes]:
+    """Return (sequence, body) of a stored row, or raise ``CorruptRecord``.
+
+    ``after`` is the previous row's sequence: sequences strictly increase.
+    """
+    sequence, order_id, body, crc = row
+    if type(sequence) is not int or sequence <= after:
+        raise CorruptRecord(f"sequence {sequence!r} after {after}: out of order")
+    if not isinstance(body, bytes) or not isinstance(order_id, str):
+        raise CorruptRecord(f"sequence {sequence}: columns of the wrong type")
+    if crc != zlib.crc32(body):
+        raise CorruptRecord(f"sequence {sequence}: checksum mismatch")
+    return sequence, body
+
+
+def decode_row(row: Row, after: int) -> JournalRecord:
+    """Check and decode one stored row (see ``check_row``)."""
+    sequence, body = check_row(row, after)
+    try:
+        record = decode_record(body)
+    except CorruptRecord as exc:
+        raise CorruptRecord(f"sequence {sequence}: {exc}") from None
+    if record.sequence != sequence or record.event.order_id != row[1]:
+        raise CorruptRecord(f"sequence {sequence}: row and record disagree")
+    return record
+
+
+def iter_rows(
+    conn: sqlite3.Connection, where: str = "", args: Sequence[object] = ()
+) -> Iterator[Row]:
+    """Yield event rows in sequence order, streaming: one row in memory at a time.
+
+    Row by row rather than ``fetchmany``: when SQLite fails mid-file, a
+    batch in progress would be lost, and with it the exact point of damage.
+    """
+    yield from conn.execute(f"{SELECT_ROWS} {where} ORDER BY sequence", args)
+
+
+class SqliteJournal:
+    """The ``Journal`` protocol on one SQLite file; see the module docstring."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.recovery: RecoveryReport | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _tidy_leftovers(path)
+        self._last_sequence = 0
+        self._verify()
+        self._conn = _initialize(path)
+        self._closed = False
+        self._appended = False
+        # One thread each: the writer's FIFO queue is what orders commits. The
+        # queues stay short because every caller awaits its own call: the
+        # actor has one append in flight, each subscriber one read.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-reader")
+        self._read_conn: sqlite3.Connection | None = None
+
+    @classmethod
+    def open(cls, path: Path) -> SqliteJournal:
+        """Open (creating, verifying or recovering) the journal at ``path``."""
+        return cls(path)
+
+    @property
+    def last_sequence(self) -> int:
+        """The newest durable sequence (0 when empty)."""
+        return self._last_sequence
+
+    # ------------------------------------------------------------ protocol
+
+    def replay(self) -> Iterator[JournalRecord]:
+        """Yield every record in sequence order, streaming (never all in memory).
+
+        Checksums were verified at open; a row that still fails to decode (a
+        defect, not disk damage) ends the replay there and is recovered from
+        like damage, as long as nothing was appended yet.
+        """
+        conn = connect_read_only(self.path)
+        previous = 0
+        try:
+            for row in iter_rows(conn):
+                try:
+                    record = decode_row(row, previous)
+                except CorruptRecord as exc:
+                    if self._appended:
+                        raise
+                    problem = str(exc)
+                    break
+                previous = record.sequence
+                yield record
+            else:
+                return
+        finally:
+            conn.close()
+        self._conn.close()
+        self._recover(problem, previous)
+        self._conn = _initialize(self.path)
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        """Store ``records`` in one fsynced transaction; raise ValueError if out of order."""
+        if self._closed:
+            raise RuntimeError(f"journal {self.path} is closed")
+        if not records:
+            return
+        self._appended = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._write, list(records))
+
+    async def read(self, after_sequence: int, up_to: int, limit: int) -> list[JournalRecord]:
+        """Return up to ``limit`` records with after_sequence < sequence <= up_to."""
+        if self._closed:
+            raise RuntimeError(f"journal {self.path} is closed")
+        if limit <= 0 or up_to <= after_sequence:
+            return []
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._read, after_sequence, up_to, limit)
+
+    async def close(self) -> None:
+        """Wait for pending writes, then release both connections and threads."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._reader, self._close_reader)
+        # Queued behind every pending append: they commit first.
+        await loop.run_in_executor(self._writer, self._conn.close)
+        self._reader.shutdown(wait=False)
+        self._writer.shutdown(wait=False)
+
+    # --------------------------------------------------- the worker threads
+
+    def _write(self, records: list[JournalRecord]) -> None:
+        last = self._last_sequence
+        rows = []
+        for record in records:
+            if record.sequence <= last:
+                raise ValueError(f"sequence {record.sequence} is not after {last}")
+            body = encode_record(record)
+            rows.append((record.sequence, record.event.order_id, body, zlib.crc32(body)))
+            last = record.sequence
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(INSERT_ROW, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._last_sequence = last
+
+    def _read(self, after: int, up_to: int, limit: int) -> list[JournalRecord]:
+        if self._read_conn is None:
+            self._read_conn = connect_read_only(self.path)
+        cursor = self._read_conn.execute(
+            f"{SELECT_ROWS} WHERE sequence > ? AND sequence <= ? ORDER BY sequence LIMIT ?",
+            (after, up_to, limit),
+        )
+        records = []
+        for row in cursor:
+            records.append(decode_row(row, after))
+            after = records[-1].sequence
+        return records
+
+    def _close_reader(self) -> None:
+        if self._read_conn is not None:
+            self._read_conn.close()
+            self._read_conn = None
+
+    # -------------------------------------------------- opening, recovery
+
+    def _verify(self) -> None:
+        """Check the existing file, recovering if damaged; set ``last_sequence``."""
+        if not self.path.exists():
+            return
+        scan = _scan(self.path)
+        problem = scan.problem
+        if problem is None:
+            log.info(
+                "journal %s: %d records, last sequence %d",
+                self.path,
+                scan.count,
+                scan.last_sequence,
+            )
+            self._last_sequence = scan.last_sequence
+            return
+        salvage = _salvage_copy(self.path)
+        try:
+            source = self.path
+            if salvage is not None:
+                # The header-patched copy may read further than the original.
+                deeper = _scan(salvage)
+                if deeper.count > scan.count:
+                    scan, source = deeper, salvage
+                    problem = deeper.problem or problem
+            self._recover(problem, scan.last_sequence, source=source)
+        finally:
+            if salvage is not None:
+                _remove_with_side_files(salvage)
+
+    def _recover(self, problem: str, last_good: int, *, source: Path | None = None) -> None:
+        """Replace the damaged file by one holding its records up to ``last_good``.
+
+        Sets ``recovery`` and ``last_sequence`` from what was actually kept.
+        ``source`` is where to read them (a salvage copy); the damaged file by default.
+        """
+        rebuilt = self.path.with_name(f"{self.path.name}.rebuild")
+        kept, last_good = _rebuild(source or self.path, rebuilt, last_good)
+        moved_to = _move_aside(self.path)
+        os.replace(rebuilt, self.path)
+        _fsync_dir(self.path.parent)
+        self._last_sequence = last_good
+        self.recovery = RecoveryReport(problem, kept, last_good, moved_to)
+        log.error(
+            "journal %s was damaged (%s): kept %d records up to sequence %d; "
+            "the damaged file is preserved as %s",
+            self.path,
+            problem,
+            kept,
+            last_good,
+            moved_to,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    count: int
+    last_sequence: int
+    problem: str | None
+
+
+def _scan(path: Path) -> _Scan:
+    """Check every row of ``path`` read-only; stop at the first bad one."""
+    count = last = 0
+    try:
+        conn = connect_read_only(path)
+        try:
+            if read_format_version(conn) is None:
+                return _Scan(0, 0, None)
+            for row in iter_rows(conn):
+                last, _ = check_row(row, last)
+                count += 1
+        finally:
+            conn.close()
+    except CorruptRecord as exc:
+        return _Scan(count, last, str(exc))
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise  # locked, I/O error, permissions: not ours to "repair"
+        return _Scan(count, last, f"after sequence {last}: SQLite: {exc}")
+    return _Scan(count, last, None)
+
+
+def _initialize(path: Path) -> sqlite3.Connection:
+    """Open the write connection: WAL, fsync per commit, schema and version in place."""
+    # Used only by the writer thread after this, one call at a time.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise RuntimeError(f"journal {path}: SQLite refused WAL mode ({mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        _create_schema(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (VERSION_KEY, str(FORMAT_VERSION))
+    )
+    conn.execute("COMMIT")
+
+
+def _rebuild(source: Path, target: Path, last_good: int) -> tuple[int, int]:
+    """Write a fresh journal at ``target`` with the good rows of ``source`` up to ``last_good``.
+
+    Every copied row is checked again on the way: a damaged file may read
+    differently the second time. Return (rows kept, last kept sequence).
+    """
+    _remove_with_side_files(target)
+    kept = last = 0
+    dst = sqlite3.connect(target, isolation_level=None)
+    try:
+        dst.execute("PRAGMA synchronous=FULL")  # rollback journal: one self-contained file
+        _create_schema(dst)
+        if last_good > 0:
+            src = connect_read_only(source)
+            try:
+                dst.execute("BEGIN IMMEDIATE")
+                with contextlib.suppress(CorruptRecord, sqlite3.DatabaseError):
+                    for row in iter_rows(src, "WHERE sequence <= ?", (last_good,)):
+                        last, _ = check_row(row, last)
+                        dst.execute(INSERT_ROW, row)
+                        kept += 1
+                dst.execute("COMMIT")
+            finally:
+                src.close()
+    finally:
+        dst.close()
+    return kept, last
+
+
+def _move_aside(path: Path) -> Path:
+    """Preserve ``path`` and its side files under a ``.corrupt-<time>`` name; return it.
+
+    The main file is hard-linked (copied where links are unsupported), so
+    ``path`` always names a whole journal; the side files are renamed, so a
+    stale WAL can never be applied to the rebuilt file.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for attempt in range(2, 1000):  # bounded: a thousand recoveries in one second is absurd
+        if not any(Path(f"{aside}{suffix}").exists() for suffix in ("", *_SIDE_FILES)):
+            break
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{attempt}")
+    try:
+        os.link(path, aside)
+    except OSError:
+        shutil.copy2(path, aside)
+    for suffix in _SIDE_FILES:
+        side = Path(f"{path}{suffix}")
+        if side.exists():
+            os.replace(side, Path(f"{aside}{suffix}"))
+    return aside
+
+
+def _salvage_copy(path: Path) -> Path | None:
+    """Return a copy of a damaged ``path`` whose header lets SQLite read up to the damage.
+
+    A truncated file's header still claims its old size, and SQLite then
+    refuses every page; zeroing that field (bytes 28-31, "in-header database
+    size") makes SQLite size the file by its length instead.
+    """
+    copy = path.with_name(f"{path.name}.salvage")
+    try:
+        _remove_with_side_files(copy)
+        shutil.copyfile(path, copy)
+        wal = Path(f"{path}-wal")
+        if wal.exists():
+            shutil.copyfile(wal, Path(f"{copy}-wal"))
+        with copy.open("r+b") as file:
+            if len(file.read(100)) == 100:
+                file.seek(28)
+                file.write(bytes(4))
+    except OSError:
+        log.warning("journal %s: no salvage copy (disk full?); keeping what reads", path)
+        _remove_with_side_files(copy)
+        return None
+    return copy
+
+
+def _tidy_leftovers(path: Path) -> None:
+    """Undo what an interrupted recovery or a lost main file left behind.
+
+    A ``.rebuild``/``.salvage`` file is a derived copy (the original is still
+    in place until the final rename), so it is removed. Side files without a
+    main file would be applied to a new, empty journal: they are moved aside.
+    """
+    for derived in (".rebuild", ".salvage"):
+        _remove_with_side_files(path.with_name(f"{path.name}{derived}"))
+    if path.exists():
+        return
+    orphans = [Path(f"{path}{suffix}") for suffix in _SIDE_FILES]
+    if any(orphan.exists() for orphan in orphans):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        for orphan in orphans:
+            if orphan.exists():
+                os.replace(orphan, orphan.with_name(f"{orphan.name}.orphan-{stamp}"))
+        log.error("journal %s: side files without a journal file were moved aside", path)
+
+
+def _remove_with_side_files(path: Path) -> None:
+    for suffix in ("", *_SIDE_FILES):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make renames in ``directory`` durable (POSIX needs the directory fsynced)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,332 @@
+"""Prometheus metrics: what is measured, and the HTTP endpoint that serves it.
+
+Owns the gateway's metric names. Nothing here sits on the actor's hot path:
+
+- RPC counts and latencies come from the server interceptor (``observe_rpc``);
+- journal commit latency, order events, fills and open orders by status come
+  from ``MeteredJournal``, a wrapper around the journal the actor writes to;
+- broker call latency, errors and retries come from ``MeteredBroker``;
+- subscribers, their buffer depth, the actor's inbox depth and sequence are
+  read from the actor when Prometheus scrapes (``_ActorCollector``).
+
+Each gateway has its own registry, so tests can run several in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway.domain import TERMINAL_STATUSES, OrderFilled, OrderStatus
+from gateway.journal import JournalRecord
+
+if TYPE_CHECKING:
+    from gateway.brokers import Broker, BrokerOrderState, ExecutionReport, SubmitAck
+    from gateway.domain import OrderSpec
+    from gateway.engine import OrderActor
+    from gateway.journal import Journal
+
+log = logging.getLogger(__name__)
+
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_STREAM = (0.1, 1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
+_RECENT_FAILURES = 10_000  # bounded memory for retry detection
+
+
+class GatewayMetrics:
+    """Every metric of one gateway, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        rpc = ["grpc_service", "grpc_method", "grpc_type"]
+        self.rpc_started = Counter(
+            "grpc_server_started_total", "RPCs started on the server.", rpc, registry=r
+        )
+        self.rpc_handled = Counter(
+            "grpc_server_handled_total",
+            "RPCs completed on the server, by status code.",
+            [*rpc, "grpc_code"],
+            registry=r,
+        )
+        self.rpc_seconds = Histogram(
+            "grpc_server_handling_seconds",
+            "Time to complete unary RPCs, by status code.",
+            [*rpc, "grpc_code"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.stream_seconds = Histogram(
+            "grpc_server_stream_seconds",
+            "Lifetime of server-streaming RPCs (SubscribeUpdates, health Watch).",
+            [*rpc, "grpc_code"],
+            buckets=_STREAM,
+            registry=r,
+        )
+        self.journal_commit_seconds = Histogram(
+            "gateway_journal_commit_seconds",
+            "Time of one durable journal commit (one actor batch).",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.journal_records = Counter(
+            "gateway_journal_records_total", "Order events committed to the journal.", registry=r
+        )
+        self.order_events = Counter(
+            "gateway_order_events_total", "Order events, by event type.", ["event"], registry=r
+        )
+        self.orders_finished = Counter(
+            "gateway_orders_finished_total",
+            "Orders that reached a terminal status, by status.",
+            ["status"],
+            registry=r,
+        )
+        self.fills = Counter("gateway_fills_total", "Fills applied (one per exec_id).", registry=r)
+        self.broker_calls = Counter(
+            "gateway_broker_calls_total",
+            "Broker calls (each attempt), by operation and outcome.",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.broker_seconds = Histogram(
+            "gateway_broker_call_seconds",
+            "Broker call latency, by operation.",
+            ["operation"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.broker_retries = Counter(
+            "gateway_broker_retries_total",
+            "Broker calls repeated for the same order after a failed attempt.",
+            ["operation"],
+            registry=r,
+        )
+        self.broker_up = Gauge(
+            "gateway_broker_up", "1 while the broker counts as healthy.", registry=r
+        )
+        self.serving = Gauge(
+            "gateway_serving",
+            "1 while the gateway takes new calls (0 starting/draining).",
+            registry=r,
+        )
+        self.open_orders: dict[str, OrderStatus] = {}
+        self._open_lock = threading.Lock()
+        r.register(_OpenOrdersCollector(self))
+
+    def watch_actor(self, actor: OrderActor) -> None:
+        """Read the actor's gauges at scrape time."""
+        self.registry.register(_ActorCollector(actor))
+
+    def observe_rpc(
+        self, method: str, kind: str, code: str, seconds: float, *, streaming: bool
+    ) -> None:
+        service, _, name = method.lstrip("/").rpartition("/")
+        labels = (service, name, kind)
+        self.rpc_handled.labels(*labels, code).inc()
+        (self.stream_seconds if streaming else self.rpc_seconds).labels(*labels, code).observe(
+            seconds
+        )
+
+    def rpc_start(self, method: str, kind: str) -> None:
+        service, _, name = method.lstrip("/").rpartition("/")
+        self.rpc_started.labels(service, name, kind).inc()
+
+    def record_events(self, records: Sequence[JournalRecord], *, replayed: bool = False) -> None:
+        """Account for committed (or, at start, replayed) journal records."""
+        with self._open_lock:
+            for record in records:
+                order = record.update.order
+                if not order.is_terminal:
+                    self.open_orders[order.order_id] = order.status
+                    was_open = False
+                else:
+                    # A late fill after a cancel is a second terminal update: count once.
+                    was_open = self.open_orders.pop(order.order_id, None) is not None
+                if replayed:
+                    continue
+                if was_open:
+                    self.orders_finished.labels(order.status.name).inc()
+                self.order_events.labels(type(record.event).__name__).inc()
+                if isinstance(record.event, OrderFilled):
+                    self.fills.inc()
+        if not replayed:
+            self.journal_records.inc(len(records))
+
+    def open_orders_by_status(self) -> dict[str, int]:
+        counts = {s.name: 0 for s in OrderStatus if s not in TERMINAL_STATUSES}
+        with self._open_lock:
+            for status in self.open_orders.values():
+                counts[status.name] = counts.get(status.name, 0) + 1
+        return counts
+
+
+class _OpenOrdersCollector(Collector):
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "gateway_open_orders", "Orders not yet terminal, by status.", labels=["status"]
+        )
+        for status, count in self._metrics.open_orders_by_status().items():
+            family.add_metric([status], count)
+        yield family
+
+
+class _ActorCollector(Collector):
+    """Gauges read from the actor's public properties when scraped."""
+
+    def __init__(self, actor: OrderActor) -> None:
+        self._actor = actor
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        actor = self._actor
+        yield GaugeMetricFamily(
+            "gateway_orders", "Orders in the order table.", value=actor.order_count
+        )
+        yield GaugeMetricFamily(
+            "gateway_last_sequence", "Newest durable update sequence.", value=actor.last_sequence
+        )
+        yield GaugeMetricFamily(
+            "gateway_subscribers", "Open SubscribeUpdates streams.", value=actor.subscriber_count
+        )
+        depths = actor.subscriber_buffer_depths()
+        yield GaugeMetricFamily(
+            "gateway_subscriber_buffer_depth_max",
+            "Updates waiting in the fullest subscriber buffer.",
+            value=max(depths, default=0),
+        )
+        yield GaugeMetricFamily(
+            "gateway_subscriber_buffer_depth_total",
+            "Updates waiting in all subscriber buffers.",
+            value=sum(depths),
+        )
+        yield GaugeMetricFamily(
+            "gateway_actor_inbox_depth",
+            "Messages waiting in the order actor's inbox.",
+            value=actor.inbox_depth,
+        )
+        yield GaugeMetricFamily(
+            "gateway_illegal_transitions",
+            "Broker reports refused by the state machine since start.",
+            value=actor.illegal_transitions,
+        )
+        yield GaugeMetricFamily(
+            "gateway_unknown_reports",
+            "Broker reports for orders the gateway does not know, since start.",
+            value=actor.unknown_reports,
+        )
+
+
+class MeteredJournal:
+    """A journal that times commits and counts what they hold; delegates the rest."""
+
+    def __init__(self, inner: Journal, metrics: GatewayMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def replay(self) -> Iterable[JournalRecord]:
+        for record in self._inner.replay():
+            self._metrics.record_events([record], replayed=True)
+            yield record
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        started = time.perf_counter()
+        await self._inner.append(records)
+        self._metrics.journal_commit_seconds.observe(time.perf_counter() - started)
+        self._metrics.record_events(records)
+
+    async def read(self, after_sequence: int, up_to: int, limit: int) -> list[JournalRecord]:
+        return await self._inner.read(after_sequence, up_to, limit)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class MeteredBroker:
+    """A broker that times every call and counts failures and retries; delegates the rest."""
+
+    def __init__(self, inner: Broker, metrics: GatewayMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self.name = inner.name
+        # Keys whose last call failed: a new call for one of them is a retry.
+        self._failed: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def _timed(self, operation: str, key: tuple[str, str], call: Callable[[], Any]) -> Any:
+        full_key = (operation, *key)
+        if full_key in self._failed:
+            self._metrics.broker_retries.labels(operation).inc()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            result = await call()
+        except Exception as exc:
+            outcome = type(exc).__name__
+            self._failed[full_key] = None
+            while len(self._failed) > _RECENT_FAILURES:
+                self._failed.popitem(last=False)
+            raise
+        else:
+            self._failed.pop(full_key, None)
+            return result
+        finally:
+            self._metrics.broker_seconds.labels(operation).observe(time.perf_counter() - started)
+            self._metrics.broker_calls.labels(operation, outcome).inc()
+
+    async def connect(self) -> None:
+        await self._timed("connect", ("", ""), self._inner.connect)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def submit(self, spec: OrderSpec) -> SubmitAck:
+        key = (spec.account, spec.client_order_id)
+        ack: SubmitAck = await self._timed("submit", key, lambda: self._inner.submit(spec))
+        return ack
+
+    async def cancel(self, account: str, client_order_id: str, broker_order_id: str) -> None:
+        await self._timed(
+            "cancel",
+            (account, client_order_id),
+            lambda: self._inner.cancel(account, client_order_id, broker_order_id),
+        )
+
+    def reports(self) -> AsyncIterator[ExecutionReport]:
+        return self._inner.reports()
+
+    async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
+        state: BrokerOrderState | None = await self._timed(
+            "order_status",
+            (account, client_order_id),
+            lambda: self._inner.order_status(account, client_order_id),
+        )
+        return state
+
+    async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
+        states: list[BrokerOrderState] = await self._timed(
+            "open_orders", (account or "", ""), lambda: self._inner.open_orders(account)
+        )
+        return states
+
+
+def serve_metrics(metrics: GatewayMetrics, listen: str) -> tuple[WSGIServer, int]:
+    """Serve ``/metrics`` on ``listen`` (HOST:PORT; port 0 picks one) in a thread."""
+    host, _, port = listen.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host.strip("[]"), registry=metrics.registry)
+    return server, int(server.server_port)

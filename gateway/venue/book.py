@@ -1,0 +1,262 @@
+"""``PaperVenue``: Alpaca's order model over the simulated exchange core.
+
+The exchange core matches orders; this layer gives them Alpaca's identity
+(UUID ids, timestamps, statuses), keeps positions, and turns each exchange
+report into the ``trade_updates`` event Alpaca would send, with the order as
+it stood right after that event. Synchronous, no I/O: the web layer calls it
+and forwards the events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway.brokers.base import ExecutionReport, ReportKind
+from gateway.brokers.errors import BrokerRejected
+from gateway.brokers.simulated import SimConfig, SimulatedExchange
+from gateway.domain import OrderSpec, Side
+from gateway.domain.order import AVERAGE_PRICE_QUANTUM
+from gateway.venue.wire import (
+    CODE_NOT_CANCELABLE,
+    CODE_NOT_FOUND,
+    VenueError,
+    asset_id,
+    invalid,
+)
+
+ZERO = Decimal(0)
+OPEN_STATUSES = frozenset(
+    {"accepted", "pending_new", "new", "partially_filled", "pending_cancel", "done_for_day"}
+)
+
+# Receives (account name, one trade_updates message) for every event.
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class VenueOrder:
+    """One order as the venue holds it; mutable because the book is the venue's own."""
+
+    id: str
+    spec: OrderSpec
+    exchange_id: str
+    created_at: datetime
+    updated_at: datetime
+    status: str = "accepted"
+    filled_qty: Decimal = ZERO
+    notional: Decimal = ZERO
+    filled_at: datetime | None = None
+    canceled_at: datetime | None = None
+    expired_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the Alpaca order object."""
+        spec = self.spec
+        average = None
+        if self.filled_qty:
+            average = (self.notional / self.filled_qty).quantize(AVERAGE_PRICE_QUANTUM).normalize()
+        return {
+            "id": self.id,
+            "client_order_id": spec.client_order_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "submitted_at": self.created_at,
+            "filled_at": self.filled_at,
+            "expired_at": self.expired_at,
+            "canceled_at": self.canceled_at,
+            "failed_at": None,
+            "replaced_at": None,
+            "replaced_by": None,
+            "replaces": None,
+            "asset_id": asset_id(spec.symbol),
+            "symbol": spec.symbol,
+            "asset_class": "us_equity",
+            "notional": None,
+            "qty": spec.quantity,
+            "filled_qty": self.filled_qty,
+            "filled_avg_price": average,
+            "order_class": "",
+            "order_type": spec.order_type.value,
+            "type": spec.order_type.value,
+            "side": spec.side.value,
+            "time_in_force": spec.time_in_force.value,
+            "limit_price": spec.limit_price,
+            "stop_price": spec.stop_price,
+            "status": self.status,
+            "extended_hours": False,
+            "legs": None,
+            "trail_percent": None,
+            "trail_price": None,
+            "hwm": None,
+        }
+
+
+class PaperVenue:
+    """Accounts' orders, positions and events over one ``SimulatedExchange``."""
+
+    def __init__(
+        self, config: SimConfig | None = None, *, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
+        self._exchange = SimulatedExchange(config or SimConfig(order_id_prefix="VENUE"))
+        self._clock = clock
+        self._orders: dict[str, VenueOrder] = {}  # by id, in submission order
+        self._by_exchange_id: dict[str, VenueOrder] = {}
+        self._by_client_id: dict[tuple[str, str], VenueOrder] = {}
+        self._positions: dict[tuple[str, str], Decimal] = {}
+        self._listeners: list[Listener] = []
+
+    @property
+    def exchange(self) -> SimulatedExchange:
+        return self._exchange
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def submit(self, spec: OrderSpec) -> dict[str, Any]:
+        """Place an order; return it as accepted (its fills follow as events)."""
+        if (spec.account, spec.client_order_id) in self._by_client_id:
+            raise invalid("client_order_id must be unique")
+        now = self._clock()
+        try:
+            ack, reports = self._exchange.submit(spec, now)
+        except BrokerRejected as exc:
+            raise invalid(exc.reason) from None
+        order = VenueOrder(
+            id=str(uuid.uuid4()),
+            spec=spec,
+            exchange_id=ack.broker_order_id,
+            created_at=now,
+            updated_at=now,
+        )
+        self._orders[order.id] = order
+        self._by_exchange_id[order.exchange_id] = order
+        self._by_client_id[(spec.account, spec.client_order_id)] = order
+        # Alpaca answers before the order works; its events come after.
+        accepted = order.to_json()
+        self._apply(reports)
+        return accepted
+
+    def cancel(self, account: str, order_id: str) -> None:
+        """Cancel an open order; the ``canceled`` event follows."""
+        order = self._find(account, order_id)
+        if not order.is_open:
+            raise VenueError(422, CODE_NOT_CANCELABLE, "order is not cancelable")
+        try:
+            reports = self._exchange.cancel(
+                account, order.spec.client_order_id, self._clock(), order.exchange_id
+            )
+        except BrokerRejected:
+            raise VenueError(422, CODE_NOT_CANCELABLE, "order is not cancelable") from None
+        self._apply(reports)
+
+    def get(self, account: str, order_id: str) -> dict[str, Any]:
+        return self._find(account, order_id).to_json()
+
+    def by_client_order_id(self, account: str, client_order_id: str) -> dict[str, Any]:
+        order = self._by_client_id.get((account, client_order_id))
+        if order is None:
+            raise VenueError(404, CODE_NOT_FOUND, "order not found")
+        return order.to_json()
+
+    def list(
+        self,
+        account: str,
+        *,
+        status: str = "open",
+        limit: int = 50,
+        direction: str = "desc",
+        after: datetime | None = None,
+        until: datetime | None = None,
+        symbols: frozenset[str] = frozenset(),
+    ) -> list[dict[str, Any]]:
+        """Return orders as ``GET /v2/orders`` filters them (by submission time)."""
+        chosen = [
+            order
+            for order in self._orders.values()
+            if order.spec.account == account
+            and (status == "all" or order.is_open == (status == "open"))
+            and (after is None or order.created_at > after)
+            and (until is None or order.created_at < until)
+            and (not symbols or order.spec.symbol in symbols)
+        ]
+        if direction == "desc":
+            chosen.reverse()
+        return [order.to_json() for order in chosen[:limit]]
+
+    def position(self, account: str, symbol: str) -> Decimal:
+        return self._positions.get((account, symbol), ZERO)
+
+    def tick(self) -> None:
+        """Move the market once and publish what it caused."""
+        self._apply(self._exchange.tick(self._clock()))
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """Force a reference price and publish what it caused."""
+        self._apply(self._exchange.set_price(symbol, price, self._clock()))
+
+    def _find(self, account: str, order_id: str) -> VenueOrder:
+        order = self._orders.get(order_id)
+        if order is None or order.spec.account != account:
+            raise VenueError(404, CODE_NOT_FOUND, "order not found")
+        return order
+
+    def _apply(self, reports: Iterable[ExecutionReport]) -> None:
+        for report in reports:
+            order = self._by_exchange_id[report.broker_order_id]
+            order.updated_at = report.time
+            data = self._event(order, report)
+            data["order"] = order.to_json()
+            message = {"stream": "trade_updates", "data": data}
+            for listener in list(self._listeners):
+                listener(order.spec.account, message)
+
+    def _event(self, order: VenueOrder, report: ExecutionReport) -> dict[str, Any]:
+        """Update ``order`` by ``report``; return the event's fields except ``order``."""
+        when = report.time
+        if report.kind is ReportKind.ACCEPTED:
+            order.status = "new"
+            return {"event": "new"}
+        if report.kind is ReportKind.FILL:
+            fill = report.fill
+            assert fill is not None, "FILL reports carry a fill"
+            order.filled_qty += fill.quantity
+            order.notional += fill.quantity * fill.price
+            done = order.filled_qty == order.spec.quantity
+            order.status = "filled" if done else "partially_filled"
+            if done:
+                order.filled_at = when
+            key = (order.spec.account, order.spec.symbol)
+            signed = fill.quantity if order.spec.side is Side.BUY else -fill.quantity
+            self._positions[key] = self._positions.get(key, ZERO) + signed
+            return {
+                "event": "fill" if done else "partial_fill",
+                "execution_id": str(uuid.uuid4()),
+                "timestamp": when,
+                "price": fill.price,
+                "qty": fill.quantity,
+                "position_qty": self._positions[key],
+            }
+        if report.kind is ReportKind.EXPIRED:
+            order.status, order.expired_at = "expired", when
+            return {"event": "expired", "timestamp": when}
+        # The exchange core ends orders only by cancel or expiry (it refuses
+        # bad orders up front), so what remains is a cancel.
+        order.status, order.canceled_at = "canceled", when
+        return {"event": "canceled", "timestamp": when}

@@ -1,0 +1,54 @@
+"""What one running venue shares between its REST and stream handlers."""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import random
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from gateway.venue.book import PaperVenue
+from gateway.venue.config import Faults, VenueAccount, VenueConfig
+
+
+@dataclass(slots=True)
+class VenueState:
+    """The venue's book, accounts, live faults and open stream connections."""
+
+    config: VenueConfig
+    venue: PaperVenue
+    faults: Faults
+    rng: random.Random
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    # Per account: (epoch minute of the window, calls in it).
+    windows: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, config: VenueConfig) -> VenueState:
+        return cls(
+            config=config,
+            venue=PaperVenue(config.sim),
+            faults=config.faults,
+            rng=random.Random(config.fault_seed),
+        )
+
+    def authenticate(self, key_id: str | None, secret_key: str | None) -> VenueAccount | None:
+        """Return the account of a key pair, or None if the pair is wrong."""
+        if not key_id or not secret_key:
+            return None
+        for account in self.config.accounts:
+            # Compare in constant time, as for any secret.
+            same_key = hmac.compare_digest(account.key_id.encode(), key_id.encode())
+            same_secret = hmac.compare_digest(account.secret_key.encode(), secret_key.encode())
+            if same_key and same_secret:
+                return account
+        return None
+
+    def set_faults(self, **changes: float) -> Faults:
+        self.faults = dataclasses.replace(self.faults, **changes)
+        return self.faults
+
+
+STATE = web.AppKey("venue_state", VenueState)
