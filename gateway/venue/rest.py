@@ -133,8 +133,11 @@ async def post_order(request: web.Request) -> web.Response:
     except ValueError:
         raise VenueError(400, 40010000, "request body format is invalid") from None
     order_request = parse_order_request(body)
-    venue = request.app[STATE].venue
-    return json_response(venue.submit(order_request.spec(account_of(request).name)))
+    state = request.app[STATE]
+    spec = order_request.spec(account_of(request).name)
+    key = (spec.account, spec.client_order_id)
+    state.submissions[key] = state.submissions.get(key, 0) + 1
+    return json_response(state.venue.submit(spec))
 
 
 async def list_orders(request: web.Request) -> web.Response:
@@ -262,6 +265,14 @@ async def set_price(request: web.Request) -> web.Response:
     return json_response({"symbol": symbol, "price": price})
 
 
+async def submissions(request: web.Request) -> web.Response:
+    """Count order submissions per client_order_id, duplicates included."""
+    counts = request.app[STATE].submissions
+    return json_response(
+        [{"account": a, "client_order_id": c, "count": n} for (a, c), n in counts.items()]
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v2/orders", post_order)
     app.router.add_get("/v2/orders", list_orders)
@@ -273,3 +284,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_venue/streams/drop", drop_streams)
     app.router.add_put("/_venue/faults", put_faults)
     app.router.add_post("/_venue/prices", set_price)
+    app.router.add_get("/_venue/submissions", submissions)

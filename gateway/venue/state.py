@@ -24,6 +24,9 @@ class VenueState:
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     # Per account: (epoch minute of the window, calls in it).
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Per (account, client_order_id): order submissions received, duplicates
+    # included, so tests can prove nobody sent an order twice.
+    submissions: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: VenueConfig) -> VenueState:
