@@ -113,3 +113,107 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) .tools tools/node_modules
+
+# --- Clients (clients/): stubs for every language, the Python SDK, examples ---
+#
+#   make clients         regenerate every language's stubs from protos/ (buf.gen.yaml)
+#   make clients-check   fail if any committed stub is stale (part of `make lint`)
+#   make clients-tools   the pinned code generators (part of `make tools`)
+#   make clients-setup   the examples' dependencies: Go modules, npm, Maven (part of `make test`)
+#
+# Every generator is a local plugin, pinned here or in a lock file: there is no
+# network beyond the package registries, so no remote buf plugins.
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# protoc itself only for its builtin Java generator; both from Maven Central.
+# protoc-gen-grpc-java: 1.79.0 is the newest whose linux-x86_64 binary Maven
+# Central serves here (1.84.2 and 1.85.0 are refused).
+PROTOC_VERSION := 4.36.2
+GRPC_JAVA_PLUGIN_VERSION := 1.79.0
+MAVEN_DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+MAVEN_ARCH := $(shell uname -m | sed -e 's/^x86_64$$/x86_64/' -e 's/^aarch64$$/aarch_64/')
+MVN := mvn -B -q --no-transfer-progress
+CLIENTS_TS_STAMP := clients/typescript/node_modules/.installed
+CLIENT_CODEGEN_STAMP := .tools/.codegen-go-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)-java-$(PROTOC_VERSION)-$(GRPC_JAVA_PLUGIN_VERSION)
+# Generated stub directories, relative to the repo root: `make clients` empties them first.
+CLIENT_GEN_DIRS := clients/go/gen clients/typescript/src/gen \
+	clients/java/src/main/java/io/executiongateway/execution \
+	clients/python/src/gateway_client/_proto
+SDK_STAMP := $(VENV)/.sdk-$(shell cat clients/python/pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
+CLIENTS_SETUP_STAMP := .tools/.clients-setup-$(shell cat clients/go/go.sum clients/java/pom.xml \
+	clients/typescript/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+
+.PHONY: clients clients-check clients-tools clients-setup lint-clients lint-sdk-mypy
+
+# The SDK (clients/python) is installed, editable, into the same .venv.
+setup: $(SDK_STAMP)
+tools: clients-tools
+test: clients-setup
+lint: lint-clients
+
+$(SDK_STAMP): $(SETUP_STAMP) clients/python/pyproject.toml
+	$(PY) -m pip install --quiet -e clients/python $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
+	@rm -f $(VENV)/.sdk-*
+	@touch $@
+
+clients-tools: $(CLIENTS_TS_STAMP) $(CLIENT_CODEGEN_STAMP)
+
+$(CLIENTS_TS_STAMP): clients/typescript/package.json clients/typescript/package-lock.json
+	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(CLIENT_CODEGEN_STAMP):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) go install -trimpath google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS_BIN) go install -trimpath google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory="$$tmp" \
+		-Dartifact=com.google.protobuf:protoc:$(PROTOC_VERSION):exe:linux-$(MAVEN_ARCH) && \
+	$(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory="$$tmp" \
+		-Dartifact=io.grpc:protoc-gen-grpc-java:$(GRPC_JAVA_PLUGIN_VERSION):exe:linux-$(MAVEN_ARCH) && \
+	install -m 755 "$$tmp"/protoc-$(PROTOC_VERSION)-*.exe $(TOOLS_BIN)/protoc && \
+	install -m 755 "$$tmp"/protoc-gen-grpc-java-$(GRPC_JAVA_PLUGIN_VERSION)-*.exe $(TOOLS_BIN)/protoc-gen-grpc-java
+	$(TOOLS_BIN)/protoc --version
+	@rm -f .tools/.codegen-*
+	@touch $@
+
+clients: setup $(BUF_STAMP) clients-tools
+	rm -rf $(CLIENT_GEN_DIRS)
+	$(BUF) generate 2> >(grep -v '^Writing mypy to' >&2)
+
+# Regenerate into a scratch directory and compare with the committed copy.
+clients-check: setup $(BUF_STAMP) clients-tools
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BUF) generate -o "$$tmp" 2> >(grep -v '^Writing mypy to' >&2) && \
+	stale=0 && for dir in $(CLIENT_GEN_DIRS); do \
+		diff -r -q -x __pycache__ "$$tmp/$$dir" "$$dir" || stale=1; \
+	done && \
+	if [ $$stale = 1 ]; then echo "client stubs are stale: run 'make clients' and commit"; exit 1; fi && \
+	echo "client stubs are current"
+
+lint-clients: clients-check lint-sdk-mypy
+
+# The SDK has its own strict mypy config (clients/python/pyproject.toml).
+lint-sdk-mypy: setup
+	cd clients/python && $(CURDIR)/$(VENV)/bin/mypy
+
+clients-setup: clients-tools $(CLIENTS_SETUP_STAMP)
+
+$(CLIENTS_SETUP_STAMP):
+	cd clients/go && go mod download && go build ./...
+	cd clients/java && $(MVN) package dependency:resolve-plugins -DskipTests
+	@rm -f .tools/.clients-setup-*
+	@touch $@
+
+# --- Operations (deploy/): Kubernetes manifests checked against the API schemas ---
+#
+#   make lint-deploy   kubernetes-validate --strict (schemas ship in the PyPI package: no network)
+#
+# tests/e2e/test_deploy_files.py checks the same files in more depth (flags, drain budget).
+.PHONY: lint-deploy
+lint: lint-deploy
+
+DEPLOY_MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+
+lint-deploy: setup
+	$(VENV)/bin/kubernetes-validate --strict --quiet $(DEPLOY_MANIFESTS)

@@ -66,6 +66,8 @@ class Gateway:
             config.engine,
         )
         self.metrics.watch_actor(self.actor)
+        # A broker that stops answering turns the execution service NOT_SERVING.
+        self.actor.on_broker_health(self.set_broker_health)
         if isinstance(self.broker, Reconnects):
             # Reports sent while the stream was away are lost: reconcile.
             self.broker.add_reconnect_listener(self.actor.request_reconcile)

@@ -21,11 +21,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from gateway import logs
 from gateway.brokers.alpaca import ALLOW_LIVE_ENV, AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
+from gateway.server.options import OPS_FLAGS, add_switches, ops_overrides
 from gateway.service.servicer import ServiceConfig
 
 log = logging.getLogger("gateway")
@@ -235,6 +237,8 @@ FLAGS: tuple[_Flag, ...] = (
         "simulated broker: UTC time (HH:MM) at which DAY orders expire (default: never)",
         "HH:MM",
     ),
+    # Serving: drain, connections, TLS, tokens, metrics, logs (gateway.server.options).
+    *(_Flag(*spec) for spec in OPS_FLAGS),
 )
 
 
@@ -277,6 +281,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         help=f"serve gRPC server reflection for grpcurl and friends (default on) "
         f"[env {reflection_env}]",
     )
+    add_switches(parser, env)
     return parser
 
 
@@ -339,6 +344,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             data_dir=given("data-dir"),
             shutdown_grace=given("shutdown-grace"),
         ),
+        **ops_overrides(args),
     )
 
 
@@ -363,7 +369,8 @@ async def serve(config: GatewayConfig) -> int:
             log.critical("stopping after a fatal error: %r", gateway.actor.failure)
             exit_code = 1
         else:
-            log.info("signal received: stopping")
+            log.info("signal received: draining")
+            await gateway.drain()
     finally:
         await gateway.stop()
     log.info("stopped")
@@ -381,11 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     if args.log_level and args.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         parser.error(f"argument --log-level: invalid level {args.log_level!r}")
-    logging.basicConfig(
-        level=args.log_level or "INFO",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(args.log_level or "INFO", args.log_format or "text")
     try:
         config = config_from_args(args)
     except ValueError as exc:

@@ -37,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--account", help="only this account")
     show.add_argument("--from", dest="from_sequence", type=int, help="first sequence")
     show.add_argument("--to", dest="to_sequence", type=int, help="last sequence")
-    show.add_argument(
-        "--format", choices=("table", "jsonl"), default="table", help="output format"
-    )
+    show.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format")
     return parser
 
 

@@ -243,7 +243,8 @@ class OrderActor:
             return outcome.order
         wait = self._config.ack_wait if ack_wait is None else min(ack_wait, self._config.ack_wait)
         try:
-            return await asyncio.wait_for(asyncio.shield(outcome.settled), wait)
+            async with asyncio.timeout(wait):
+                return await asyncio.shield(outcome.settled)
         except TimeoutError:
             return await self.get_order(OrderRef(spec.account, order_id=outcome.order.order_id))
 
@@ -743,17 +744,20 @@ class OrderActor:
         count = 0
         for record in self._journal.replay():
             before = self._table.get(record.event.order_id)
-            order = apply_event(before, record.event, record.sequence)
+            try:
+                order = apply_event(before, record.event, record.sequence)
+            except IllegalTransition as exc:
+                # Only a bug writes such a record, and refusing to start over it
+                # would be a crash loop. The record's snapshot is what clients
+                # were told, so that is the state kept.
+                log.error(
+                    "journal record %d does not replay (%s); kept as stored", record.sequence, exc
+                )
+                order = record.update.order
             if order != record.update.order:
-                log.warning(
-                    "journal record %d disagrees with replay; using replay", record.sequence
-                )
-            self._apply(
-                JournalRecord(
-                    record.event,
-                    OrderUpdate(record.sequence, order, record.update.time, record.update.fill),
-                )
-            )
+                log.warning("journal record %d disagrees with its replay", record.sequence)
+            update = OrderUpdate(record.sequence, order, record.update.time, record.update.fill)
+            self._apply(JournalRecord(record.event, update))
             self._sequence = record.sequence
             count += 1
         self._committed = self._sequence
@@ -846,8 +850,11 @@ class OrderActor:
                 else self._config.unhealthy_probe_interval
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reconcile_now.wait(), interval or None)
+                async with asyncio.timeout(interval or None):
+                    await self._reconcile_now.wait()
             self._reconcile_now.clear()
+            if not self._running:
+                return
             try:
                 complete = await self._reconcile_once()
             except asyncio.CancelledError:

@@ -87,7 +87,9 @@ def _retrying(config: EngineConfig, deadline: float | None) -> AsyncRetrying:
 async def _call(config: EngineConfig, health: BrokerHealth, call: Awaitable[_T]) -> _T:
     """Run one broker call with the call timeout, recording its outcome in ``health``."""
     try:
-        result = await asyncio.wait_for(call, config.broker_call_timeout)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel.
+        async with asyncio.timeout(config.broker_call_timeout):
+            result = await call
     except TimeoutError:
         error = BrokerTimeout(f"no answer within {config.broker_call_timeout}s")
         health.record(error)

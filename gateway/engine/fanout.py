@@ -104,7 +104,10 @@ class Subscriber:
                 return published
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), idle_after)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow
+                # the cancel of a closing stream and leak this subscriber.
+                async with asyncio.timeout(idle_after):
+                    await self._wakeup.wait()
             except TimeoutError:
                 return None
 

@@ -54,7 +54,9 @@ class DrainGate:
     async def wait_idle(self, within: float) -> bool:
         """Wait until no unary call is in flight; return False if ``within`` seconds ran out."""
         try:
-            await asyncio.wait_for(self._idle.wait(), max(within, 0.0))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel.
+            async with asyncio.timeout(max(within, 0.0)):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

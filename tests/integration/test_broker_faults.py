@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
@@ -51,6 +52,14 @@ async def start(
     channel = grpc.aio.insecure_channel(gw.address)
     stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(channel)
     return gw, stub
+
+
+async def execution_health(gw: Gateway) -> int:
+    async with grpc.aio.insecure_channel(gw.address) as channel:
+        response = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="execution.v1.ExecutionService")
+        )
+    return int(response.status)
 
 
 async def order_of(stub: ExecutionServiceAsyncStub, client_order_id: str) -> pb.Order:
@@ -169,6 +178,7 @@ async def test_a_dead_broker_fails_new_orders_fast_and_recovers(
     await eventually(
         lambda: asyncio.sleep(0, gw.actor.broker_healthy), lambda ok: not ok, what="unhealthy"
     )
+    assert await execution_health(gw) == health_pb2.HealthCheckResponse.NOT_SERVING
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.PlaceOrder(resting_buy("refused"))
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -182,6 +192,11 @@ async def test_a_dead_broker_fails_new_orders_fast_and_recovers(
         lambda: asyncio.sleep(0, gw.actor.broker_healthy), lambda ok: ok, what="healthy again"
     )
     assert flips == [False, True]
+    await eventually(
+        lambda: execution_health(gw),
+        lambda status: status == health_pb2.HealthCheckResponse.SERVING,
+        what="health SERVING again",
+    )
     retried = (await stub.PlaceOrder(resting_buy("refused"))).order
     assert retried.status == pb.ORDER_STATUS_ACCEPTED
 

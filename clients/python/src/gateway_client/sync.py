@@ -1,0 +1,309 @@
+"""The blocking client: ``Client`` and its resumable ``Subscription``.
+
+The same surface as ``gateway_client.aio.AsyncClient``, for scripts, notebooks
+and threads; see that class for the semantics of each method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
+
+import grpc
+
+from gateway_client import _convert as convert
+from gateway_client._convert import DecimalLike
+from gateway_client._models import Event, Order, OrderType, OrderUpdate, Side, TimeInForce
+from gateway_client._options import (
+    DEFAULT_TIMEOUT,
+    ChannelSettings,
+    ReconnectPolicy,
+    RetryPolicy,
+    TlsConfig,
+    settings,
+)
+from gateway_client._proto.execution.v1 import execution_pb2_grpc as pb_grpc
+from gateway_client._resume import ResumeState
+from gateway_client.aio import new_client_order_id
+from gateway_client.errors import GatewayClientError, from_rpc_error
+
+if TYPE_CHECKING:
+    from gateway_client._proto.execution.v1.execution_pb2_grpc import ExecutionServiceStub
+
+R = TypeVar("R")
+E = TypeVar("E", bound=Event)
+
+
+class Client:
+    """A blocking client for one gateway (see ``AsyncClient`` for the options)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        tls: TlsConfig | bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        channel_options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self._settings: ChannelSettings = settings(target, token, tls, channel_options)
+        self._channel = self._settings.sync_channel()
+        self._stub: ExecutionServiceStub = pb_grpc.ExecutionServiceStub(self._channel)
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._reconnect = reconnect or ReconnectPolicy()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel; open subscriptions end."""
+        self._channel.close()
+
+    def place_order(
+        self,
+        account: str,
+        symbol: str,
+        side: Side,
+        quantity: DecimalLike,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: DecimalLike | None = None,
+        stop_price: DecimalLike | None = None,
+        time_in_force: TimeInForce = TimeInForce.DAY,
+        client_order_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Order:
+        """Place an order, idempotently (retries reuse one client_order_id)."""
+        request = convert.place_request_to_proto(
+            account=account,
+            client_order_id=client_order_id or new_client_order_id(),
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+        )
+        response = self._call(
+            lambda t: self._stub.PlaceOrder(request, timeout=t, metadata=self._metadata()),
+            timeout,
+        )
+        return convert.order_from_proto(response.order)
+
+    def cancel_order(
+        self,
+        account: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Order:
+        """Ask to cancel an order; return it (PENDING_CANCEL or already CANCELED)."""
+        request = convert.cancel_request_to_proto(account, order_id, client_order_id)
+        response = self._call(
+            lambda t: self._stub.CancelOrder(request, timeout=t, metadata=self._metadata()),
+            timeout,
+            on_deadline=False,
+        )
+        return convert.order_from_proto(response.order)
+
+    def get_order(
+        self,
+        account: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Order:
+        """Return one order's current state, by either of its ids."""
+        request = convert.status_request_to_proto(account, order_id, client_order_id)
+        response = self._call(
+            lambda t: self._stub.GetOrderStatus(request, timeout=t, metadata=self._metadata()),
+            timeout,
+        )
+        return convert.order_from_proto(response.order)
+
+    def list_orders(
+        self,
+        account: str,
+        *,
+        open_only: bool = False,
+        symbols: Sequence[str] = (),
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> list[Order]:
+        """Return every matching order of the account, oldest first (all pages)."""
+        orders: list[Order] = []
+        token = ""
+        while True:
+            request = convert.list_request_to_proto(account, open_only, symbols, page_size, token)
+            response = self._call(
+                lambda t, r=request: self._stub.ListOrders(  # type: ignore[misc]
+                    r, timeout=t, metadata=self._metadata()
+                ),
+                timeout,
+            )
+            orders.extend(convert.order_from_proto(o) for o in response.orders)
+            if not response.next_page_token:
+                return orders
+            token = response.next_page_token
+
+    def subscribe(
+        self,
+        accounts: Sequence[str] = (),
+        symbols: Sequence[str] = (),
+        *,
+        after_sequence: int | None = None,
+        snapshot: bool = False,
+    ) -> Subscription[OrderUpdate]:
+        """Stream order updates; reconnect and resume on failure, each update once."""
+        return Subscription(
+            self._stub,
+            ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
+            self._metadata(),
+            OrderUpdate,
+        )
+
+    def subscribe_events(
+        self,
+        accounts: Sequence[str] = (),
+        symbols: Sequence[str] = (),
+        *,
+        after_sequence: int | None = None,
+        snapshot: bool = False,
+    ) -> Subscription[Event]:
+        """Like ``subscribe``, but also yield heartbeats and the snapshot's end."""
+        return Subscription(
+            self._stub,
+            ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
+            self._metadata(),
+            cast(type[Event], object),
+        )
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._settings.metadata()
+
+    def _call(
+        self, attempt: Callable[[float], R], timeout: float | None, *, on_deadline: bool = True
+    ) -> R:
+        per_attempt = self._timeout if timeout is None else timeout
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return attempt(per_attempt)
+            except grpc.RpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+                retry = (
+                    on_deadline
+                    if error.code == grpc.StatusCode.DEADLINE_EXCEEDED
+                    else error.retryable
+                )
+                if not retry or tries >= self._retry.max_attempts:
+                    raise error from None
+            time.sleep(self._retry.backoff.delay(tries))
+
+
+class Subscription(Generic[E]):
+    """A blocking update stream that survives disconnects: ``for event in subscription``.
+
+    ``close()`` (from another thread, say) ends the iteration.
+    """
+
+    def __init__(
+        self,
+        stub: ExecutionServiceStub,
+        state: ResumeState,
+        metadata: tuple[tuple[str, str], ...],
+        kind: type[E],
+    ) -> None:
+        self._stub = stub
+        self._state = state
+        self._metadata = metadata
+        self._kind = kind
+        self._call: Any = None
+        self._pending: Event | None = None
+        self._closed = False
+
+    @property
+    def last_sequence(self) -> int | None:
+        """Resume a later subscription with ``after_sequence`` = this."""
+        return self._state.last_sequence
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the stream was re-established."""
+        return self._state.reconnects
+
+    def __iter__(self) -> Iterator[E]:
+        return self._events()
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def open(self) -> Self:
+        """Connect now and wait for the gateway's first message; return self.
+
+        Iteration connects by itself, but lazily: a live subscription (no
+        ``after_sequence``) opened with ``open()`` or ``with`` is sure to see
+        every update from the moment it returns.
+        """
+        if self._call is None:
+            self._call = self._connect()
+            try:
+                first = next(self._call, None)
+            except grpc.RpcError as rpc_error:
+                raise from_rpc_error(rpc_error) from None
+            if first is not None:
+                self._pending = self._state.accept(first)
+        return self
+
+    def _connect(self) -> Any:
+        return self._stub.SubscribeUpdates(self._state.request(), metadata=self._metadata)
+
+    def _events(self) -> Iterator[E]:
+        while not self._closed:
+            error: GatewayClientError | None = None
+            if self._call is None:
+                self._call = self._connect()
+            try:
+                pending, self._pending = self._pending, None
+                if pending is not None and isinstance(pending, self._kind):
+                    yield pending
+                for message in self._call:
+                    event = self._state.accept(message)
+                    if event is not None and isinstance(event, self._kind):
+                        yield event
+            except grpc.RpcError as rpc_error:
+                if self._closed:
+                    return
+                error = from_rpc_error(rpc_error)
+            finally:
+                self._call.cancel()
+                self._call = None
+            if self._closed:
+                return
+            time.sleep(self._state.next_delay(error))
+
+    def close(self) -> None:
+        """End the subscription; the iteration stops."""
+        self._closed = True
+        if self._call is not None:
+            self._call.cancel()

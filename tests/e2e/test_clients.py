@@ -1,0 +1,222 @@
+"""End to end: every language's example strategy, and gatewayctl, against a gateway process.
+
+Each example connects with a token, rests a limit order, fills a market order,
+resumes a stream from a sequence and cancels the limit order, then prints one
+``strategy done: ...`` line. The test checks that line and then asks the
+gateway itself whether the orders ended as the example says.
+
+A missing toolchain fails the test under CI=true and skips it elsewhere.
+``make clients-setup`` fetches the examples' dependencies beforehand (the
+Maven run is offline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from gateway_client import Client, OrderStatus
+
+from tests.clients.gateway_process import REPO_ROOT, GatewayProcess
+
+pytestmark = pytest.mark.e2e
+
+CLIENTS = REPO_ROOT / "clients"
+TOKEN = "example-token"
+DONE = re.compile(
+    r"^strategy done: market order (?P<market>\S+) FILLED (?P<filled>\S+) @ \S+; "
+    r"limit order (?P<limit>\S+) CANCELED; resumed after sequence (?P<sequence>\d+)$",
+    re.M,
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Generous: a first `go run` or `mvn` compiles, and CI machines have two cores.
+EXAMPLE_TIMEOUT = 240.0
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(tmp_path_factory.mktemp("gateway-data"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def _require(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        message = f"{', '.join(missing)} not on PATH; install the toolchain (make clients-setup)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _run(command: Sequence[str], cwd: Path, timeout: float = EXAMPLE_TIMEOUT) -> str:
+    try:
+        result = subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"{command} hung past {timeout}s:\n{expired.stdout!r}\n{expired.stderr!r}")
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+    return ANSI.sub("", result.stdout)  # Maven 3.8 colours its output even in batch mode
+
+
+@dataclass(frozen=True)
+class Example:
+    language: str
+    tools: tuple[str, ...]
+    cwd: Path
+    build: tuple[str, ...] | None
+    run: tuple[str, ...]
+
+    def command(self, target: str, account: str) -> list[str]:
+        flags = ["-target", target, "-account", account, "-token", TOKEN]
+        if self.language in {"typescript", "python"}:
+            flags = [f"-{flag}" if flag.startswith("-") else flag for flag in flags]
+        if self.language == "java":
+            return [*self.run, "-Dexec.args=" + " ".join(flags)]
+        return [*self.run, *flags]
+
+
+EXAMPLES = [
+    Example("python", (), CLIENTS / "python", None, (sys.executable, "examples/strategy.py")),
+    Example("go", ("go",), CLIENTS / "go", None, ("go", "run", "./cmd/strategy")),
+    Example(
+        "typescript",
+        ("npm", "node"),
+        CLIENTS / "typescript",
+        ("npm", "run", "--silent", "build"),
+        ("node", "dist/examples/strategy.js"),
+    ),
+    Example(
+        "java",
+        ("mvn", "java"),
+        CLIENTS / "java",
+        None,
+        ("mvn", "-B", "-q", "-o", "compile", "exec:java"),
+    ),
+]
+
+
+@pytest.mark.timeout(2 * EXAMPLE_TIMEOUT)
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.language)
+def test_example_strategy_runs_against_the_gateway(
+    example: Example, gateway: GatewayProcess
+) -> None:
+    _require(*example.tools)
+    account = f"{example.language}-{uuid.uuid4().hex[:10]}"
+    if example.build:
+        _run(example.build, example.cwd)
+    output = _run(example.command(gateway.address, account), example.cwd)
+    done = DONE.search(output)
+    assert done, f"no final line in:\n{output}"
+    with Client(gateway.address, token=TOKEN) as client:
+        market = client.get_order(account, order_id=done["market"])
+        limit = client.get_order(account, order_id=done["limit"])
+        assert market.status is OrderStatus.FILLED
+        assert str(market.filled_quantity) == done["filled"]
+        assert limit.status is OrderStatus.CANCELED
+        assert {o.order_id for o in client.list_orders(account)} == {
+            market.order_id,
+            limit.order_id,
+        }
+        # The example resumed after a sequence it had seen: its own market order's fill.
+        resumed_after = int(done["sequence"])
+        replay = client.subscribe([account], after_sequence=resumed_after)
+        try:
+            first = next(iter(replay))
+        finally:
+            replay.close()
+        assert first.sequence > resumed_after
+        assert first.order.order_id == limit.order_id
+
+
+def test_python_quickstart_runs(gateway: GatewayProcess) -> None:
+    account = f"py-{uuid.uuid4().hex[:10]}"
+    command = [sys.executable, "examples/quickstart.py", "--target", gateway.address]
+    output = _run([*command, "--account", account], CLIENTS / "python", timeout=60)
+    assert output.splitlines()[-1] == "quickstart done", output
+
+
+def test_python_readme_first_snippet_runs(gateway: GatewayProcess) -> None:
+    readme = (CLIENTS / "python" / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    code = snippet.replace("127.0.0.1:50051", gateway.address)
+    _run([sys.executable, "-c", code], CLIENTS / "python", timeout=60)
+
+
+def _gatewayctl(gateway: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "gateway_client.cli", "--target", gateway.address]
+    command += ["--token", TOKEN, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_gatewayctl_place_status_list_cancel_watch(gateway: GatewayProcess) -> None:
+    account = f"ctl-{uuid.uuid4().hex[:10]}"
+    placed = _gatewayctl(gateway, "--json", "place", account, "AAPL", "buy", "3", "--limit", "0.01")
+    assert placed.returncode == 0, placed.stderr
+    order = json.loads(placed.stdout)
+    assert (order["order_type"], order["limit_price"], order["time_in_force"]) == (
+        "LIMIT",
+        "0.01",
+        "GTC",
+    )
+
+    status = _gatewayctl(gateway, "status", account, "--order-id", order["order_id"])
+    assert status.returncode == 0, status.stderr
+    assert order["order_id"] in status.stdout
+
+    listed = _gatewayctl(gateway, "--json", "list", account, "--open")
+    assert [o["order_id"] for o in json.loads(listed.stdout)] == [order["order_id"]]
+
+    cancel = _gatewayctl(gateway, "cancel", account, "--client-order-id", order["client_order_id"])
+    assert cancel.returncode == 0, cancel.stderr
+
+    watch = _gatewayctl(
+        gateway, "--json", "watch", "--account", account, "--after-sequence", "0",
+        "--max-updates", "4",
+    )  # fmt: skip
+    assert watch.returncode == 0, watch.stderr
+    events = [json.loads(line) for line in watch.stdout.splitlines()]
+    updates = [e for e in events if e["event"] == "update"]
+    assert [u["order"]["status"] for u in updates] == [
+        "PENDING_NEW",
+        "ACCEPTED",
+        "PENDING_CANCEL",
+        "CANCELED",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (("status", "acct-x", "--order-id", "no-such-order"), 3),
+        (("place", "acct-x", "AAPL", "buy", "0"), 2),
+        (("place", "acct-x", "AAPL", "buy", "abc"), 2),
+    ],
+    ids=["not-found", "invalid-argument", "not-a-number"],
+)
+def test_gatewayctl_exit_codes_say_what_happened(
+    gateway: GatewayProcess, args: tuple[str, ...], exit_code: int
+) -> None:
+    result = _gatewayctl(gateway, *args)
+    assert result.returncode == exit_code, result.stderr
+    assert result.stderr.startswith("gatewayctl: ")
+
+
+def test_gatewayctl_unreachable_gateway_is_exit_5() -> None:
+    unreachable = GatewayProcess(Path("unused"))
+    unreachable.address = "127.0.0.1:1"
+    result = _gatewayctl(unreachable, "--timeout", "2", "list", "acct-x")
+    assert result.returncode == 5, result.stderr

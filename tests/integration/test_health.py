@@ -1,0 +1,120 @@
+"""grpc.health.v1: NOT_SERVING until recovered and connected; follows broker health; Watch."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.app import Gateway
+from gateway.brokers.simulated import SimConfig, SimulatedBroker
+from gateway.journal import MemoryJournal
+from tests.conftest import gateway_test_config
+from tests.support import STREAM_END, eventually
+
+SERVICE = "execution.v1.ExecutionService"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class HeldBroker(SimulatedBroker):
+    """A simulated broker whose connect waits until the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__(SimConfig(seed=7, tick_interval=0.01))
+        self.release = asyncio.Event()
+
+    async def connect(self) -> None:
+        await self.release.wait()
+        await super().connect()
+
+
+async def status(channel: grpc.aio.Channel, service: str) -> int:
+    answer = await health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=5
+    )
+    return int(answer.status)
+
+
+async def next_status(watch: Any) -> int:
+    async with asyncio.timeout(10):
+        message = await watch.read()
+    assert message is not STREAM_END
+    return int(message.status)
+
+
+async def test_not_serving_until_the_broker_is_connected_then_serving(tmp_path: Path) -> None:
+    broker = HeldBroker()
+    gw = Gateway(gateway_test_config(tmp_path), broker=broker, journal=MemoryJournal())
+    starting = asyncio.create_task(gw.start())
+    try:
+        await eventually(lambda: _value(gw.port), lambda port: port > 0, what="listening")
+        async with grpc.aio.insecure_channel(gw.address) as channel:
+            await eventually(
+                lambda: _ready(channel), lambda ok: ok, what="server answering health checks"
+            )
+            assert await status(channel, "") == NOT_SERVING
+            assert await status(channel, SERVICE) == NOT_SERVING
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=SERVICE)
+            )
+            assert await next_status(watch) == NOT_SERVING
+            broker.release.set()
+            await starting
+            assert await next_status(watch) == SERVING
+            assert await status(channel, "") == SERVING
+            watch.cancel()
+    finally:
+        broker.release.set()
+        await starting
+        await gw.stop(grace=0.5)
+
+
+async def test_broker_health_flips_the_service_status_but_not_the_process(
+    tmp_path: Path,
+) -> None:
+    gw = Gateway(
+        gateway_test_config(tmp_path),
+        broker=SimulatedBroker(SimConfig(seed=7, tick_interval=0.01)),
+        journal=MemoryJournal(),
+    )
+    await gw.start()
+    try:
+        async with grpc.aio.insecure_channel(gw.address) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=SERVICE)
+            )
+            assert await next_status(watch) == SERVING
+            gw.set_broker_health(False)
+            assert await next_status(watch) == NOT_SERVING
+            assert await status(channel, "") == SERVING
+            gw.set_broker_health(False)  # repeated: no change
+            gw.set_broker_health(True)
+            assert await next_status(watch) == SERVING
+            # Flapping settles on the last word.
+            for ok in (False, True, False):
+                gw.set_broker_health(ok)
+            await eventually(
+                lambda: status(channel, SERVICE), lambda s: s == NOT_SERVING, what="last word"
+            )
+            await gw.stop(grace=0.5)
+            gw.set_broker_health(True)  # after a drain began: stays NOT_SERVING
+            assert gw.health_reporter.desired()[SERVICE] == NOT_SERVING
+            watch.cancel()
+    finally:
+        await gw.stop(grace=0.5)
+
+
+async def _ready(channel: grpc.aio.Channel) -> bool:
+    try:
+        await status(channel, "")
+    except grpc.aio.AioRpcError:
+        return False
+    return True
+
+
+async def _value(value: int) -> int:
+    return value
