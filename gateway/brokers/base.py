@@ -51,6 +51,10 @@ class ExecutionReport:
     broker_order_id: str = ""
     fill: Fill | None = None
     reason: str = ""
+    # The order's cumulative filled quantity at the venue after this event,
+    # when the venue says (Alpaca does). Lets the engine notice fills whose
+    # reports were lost, even on a report that ends the order.
+    filled_quantity: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from typing import Any
 
 from gateway.brokers import (
     Broker,
+    BrokerError,
     BrokerOrderState,
     BrokerRejected,
     BrokerUnavailable,
@@ -146,6 +147,9 @@ class OrderActor:
         # An unhealthy broker is probed often: wake the loop to switch pace.
         self._health.subscribe(self._on_health_change)
         self._foreign_seen: set[tuple[str, str]] = set()
+        # Terminal orders whose fills may be incomplete (a report was lost
+        # before the one that ended them): asked about until the broker answers.
+        self._unverified: set[str] = set()
         self._missing_seen: set[str] = set()
         self.illegal_transitions = 0
         self.unknown_reports = 0
@@ -350,6 +354,11 @@ class OrderActor:
                     open_orders = [
                         o for o in self._table.open_orders() if o.order_id not in self._submitting
                     ]
+                    open_orders += [
+                        order
+                        for order_id in sorted(self._unverified)
+                        if (order := self._table.get(order_id)) is not None and order.is_terminal
+                    ]
                     self._replies.append((message.reply, open_orders))
                 case Absent():
                     self._on_absent(message.order_id)
@@ -551,6 +560,7 @@ class OrderActor:
             log.warning("state for unknown order %s/%s", state.account, state.client_order_id)
             return
         order_id, now = order.order_id, self._clock()
+        self._unverified.discard(order_id)
         if state.status is not OrderStatus.REJECTED:
             ack = self._ack_event(order, state.broker_order_id, now)
             if ack is not None:
@@ -608,6 +618,7 @@ class OrderActor:
         self._emit_safely(OrderFilled(order.order_id, fill, now, state.broker_order_id))
 
     def _on_absent(self, order_id: str) -> None:
+        self._unverified.discard(order_id)  # nothing there to complete it from
         order = self._table.get(order_id)
         if order is None or order.is_terminal or order_id in self._submitting:
             return
@@ -663,6 +674,41 @@ class OrderActor:
         event = self._event_for(order, report)
         if event is not None:
             self._emit_safely(event)
+        self._check_completeness(order.order_id, report)
+
+    def _check_completeness(self, order_id: str, report: ExecutionReport) -> None:
+        """Ask the broker about an order whose fills we may have missed.
+
+        Reconciliation covers open orders; this covers the order a lost fill
+        report and then a cancel or expiry ended: the end says nothing about
+        the fills before it, unless the venue sends its cumulative total.
+        """
+        order = self._table.get(order_id)
+        if order is None:
+            return
+        behind = (
+            report.filled_quantity is not None and report.filled_quantity > order.filled_quantity
+        )
+        unknown = report.filled_quantity is None and report.kind in (
+            ReportKind.CANCELED,
+            ReportKind.EXPIRED,
+        )
+        if (behind or unknown) and order_id not in self._unverified:
+            self._unverified.add(order_id)
+            self._after_commit.append(lambda: self._spawn(self._verify(order)))
+
+    async def _verify(self, order: Order) -> BrokerState | None:
+        try:
+            state = await broker_calls.check_order(
+                self._broker,
+                self._config,
+                self._health,
+                order.spec.account,
+                order.spec.client_order_id,
+            )
+        except BrokerError:
+            return None  # still unverified: the next reconciliation pass asks
+        return None if state is None else BrokerState(state)
 
     @staticmethod
     def _ack_event(order: Order, broker_order_id: str, time: datetime) -> OrderAccepted | None:

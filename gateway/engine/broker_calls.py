@@ -33,6 +33,7 @@ from gateway.brokers import (
     BrokerRejected,
     BrokerTimeout,
     BrokerTransientError,
+    BrokerUnavailable,
     SubmitAck,
 )
 from gateway.domain import OrderSpec
@@ -117,7 +118,13 @@ async def submit_order(
     ``ask_first`` starts by asking (used on recovery, when an earlier process
     may have sent the order before it died). Re-sends use the same
     client_order_id, so the venue can never hold two orders for one key.
+
+    Once the outcome was unknown, it stays unknown: a later "unavailable"
+    (even to the question) does not prove the order never arrived, so the
+    failure is reported as a timeout and the order stays PENDING_NEW for
+    reconciliation, never rejected.
     """
+    outcome_unknown = ask_first
     try:
         async for attempt in _retrying(config, deadline):
             with attempt:
@@ -133,11 +140,15 @@ async def submit_order(
                     ack = await _call(config, health, broker.submit(spec))
                 except BrokerTimeout:
                     # The order may exist now: ask before the next try re-sends.
-                    ask_first = True
+                    ask_first = outcome_unknown = True
                     raise
                 return SubmitDone(order_id, ack=ack)
     except asyncio.CancelledError:
         raise
+    except BrokerUnavailable as exc:
+        if outcome_unknown:
+            return SubmitDone(order_id, error=BrokerTimeout(f"outcome unknown; then: {exc}"))
+        return SubmitDone(order_id, error=exc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
         return SubmitDone(order_id, error=exc)
     raise AssertionError("unreachable: tenacity either returns or raises")
@@ -156,21 +167,29 @@ async def cancel_order(
     """Ask the broker to cancel; cancels are idempotent there, so retries are safe.
 
     A cancel whose outcome stays unknown is settled by asking the broker for
-    the order, never assumed either way.
+    the order, never assumed either way. That includes a retry refused because
+    the first, timed-out try already cancelled the order.
     """
+    outcome_unknown = False
     try:
         async for attempt in _retrying(config, None):
             with attempt:
-                await _call(
-                    config, health, broker.cancel(account, client_order_id, broker_order_id)
-                )
+                try:
+                    await _call(
+                        config, health, broker.cancel(account, client_order_id, broker_order_id)
+                    )
+                except BrokerTimeout:
+                    outcome_unknown = True
+                    raise
                 return CancelDone(order_id)
     except asyncio.CancelledError:
         raise
-    except BrokerTimeout as exc:
-        return await _settle_unknown_cancel(
-            broker, config, health, order_id, account, client_order_id, deliver, exc
-        )
+    except BrokerError as exc:
+        if outcome_unknown:
+            return await _settle_unknown_cancel(
+                broker, config, health, order_id, account, client_order_id, deliver, exc
+            )
+        return CancelDone(order_id, error=exc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
         return CancelDone(order_id, error=exc)
     raise AssertionError("unreachable: tenacity either returns or raises")
@@ -184,7 +203,7 @@ async def _settle_unknown_cancel(
     account: str,
     client_order_id: str,
     deliver: StateSink,
-    cause: BrokerTimeout,
+    cause: BrokerError,
 ) -> CancelDone:
     try:
         state = await _call(config, health, broker.order_status(account, client_order_id))

@@ -199,6 +199,7 @@ def report_from_trade_update(
         broker_order_id=str(order["id"]),
         fill=fill,
         reason=reason,
+        filled_quantity=to_decimal(order.get("filled_qty")),
     )
 
 

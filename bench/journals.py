@@ -1,0 +1,94 @@
+"""Large journals for the recovery and memory scenarios, written through the journal API.
+
+``python -m bench.journals --path P --orders N --first K`` appends N filled
+orders (two events each: created, then one fill of the whole quantity) to the
+SQLite journal at P, in big group commits, numbering client order ids from K.
+It runs in its own process so that the benchmark's own memory and timings are
+not disturbed, and prints one JSON line: records written and seconds taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from gateway.domain import (
+    Fill,
+    Order,
+    OrderCreated,
+    OrderFilled,
+    OrderSpec,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
+from gateway.domain.enums import TimeInForce
+from gateway.journal import JournalRecord, SqliteJournal
+
+BATCH = 20_000  # records per commit: large, as a busy actor's batches add up
+_SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY")
+
+
+def order_records(index: int, sequence: int, now: datetime) -> list[JournalRecord]:
+    """The two records of one filled order, with sequences ``sequence`` and ``sequence + 1``.
+
+    Built directly rather than through the state machine: this writes test
+    data fast; the gateway re-applies every event through it at start.
+    """
+    order_id = f"01BENCH{index:019d}"
+    quantity = Decimal(1 + index % 500)
+    spec = OrderSpec(
+        f"acct-{index % 16}", f"r-{index:09d}", _SYMBOLS[index % 4],
+        Side.BUY if index % 2 else Side.SELL, OrderType.MARKET, quantity, TimeInForce.DAY,
+    )
+    created = OrderCreated(order_id, spec, now)
+    order = Order(order_id, spec, OrderStatus.PENDING_NEW, now, now, sequence, sequence)
+    price = Decimal(10_000 + index % 9_000) / 100
+    filled_at = now + timedelta(milliseconds=2)
+    fill = Fill(f"SIM-{index}-1", quantity, price, filled_at)
+    filled = OrderFilled(order_id, fill, filled_at, f"SIM-{index}")
+    done = Order(
+        order_id, spec, OrderStatus.FILLED, now, filled_at, sequence, sequence + 1,
+        broker_order_id=f"SIM-{index}", filled_quantity=quantity, fill_notional=price * quantity,
+    )
+    return [
+        JournalRecord(created, OrderUpdate(sequence, order, now)),
+        JournalRecord(filled, OrderUpdate(sequence + 1, done, filled_at, fill)),
+    ]
+
+
+async def build(path: Path, orders: int, first: int) -> dict[str, float]:
+    journal = SqliteJournal.open(path)
+    sequence = journal.last_sequence
+    started = time.perf_counter()
+    base = datetime.now(UTC) - timedelta(hours=1)
+    batch: list[JournalRecord] = []
+    for index in range(first, first + orders):
+        batch += order_records(index, sequence + 1, base + timedelta(microseconds=index))
+        sequence += 2
+        if len(batch) >= BATCH:
+            await journal.append(batch)
+            batch = []
+    if batch:
+        await journal.append(batch)
+    await journal.close()
+    return {"records": 2 * orders, "seconds": time.perf_counter() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.journals")
+    parser.add_argument("--path", type=Path, required=True)
+    parser.add_argument("--orders", type=int, required=True)
+    parser.add_argument("--first", type=int, default=0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(build(args.path, args.orders, args.first))))
+
+
+if __name__ == "__main__":
+    main()
