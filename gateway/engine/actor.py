@@ -150,6 +150,9 @@ class OrderActor:
         # Terminal orders whose fills may be incomplete (a report was lost
         # before the one that ended them): asked about until the broker answers.
         self._unverified: set[str] = set()
+        # Cancels at the broker now, and how often each order's was re-sent.
+        self._cancelling: set[str] = set()
+        self._cancel_resends: dict[str, int] = {}
         self._missing_seen: set[str] = set()
         self.illegal_transitions = 0
         self.unknown_reports = 0
@@ -540,6 +543,7 @@ class OrderActor:
                 self._after_commit.append(lambda: self._spawn_cancel(current))
 
     def _on_cancel_done(self, message: CancelDone) -> None:
+        self._cancelling.discard(message.order_id)
         if message.error is None or message.unresolved:
             return  # the outcome arrives as a report, or reconciliation finds it
         order = self._table.get(message.order_id)
@@ -581,6 +585,26 @@ class OrderActor:
             terminal = OrderRejected(order_id, state.reason or "rejected by broker", now)
         if terminal is not None:
             self._emit_safely(terminal)
+        elif current.status is OrderStatus.PENDING_CANCEL:
+            self._retry_unconfirmed_cancel(current)
+
+    def _retry_unconfirmed_cancel(self, order: Order) -> None:
+        """The broker still has an order we asked to cancel, and no cancel is on
+        its way: the last one's outcome was lost. Send it again (cancels are
+        idempotent); after a few tries, report the cancel as not confirmed."""
+        if order.order_id in self._cancelling or order.order_id in self._submitting:
+            return
+        tries = self._cancel_resends.get(order.order_id, 0)
+        if tries >= self._config.broker_attempts:
+            self._cancel_resends.pop(order.order_id, None)
+            reason = f"cancel not confirmed by the broker after {tries + 1} tries"
+            self._emit_safely(CancelRejected(order.order_id, reason, self._clock()))
+            return
+        self._cancel_resends[order.order_id] = tries + 1
+        log.warning(
+            "order %s: cancel unconfirmed, still open at the broker; re-sending", order.order_id
+        )
+        self._after_commit.append(lambda: self._spawn_cancel(order))
 
     def _catch_up_fills(self, state: BrokerOrderState) -> None:
         """Book fills the broker counts but never itemised to us, as one fill.
@@ -729,18 +753,24 @@ class OrderActor:
             case ReportKind.ACCEPTED:
                 return self._ack_event(order, report.broker_order_id, time)
             case ReportKind.REJECTED:
+                if order.status is OrderStatus.REJECTED:
+                    return None
                 return OrderRejected(order_id, report.reason or "rejected by broker", time)
             case ReportKind.FILL:
                 if report.fill is None or self._table.has_exec(order_id, report.fill.exec_id):
                     return None  # a duplicate report: each exec_id is applied once
                 return OrderFilled(order_id, report.fill, time, report.broker_order_id)
             case ReportKind.CANCELED:
+                if order.status is OrderStatus.CANCELED:
+                    return None  # the echo of a cancel already applied
                 return OrderCanceled(order_id, time, report.reason)
             case ReportKind.CANCEL_REJECTED:
                 if order.status is not OrderStatus.PENDING_CANCEL:
                     return None
                 return CancelRejected(order_id, report.reason or "cancel rejected", time)
             case ReportKind.EXPIRED:
+                if order.status is OrderStatus.EXPIRED:
+                    return None
                 return OrderExpired(order_id, time)
         return None
 
@@ -775,6 +805,8 @@ class OrderActor:
         self._table.put(order)
         if isinstance(record.event, OrderFilled):
             self._table.add_exec(order.order_id, record.event.fill.exec_id)
+        if order.is_terminal:
+            self._cancel_resends.pop(order.order_id, None)
         if order.status is not OrderStatus.PENDING_NEW:
             settled = self._settled.pop(order.order_id, None)
             if settled is not None:
@@ -841,6 +873,7 @@ class OrderActor:
         )
 
     def _spawn_cancel(self, order: Order) -> None:
+        self._cancelling.add(order.order_id)
         self._spawn(
             broker_calls.cancel_order(
                 self._broker,
