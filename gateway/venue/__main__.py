@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--partial-fills", type=int, default=3, help="fills per match (default 3)")
     add("--prices", default="", help="starting prices, e.g. AAPL=187.25,MSFT=410")
     add("--liquidity", type=Decimal, default=None, help="most quantity one match fills")
+    add(
+        "--max-quantity",
+        type=Decimal,
+        default=None,
+        help="largest order quantity accepted; larger orders are rejected (422)",
+    )
     add("--latency", type=float, default=0.0, help="seconds added to every REST call")
     add("--error-rate", type=float, default=0.0, help="fraction of REST calls failing 500")
     add(
@@ -122,6 +128,7 @@ def config_from(args: argparse.Namespace) -> VenueConfig:
             default_symbol=default_symbol,
             partial_fills=args.partial_fills,
             tick_interval=args.tick_interval,
+            max_quantity=args.max_quantity,
             order_id_prefix="VENUE",
         ),
         faults=Faults(
