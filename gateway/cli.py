@@ -27,40 +27,13 @@ from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
+from gateway.flag_values import host_port, non_negative_float, positive_float, positive_int
 from gateway.server.options import OPS_FLAGS, add_switches, ops_overrides
 from gateway.service.servicer import ServiceConfig
 
 log = logging.getLogger("gateway")
 
 ENV_PREFIX = "GATEWAY_"
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ValueError(text)
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _listen_address(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(text)
-    return text
 
 
 def _session_end(text: str) -> time | None:
@@ -102,10 +75,6 @@ def _fault_profile(text: str) -> FaultConfig:
 
 # Names argparse shows in "invalid <name> value" messages.
 for _parser, _name in (
-    (_positive_float, "positive number"),
-    (_non_negative_float, "non-negative number"),
-    (_positive_int, "positive integer"),
-    (_listen_address, "HOST:PORT"),
     (_session_end, "HH:MM time"),
     (_symbol_prices, "SYMBOL=PRICE list"),
     (_fault_profile, "fault profile"),
@@ -124,7 +93,7 @@ class _Flag:
 # Defaults come from the config dataclasses so they are stated once.
 _E, _S, _G, _SIM = EngineConfig(), ServiceConfig(), GatewayConfig(), SimConfig()
 FLAGS: tuple[_Flag, ...] = (
-    _Flag("listen", _listen_address, f"serve on HOST:PORT (default {_G.listen})", "HOST:PORT"),
+    _Flag("listen", host_port, f"serve on HOST:PORT (default {_G.listen})", "HOST:PORT"),
     _Flag(
         "broker",
         _broker_name,
@@ -155,47 +124,47 @@ FLAGS: tuple[_Flag, ...] = (
     _Flag("log-level", str.upper, "DEBUG, INFO, WARNING or ERROR (default INFO)", "LEVEL"),
     _Flag(
         "ack-wait",
-        _non_negative_float,
+        non_negative_float,
         f"seconds PlaceOrder waits for the broker's answer before replying "
         f"PENDING_NEW (default {_E.ack_wait})",
         "SECONDS",
     ),
     _Flag(
         "heartbeat-interval",
-        _positive_float,
+        positive_float,
         f"seconds of stream silence before a heartbeat (default {_S.heartbeat_interval})",
         "SECONDS",
     ),
     _Flag(
         "subscriber-buffer",
-        _positive_int,
+        positive_int,
         f"updates buffered per subscriber before it is cut off as too slow "
         f"(default {_E.subscriber_buffer})",
         "N",
     ),
     _Flag(
         "inbox-capacity",
-        _positive_int,
+        positive_int,
         f"requests queued for the order actor before RESOURCE_EXHAUSTED "
         f"(default {_E.inbox_capacity})",
         "N",
     ),
     _Flag(
         "broker-attempts",
-        _positive_int,
+        positive_int,
         f"tries per broker call on transient errors (default {_E.broker_attempts})",
         "N",
     ),
     _Flag(
         "broker-call-timeout",
-        _positive_float,
+        positive_float,
         f"seconds before a broker call's outcome counts as unknown "
         f"(default {_E.broker_call_timeout})",
         "SECONDS",
     ),
     _Flag(
         "shutdown-grace",
-        _non_negative_float,
+        non_negative_float,
         f"seconds in-flight calls get on shutdown (default {_G.shutdown_grace})",
         "SECONDS",
     ),
@@ -208,19 +177,19 @@ FLAGS: tuple[_Flag, ...] = (
     ),
     _Flag(
         "sim-partial-fills",
-        _positive_int,
+        positive_int,
         f"simulated broker: fills per match (default {_SIM.partial_fills})",
         "N",
     ),
     _Flag(
         "sim-ack-latency",
-        _non_negative_float,
+        non_negative_float,
         f"simulated broker: seconds before a submit is acknowledged (default {_SIM.ack_latency})",
         "SECONDS",
     ),
     _Flag(
         "sim-tick-interval",
-        _positive_float,
+        positive_float,
         f"simulated broker: seconds between price moves (default {_SIM.tick_interval})",
         "SECONDS",
     ),

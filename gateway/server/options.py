@@ -15,45 +15,17 @@ from typing import Any
 
 from gateway.auth import TokenStore, TokenTableError
 from gateway.config import GatewayConfig
+from gateway.flag_values import (
+    host_port,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from gateway.security import TlsConfig
 
 TOKENS_ENV = "GATEWAY_AUTH_TOKENS"
 _G = GatewayConfig()
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ValueError(text)
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _host_port(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(text)
-    return text
 
 
 def _log_format(text: str) -> str:
@@ -62,21 +34,13 @@ def _log_format(text: str) -> str:
     return text
 
 
-for _parser, _name in (
-    (_non_negative_float, "non-negative number"),
-    (_positive_float, "positive number"),
-    (_non_negative_int, "non-negative integer"),
-    (_positive_int, "positive integer"),
-    (_host_port, "HOST:PORT"),
-    (_log_format, "log format (text or json)"),
-):
-    _parser.__name__ = _name
+_log_format.__name__ = "log format (text or json)"
 
 # (name, parse, help, metavar): each becomes --name and GATEWAY_NAME.
 OPS_FLAGS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
     (
         "drain-delay",
-        _non_negative_float,
+        non_negative_float,
         "on SIGTERM/SIGINT, seconds between health NOT_SERVING and refusing new calls "
         f"(default {_G.drain_delay}); the whole drain takes at most this plus --shutdown-grace",
         "SECONDS",
@@ -84,7 +48,7 @@ OPS_FLAGS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
     ("log-format", _log_format, "text or json (one JSON object per line) (default text)", "FMT"),
     (
         "metrics-listen",
-        _host_port,
+        host_port,
         "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)",
         "HOST:PORT",
     ),
@@ -106,50 +70,50 @@ OPS_FLAGS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
     ),
     (
         "keepalive-time",
-        _positive_float,
+        positive_float,
         f"seconds between the server's keepalive pings (default {_G.keepalive_time})",
         "SECONDS",
     ),
     (
         "keepalive-timeout",
-        _positive_float,
+        positive_float,
         f"seconds a keepalive ping may go unanswered (default {_G.keepalive_timeout})",
         "SECONDS",
     ),
     (
         "min-client-ping-interval",
-        _non_negative_float,
+        non_negative_float,
         "shortest interval between client pings the server accepts; clients' keepalive "
         f"time must not be shorter (default {_G.min_client_ping_interval})",
         "SECONDS",
     ),
     (
         "max-connection-idle",
-        _non_negative_float,
+        non_negative_float,
         "close connections with no call for this long, 0 = never (default 0)",
         "SECONDS",
     ),
     (
         "max-connection-age",
-        _non_negative_float,
+        non_negative_float,
         "send GOAWAY to connections this old so clients rebalance, 0 = never (default 0)",
         "SECONDS",
     ),
     (
         "max-connection-age-grace",
-        _non_negative_float,
+        non_negative_float,
         "after GOAWAY for age, seconds calls may still run, 0 = no limit (default 0)",
         "SECONDS",
     ),
     (
         "max-concurrent-streams",
-        _non_negative_int,
+        non_negative_int,
         f"calls per connection, 0 = no limit (default {_G.max_concurrent_streams})",
         "N",
     ),
     (
         "max-message-bytes",
-        _positive_int,
+        positive_int,
         f"largest message received or sent (default {_G.max_message_bytes})",
         "BYTES",
     ),
