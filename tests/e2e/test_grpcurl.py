@@ -8,112 +8,50 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from tests.processes import GATEWAY_READY, Service, clean_env, start
+
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-READY = re.compile(r"listening on (\S+:\d+)")
 SERVICE = "execution.v1.ExecutionService"
 RPCS = ("PlaceOrder", "CancelOrder", "GetOrderStatus", "ListOrders", "SubscribeUpdates")
 ACCOUNT = "acct-1"
-START_DEADLINE = 30.0
 STOP_DEADLINE = 10.0
 # One grpcurl call; generous because CI machines are small and busy.
 CALL_TIMEOUT = 20.0
 FILL_DEADLINE = 15.0
 
 
-@dataclass
-class GatewayProcess:
-    """A running ``python -m gateway`` and everything it has printed so far."""
-
-    address: str
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
-
-    def log(self) -> str:
-        return "".join(self.output)
-
-
-def _pump(stream: Any, lines: queue.Queue[str | None], keep: list[str]) -> None:
-    """Copy the gateway's output into ``keep`` and ``lines`` until it closes.
-
-    Reading on a thread keeps the pipe drained for the whole run (a full pipe
-    would block the gateway's logging) and lets the reader wait with a deadline.
-    """
-    for line in stream:
-        keep.append(line)
-        lines.put(line)
-    lines.put(None)
-
-
 @pytest.fixture(scope="module")
-def gateway_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def gateway_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """Start the gateway on a free port with a fresh data dir; stop it with SIGTERM."""
     data_dir = tmp_path_factory.mktemp("gateway-data")
     # GATEWAY_* variables configure the gateway; the test's own settings must
     # not leak in from the environment (make test sets GATEWAY_GRPCURL).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    service = start(
+        ["gateway", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        GATEWAY_READY,
+        clean_env(PYTHONUNBUFFERED="1"),
     )
-    output: list[str] = []
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(process.stdout, lines, output), daemon=True).start()
     try:
-        address = _wait_ready(lines, output)
-        yield GatewayProcess(address, process, output)
+        yield service
     finally:
-        _stop(process)
-
-
-def _wait_ready(lines: queue.Queue[str | None], output: list[str]) -> str:
-    deadline = time.monotonic() + START_DEADLINE
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=remaining)
-        except queue.Empty:
-            break
-        if line is None:
-            pytest.fail("gateway exited before it was ready; its output:\n" + "".join(output))
-        if match := READY.search(line):
-            return match.group(1)
-    pytest.fail(f"gateway not ready within {START_DEADLINE}s; its output:\n" + "".join(output))
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_DEADLINE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_DEADLINE)
+        service.stop(timeout=STOP_DEADLINE)
 
 
 @dataclass(frozen=True)
@@ -121,7 +59,7 @@ class Grpcurl:
     """grpcurl pointed at one gateway, in plaintext."""
 
     binary: str
-    gateway: GatewayProcess
+    gateway: Service
 
     def run(
         self,
@@ -165,7 +103,7 @@ def grpcurl_binary() -> str:
 
 
 @pytest.fixture(scope="module")
-def grpcurl(grpcurl_binary: str, gateway_process: GatewayProcess) -> Grpcurl:
+def grpcurl(grpcurl_binary: str, gateway_process: Service) -> Grpcurl:
     # grpcurl_binary comes first: no gateway is started for a run that skips.
     return Grpcurl(grpcurl_binary, gateway_process)
 
