@@ -163,6 +163,41 @@ FLAGS: tuple[_Flag, ...] = (
         "SECONDS",
     ),
     _Flag(
+        "broker-backoff",
+        positive_float,
+        f"first retry delay for a broker call, doubling per try, with full jitter "
+        f"(default {_E.broker_backoff})",
+        "SECONDS",
+    ),
+    _Flag(
+        "broker-backoff-max",
+        positive_float,
+        f"longest delay between two tries of a broker call (default {_E.broker_backoff_max})",
+        "SECONDS",
+    ),
+    _Flag(
+        "broker-failure-threshold",
+        positive_int,
+        f"consecutive transient broker failures that open the circuit: new orders fail fast "
+        f"with UNAVAILABLE until the broker answers again (default "
+        f"{_E.broker_failure_threshold})",
+        "N",
+    ),
+    _Flag(
+        "reconcile-interval",
+        non_negative_float,
+        f"seconds between reconciliation passes with the broker (also run at start and after "
+        f"every reconnect; 0: only then) (default {_E.reconcile_interval})",
+        "SECONDS",
+    ),
+    _Flag(
+        "absence-grace",
+        non_negative_float,
+        f"seconds after submission before an order the broker has no record of is rejected "
+        f"as never arrived (default {_E.absence_grace})",
+        "SECONDS",
+    ),
+    _Flag(
         "shutdown-grace",
         non_negative_float,
         f"seconds in-flight calls get on shutdown (default {_G.shutdown_grace})",
@@ -271,6 +306,11 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             inbox_capacity=given("inbox-capacity"),
             broker_attempts=given("broker-attempts"),
             broker_call_timeout=given("broker-call-timeout"),
+            broker_backoff=given("broker-backoff"),
+            broker_backoff_max=given("broker-backoff-max"),
+            broker_failure_threshold=given("broker-failure-threshold"),
+            reconcile_interval=given("reconcile-interval"),
+            absence_grace=given("absence-grace"),
         ),
     )
     service = dataclasses.replace(
