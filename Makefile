@@ -5,7 +5,7 @@
 #   make test    everything the tests need, then pytest (PYTEST_ARGS="-k e2e")
 #   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check
 #   make proto   regenerate gateway/_proto from protos/
-#   make bench   run the benchmarks, once bench/ exists
+#   make bench   run the benchmarks; write docs/benchmarks.md (ARGS="--quick")
 #   make tools   pinned buf (npm) and grpcurl (Go) into tools/ and .tools/
 #   make clean   caches and build output; `make distclean` also drops .venv and tools
 
@@ -99,12 +99,40 @@ lint-proto: setup
 proto: setup
 	$(PY) protos/generate.py
 
-bench: setup
-	@if [ -d bench ]; then \
-		$(PY) -m bench $(ARGS); \
-	else \
-		echo "bench: no benchmarks yet (there is no bench/ package); nothing was measured"; \
-	fi
+# --- Benchmarks (bench/): make bench writes docs/benchmarks.{md,json} and docs/bench-*.png ---
+#
+# Load comes from Go programs in their own processes: ghz (pinned, from the Go
+# proxy) for unary calls and bench/streamclient for streams. A few minutes,
+# bounded; ARGS="--quick" for a smoke run, ARGS="--only fanout" for one scenario.
+GHZ_VERSION := v0.120.0
+GHZ := $(TOOLS_BIN)/ghz
+GHZ_STAMP := .tools/.ghz-$(GHZ_VERSION)
+STREAMCLIENT := $(TOOLS_BIN)/bench-streamclient
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
+
+.PHONY: bench-tools
+
+bench: bench-tools
+	timeout --kill-after=30s 20m $(PY) -m bench --ghz $(GHZ) --stream-client $(STREAMCLIENT) $(ARGS)
+
+bench-tools: setup $(BENCH_STAMP) $(GHZ_STAMP) $(STREAMCLIENT)
+
+$(BENCH_STAMP): $(SETUP_STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]' $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
+	@rm -f $(VENV)/.bench-*
+	@touch $@
+
+$(GHZ_STAMP):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) go install -trimpath -ldflags "-s -w -X main.version=$(GHZ_VERSION)" \
+		github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+	$(GHZ) --version
+	@rm -f .tools/.ghz-*
+	@touch $@
+
+$(STREAMCLIENT): bench/streamclient/main.go bench/streamclient/go.mod bench/streamclient/go.sum
+	@mkdir -p $(TOOLS_BIN)
+	cd bench/streamclient && go build -trimpath -o $@ .
 
 clean:
 	find . -path ./$(VENV) -prune -o -path ./tools/node_modules -prune \

@@ -92,7 +92,9 @@ class EchoServer:
     def subscribe(self) -> grpc.RpcMethodHandler[Any, Any]:
         async def handle(request: Any, context: Any) -> AsyncIterator[bytes]:
             queue: asyncio.Queue[bytes] = asyncio.Queue(10_000)
-            yield pb.SubscribeUpdatesResponse(heartbeat=pb.Heartbeat(sequence=0)).SerializeToString()
+            yield pb.SubscribeUpdatesResponse(
+                heartbeat=pb.Heartbeat(sequence=0)
+            ).SerializeToString()
             self.streams.add(queue)
             try:
                 while True:
@@ -137,7 +139,9 @@ async def serve(listen: str, stream_rate: float) -> None:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     port = server.add_insecure_port(listen)
     await server.start()
-    print(f"echo ready: listening on {listen.rpartition(':')[0]}:{port}", file=sys.stderr, flush=True)
+    print(
+        f"echo ready: listening on {listen.rpartition(':')[0]}:{port}", file=sys.stderr, flush=True
+    )
     publisher = asyncio.create_task(echo.publish())
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -151,14 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.echo")
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--stream-rate", type=float, default=0.0, help="updates/s to every stream")
-    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
-    if args.event_loop == "uvloop":
-        import uvloop
-
-        uvloop.run(serve(args.listen, args.stream_rate))
-    else:
-        asyncio.run(serve(args.listen, args.stream_rate))
+    asyncio.run(serve(args.listen, args.stream_rate))
 
 
 if __name__ == "__main__":

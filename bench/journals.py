@@ -44,8 +44,13 @@ def order_records(index: int, sequence: int, now: datetime) -> list[JournalRecor
     order_id = f"01BENCH{index:019d}"
     quantity = Decimal(1 + index % 500)
     spec = OrderSpec(
-        f"acct-{index % 16}", f"r-{index:09d}", _SYMBOLS[index % 4],
-        Side.BUY if index % 2 else Side.SELL, OrderType.MARKET, quantity, TimeInForce.DAY,
+        f"acct-{index % 16}",
+        f"r-{index:09d}",
+        _SYMBOLS[index % 4],
+        Side.BUY if index % 2 else Side.SELL,
+        OrderType.MARKET,
+        quantity,
+        TimeInForce.DAY,
     )
     created = OrderCreated(order_id, spec, now)
     order = Order(order_id, spec, OrderStatus.PENDING_NEW, now, now, sequence, sequence)
@@ -54,8 +59,16 @@ def order_records(index: int, sequence: int, now: datetime) -> list[JournalRecor
     fill = Fill(f"SIM-{index}-1", quantity, price, filled_at)
     filled = OrderFilled(order_id, fill, filled_at, f"SIM-{index}")
     done = Order(
-        order_id, spec, OrderStatus.FILLED, now, filled_at, sequence, sequence + 1,
-        broker_order_id=f"SIM-{index}", filled_quantity=quantity, fill_notional=price * quantity,
+        order_id,
+        spec,
+        OrderStatus.FILLED,
+        now,
+        filled_at,
+        sequence,
+        sequence + 1,
+        broker_order_id=f"SIM-{index}",
+        filled_quantity=quantity,
+        fill_notional=price * quantity,
     )
     return [
         JournalRecord(created, OrderUpdate(sequence, order, now)),

@@ -84,7 +84,7 @@ class Ghz:
         self._runs = 0
 
     def version(self) -> str:
-        out = subprocess.run(  # noqa: S603
+        out = subprocess.run(
             [str(self.binary), "--version"], capture_output=True, text=True, check=False
         )
         return out.stdout.strip() or out.stderr.strip()
@@ -106,16 +106,26 @@ class Ghz:
         argv = [
             str(self.binary),
             "--insecure",
-            "--proto", str(PROTO),
-            "--import-paths", str(PROTO_DIR),
-            "--call", f"{SERVICE}.{method}",
-            "--data", json.dumps(data),
-            "--concurrency", str(concurrency),
-            "--connections", str(min(concurrency, 4)),
-            "--cpus", "1",
-            "--timeout", "10s",
-            "--format", "json",
-            "--output", str(out),
+            "--proto",
+            str(PROTO),
+            "--import-paths",
+            str(PROTO_DIR),
+            "--call",
+            f"{SERVICE}.{method}",
+            "--data",
+            json.dumps(data),
+            "--concurrency",
+            str(concurrency),
+            "--connections",
+            str(min(concurrency, 4)),
+            "--cpus",
+            "1",
+            "--timeout",
+            "10s",
+            "--format",
+            "json",
+            "--output",
+            str(out),
         ]
         if count is not None:
             argv += ["--total", str(count)]
@@ -143,22 +153,24 @@ class Ghz:
             address, method, data, concurrency=concurrency, seconds=seconds, rate=rate, count=count
         )
         started = time.perf_counter()
-        subprocess.run(  # noqa: S603
-            argv, check=True, capture_output=True, timeout=seconds + 60
-        )
+        subprocess.run(argv, check=True, capture_output=True, timeout=seconds + 60)
         return parse(out, method, concurrency, rate, time.perf_counter() - started)
 
     def start(
-        self, address: str, method: str, data: dict[str, str], *, concurrency: int,
-        seconds: float, rate: float | None = None,
+        self,
+        address: str,
+        method: str,
+        data: dict[str, str],
+        *,
+        concurrency: int,
+        seconds: float,
+        rate: float | None = None,
     ) -> tuple[subprocess.Popen[bytes], Path]:
         """Start a run in the background (e.g. load behind another measurement)."""
         argv, out = self.command(
             address, method, data, concurrency=concurrency, seconds=seconds, rate=rate
         )
-        process = subprocess.Popen(  # noqa: S603
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return process, out
 
 
@@ -197,13 +209,18 @@ class StreamClient:
         out = self.work / f"streams-{name}.json"
         argv = [
             str(self.binary),
-            "-target", address,
-            "-subscribers", str(subscribers),
-            "-account", account,
-            "-duration", f"{limit}s",
-            "-out", str(out),
+            "-target",
+            address,
+            "-subscribers",
+            str(subscribers),
+            "-account",
+            account,
+            "-duration",
+            f"{limit}s",
+            "-out",
+            str(out),
         ]
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
         return process, out

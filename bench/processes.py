@@ -60,14 +60,16 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.started_at = time.perf_counter()
-        self._process = subprocess.Popen(  # noqa: S603  # our own interpreter and module
+        self._process = subprocess.Popen(  # our own interpreter and module
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         log.close()
         deadline = self.started_at + self.ready_timeout
         while time.perf_counter() < deadline:
             if self._process.poll() is not None:
-                raise ServerFailed(f"{self.name} exited ({self._process.returncode}): {self.tail()}")
+                raise ServerFailed(
+                    f"{self.name} exited ({self._process.returncode}): {self.tail()}"
+                )
             match = _LISTENING.search(self.log_path.read_text(errors="replace"))
             if match:
                 self.ready_seconds = time.perf_counter() - self.started_at
@@ -105,15 +107,32 @@ class Server:
 
 
 def gateway(
-    work: Path, name: str, *, data_dir: Path | None = None, extra: tuple[str, ...] = (),
+    work: Path,
+    name: str,
+    *,
+    data_dir: Path | None = None,
+    extra: tuple[str, ...] = (),
     ready_timeout: float = 30.0,
+    tree: Path | None = None,
 ) -> Server:
-    """A gateway with defaults (simulated broker, durable journal) on a free port."""
+    """A gateway with defaults (simulated broker, durable journal) on a free port.
+
+    ``tree``: run the ``gateway`` package found there instead (see ``bench.tree``).
+    """
     data = data_dir or work / f"{name}-data"
+    module = ["bench.tree", str(tree)] if tree else ["gateway"]
     argv = [
-        sys.executable, "-m", "gateway", "--listen", "127.0.0.1:0", "--data-dir", str(data),
+        sys.executable,
+        "-m",
+        *module,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(data),
         # Draining is for load balancers; the benchmark stops at once.
-        "--drain-delay", "0", *extra,
+        "--drain-delay",
+        "0",
+        *extra,
     ]
     return Server(name, argv, work / f"{name}.log", ready_timeout)
 

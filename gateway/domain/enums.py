@@ -36,7 +36,14 @@ class OrderStatus(Enum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
+        # Identity tests, not ``in TERMINAL_STATUSES``: an Enum's hash runs in
+        # Python, and this is asked for every event applied and replayed.
+        return (
+            self is OrderStatus.FILLED
+            or self is OrderStatus.CANCELED
+            or self is OrderStatus.REJECTED
+            or self is OrderStatus.EXPIRED
+        )
 
 
 TERMINAL_STATUSES = frozenset(

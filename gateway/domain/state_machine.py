@@ -7,6 +7,7 @@ engine removes duplicate fills by exec_id before calling it).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import Enum, auto
 
 from gateway.domain.enums import OrderStatus
@@ -104,20 +105,24 @@ def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
     if target is None:
         raise IllegalTransition(order, event, "no such transition")
 
-    changed = order.evolve(updated_at=event.time, last_sequence=sequence)
+    # Changes are collected and applied in one copy: this runs for every live
+    # event and for every journal record replayed at start.
+    changes: dict[str, object] = {"updated_at": event.time, "last_sequence": sequence}
     if isinstance(event, OrderAccepted) and event.broker_order_id:
-        changed = changed.evolve(broker_order_id=event.broker_order_id)
+        changes["broker_order_id"] = event.broker_order_id
     elif isinstance(event, OrderRejected | CancelRejected):
-        changed = changed.evolve(reject_reason=event.reason)
+        changes["reject_reason"] = event.reason
     elif isinstance(event, OrderFilled):
-        changed = _with_fill(changed, event)
+        _fill_changes(order, event, changes)
     elif isinstance(event, CancelRequested) and order.status is not OrderStatus.PENDING_CANCEL:
-        changed = changed.evolve(status_before_cancel=order.status)
+        changes["status_before_cancel"] = order.status
+    filled = changes.get("filled_quantity", order.filled_quantity)
+    assert isinstance(filled, Decimal)
+    changes["status"] = _resolve(target, order, filled)
+    return order.evolve(**changes)
 
-    return changed.evolve(status=_resolve(target, order, changed))
 
-
-def _with_fill(order: Order, event: OrderFilled) -> Order:
+def _fill_changes(order: Order, event: OrderFilled, changes: dict[str, object]) -> None:
     fill = event.fill
     if fill.quantity <= 0:
         raise IllegalTransition(order, event, f"fill quantity {fill.quantity} is not positive")
@@ -128,18 +133,17 @@ def _with_fill(order: Order, event: OrderFilled) -> Order:
         raise IllegalTransition(
             order, event, f"overfill: {filled} filled of {order.spec.quantity} ordered"
         )
-    changed = order.evolve(
-        filled_quantity=filled, fill_notional=order.fill_notional + fill.quantity * fill.price
-    )
+    changes["filled_quantity"] = filled
+    changes["fill_notional"] = order.fill_notional + fill.quantity * fill.price
     if event.broker_order_id and not order.broker_order_id:
-        changed = changed.evolve(broker_order_id=event.broker_order_id)
-    return changed
+        changes["broker_order_id"] = event.broker_order_id
 
 
-def _resolve(target: Target, before: Order, after: Order) -> OrderStatus:
+def _resolve(target: Target, before: Order, filled_quantity: Decimal) -> OrderStatus:
+    """Return the status after an event, given the filled quantity after it."""
     if isinstance(target, OrderStatus):
         return target
-    complete = after.filled_quantity == after.spec.quantity
+    complete = filled_quantity == before.spec.quantity
     if target is Rule.KEEP:
         return before.status
     if target is Rule.PROGRESS:
@@ -148,6 +152,6 @@ def _resolve(target: Target, before: Order, after: Order) -> OrderStatus:
         return OrderStatus.FILLED if complete else before.status
     # Rule.RESTORE: a fill may have arrived while the cancel was pending.
     previous = before.status_before_cancel or OrderStatus.ACCEPTED
-    if after.filled_quantity > 0 and previous in (OrderStatus.ACCEPTED, OrderStatus.PENDING_NEW):
+    if filled_quantity > 0 and previous in (OrderStatus.ACCEPTED, OrderStatus.PENDING_NEW):
         return OrderStatus.PARTIALLY_FILLED
     return previous

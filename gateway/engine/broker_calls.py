@@ -48,6 +48,20 @@ _T = TypeVar("_T")
 StateSink = Callable[[BrokerOrderState], Awaitable[None]]
 
 
+class _PastDeadline(stop_base):
+    """Stop once ``deadline`` (monotonic seconds) has passed; never if None.
+
+    A module-level class: defined inside ``_retrying`` it was a new class
+    (an ABCMeta construction) for every broker call.
+    """
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
 def _retrying(config: EngineConfig, deadline: float | None) -> AsyncRetrying:
     """Retry transient errors: bounded by attempts and by ``deadline`` (monotonic)."""
     backoff = wait_random_exponential(
@@ -67,13 +81,9 @@ def _retrying(config: EngineConfig, deadline: float | None) -> AsyncRetrying:
             delay = max(0.0, min(delay, deadline - time.monotonic()))
         return delay
 
-    class PastDeadline(stop_base):
-        def __call__(self, retry_state: RetryCallState) -> bool:
-            return deadline is not None and time.monotonic() >= deadline
-
     return AsyncRetrying(
         retry=retry_if_exception_type(BrokerTransientError),
-        stop=stop_any(stop_after_attempt(config.broker_attempts), PastDeadline()),
+        stop=stop_any(stop_after_attempt(config.broker_attempts), _PastDeadline(deadline)),
         wait=wait,
         reraise=True,
         before_sleep=lambda state: log.warning(

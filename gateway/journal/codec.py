@@ -12,6 +12,7 @@ nothing else; a record written by a newer format raises ``IncompatibleJournal``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
+
+import orjson
 
 from gateway.domain import (
     CancelRejected,
@@ -40,6 +43,7 @@ from gateway.domain import (
     TimeInForce,
 )
 from gateway.journal.base import JournalRecord
+from gateway.journal.compiled import compile_codec
 
 FORMAT_VERSION = 1
 """The newest record format this code reads and the one it writes."""
@@ -80,6 +84,9 @@ class _Kind:
 
     encode: Encode
     decode: Decode
+    shape: tuple[Any, ...] = ()
+    """What the kind is, for ``gateway.journal.compiled``: ("text",), ("enum", E),
+    ("optional", kind), ("struct", layout)..."""
 
 
 def _decode_text(value: object) -> str:
@@ -144,21 +151,22 @@ def _enum(enum: type[Enum]) -> _Kind:
             raise CorruptRecord(f"not a {enum.__name__}: {str(value)[:40]!r}")
         return member
 
-    return _Kind(lambda member: member.value, decode)
+    return _Kind(lambda member: member.value, decode, ("enum", enum))
 
 
 def _optional(kind: _Kind) -> _Kind:
     return _Kind(
         lambda value: None if value is None else kind.encode(value),
         lambda value: None if value is None else kind.decode(value),
+        ("optional", kind),
     )
 
 
-TEXT = _Kind(lambda value: value, _decode_text)
-INTEGER = _Kind(lambda value: value, _decode_integer)
-BOOLEAN = _Kind(lambda value: value, _decode_boolean)
-DECIMAL = _Kind(_encode_decimal, _decode_decimal)
-TIME = _Kind(_encode_time, _decode_time)
+TEXT = _Kind(lambda value: value, _decode_text, ("text",))
+INTEGER = _Kind(lambda value: value, _decode_integer, ("integer",))
+BOOLEAN = _Kind(lambda value: value, _decode_boolean, ("boolean",))
+DECIMAL = _Kind(_encode_decimal, _decode_decimal, ("decimal",))
+TIME = _Kind(_encode_time, _decode_time, ("time",))
 
 
 class _Struct:
@@ -172,7 +180,7 @@ class _Struct:
         self.tag = tag
         # An event's object also carries its type tag beside the fields.
         self.names = frozenset(name for name, _ in fields) | ({"type"} if tag else set())
-        self.kind = _Kind(self.encode, self.decode)
+        self.kind = _Kind(self.encode, self.decode, ("struct", self))
 
     def encode(self, value: object) -> dict[str, object]:
         encoded: dict[str, object] = {"type": self.tag} if self.tag else {}
@@ -292,16 +300,30 @@ def record_to_json(record: JournalRecord) -> dict[str, object]:
     }
 
 
+# The same tables, compiled into straight-line functions (see ``compiled``).
+_to_document, _from_document = compile_codec(EVENTS, _BY_CLASS, UPDATE, FORMAT_VERSION)
+
+
+def encode_record_reference(record: JournalRecord) -> bytes:
+    """Encode ``record`` the slow, table-walking way (what ``encode_record`` must equal)."""
+    text = json.dumps(
+        record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
 def encode_record(record: JournalRecord) -> bytes:
     """Encode ``record`` as compact UTF-8 JSON.
 
     Raise ``ValueError`` for values the format cannot hold exactly (a naive
     datetime, a NaN): better refused at write time than misread at replay.
     """
-    text = json.dumps(
-        record_to_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return text.encode("utf-8")
+    try:
+        return orjson.dumps(_to_document(record))
+    except orjson.JSONEncodeError:
+        # Something orjson will not write (e.g. an integer past 64 bits):
+        # the reference encoder writes it or says why not.
+        return encode_record_reference(record)
 
 
 def decode_record(data: bytes) -> JournalRecord:
@@ -310,6 +332,9 @@ def decode_record(data: bytes) -> JournalRecord:
     Raise ``IncompatibleJournal`` for a newer format and ``CorruptRecord`` for
     anything else that is not a well-formed record; never anything else.
     """
+    # The fast path; at any doubt at all, the reference decoder below judges.
+    with contextlib.suppress(Exception):
+        return _from_document(orjson.loads(data))
     try:
         document = json.loads(data)
     except (ValueError, TypeError, RecursionError) as exc:  # bad UTF-8 is a ValueError too

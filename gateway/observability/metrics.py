@@ -118,6 +118,7 @@ class GatewayMetrics:
             "1 while the gateway takes new calls (0 starting/draining).",
             registry=r,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.open_orders: dict[str, OrderStatus] = {}
         self._open_lock = threading.Lock()
         r.register(_OpenOrdersCollector(self))
@@ -126,19 +127,32 @@ class GatewayMetrics:
         """Read the actor's gauges at scrape time."""
         self.registry.register(_ActorCollector(actor))
 
+    def child(self, metric: Any, *labels: str) -> Any:
+        """Return ``metric.labels(*labels)``, remembered: it is asked for on every call.
+
+        prometheus_client looks children up under a lock each time; label
+        values here come from small fixed sets (methods, codes, event types).
+        """
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def _rpc_labels(self, method: str, kind: str) -> tuple[str, str, str]:
+        service, _, name = method.lstrip("/").rpartition("/")
+        return (service, name, kind)
+
     def observe_rpc(
         self, method: str, kind: str, code: str, seconds: float, *, streaming: bool
     ) -> None:
-        service, _, name = method.lstrip("/").rpartition("/")
-        labels = (service, name, kind)
-        self.rpc_handled.labels(*labels, code).inc()
-        (self.stream_seconds if streaming else self.rpc_seconds).labels(*labels, code).observe(
-            seconds
-        )
+        labels = self._rpc_labels(method, kind)
+        self.child(self.rpc_handled, *labels, code).inc()
+        histogram = self.stream_seconds if streaming else self.rpc_seconds
+        self.child(histogram, *labels, code).observe(seconds)
 
     def rpc_start(self, method: str, kind: str) -> None:
-        service, _, name = method.lstrip("/").rpartition("/")
-        self.rpc_started.labels(service, name, kind).inc()
+        self.child(self.rpc_started, *self._rpc_labels(method, kind)).inc()
 
     def record_events(self, records: Sequence[JournalRecord], *, replayed: bool = False) -> None:
         """Account for committed (or, at start, replayed) journal records."""
@@ -154,8 +168,8 @@ class GatewayMetrics:
                 if replayed:
                     continue
                 if was_open:
-                    self.orders_finished.labels(order.status.name).inc()
-                self.order_events.labels(type(record.event).__name__).inc()
+                    self.child(self.orders_finished, order.status.name).inc()
+                self.child(self.order_events, type(record.event).__name__).inc()
                 if isinstance(record.event, OrderFilled):
                     self.fills.inc()
         if not replayed:
@@ -271,7 +285,7 @@ class MeteredBroker:
     async def _timed(self, operation: str, key: tuple[str, str], call: Callable[[], Any]) -> Any:
         full_key = (operation, *key)
         if full_key in self._failed:
-            self._metrics.broker_retries.labels(operation).inc()
+            self._metrics.child(self._metrics.broker_retries, operation).inc()
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -286,8 +300,9 @@ class MeteredBroker:
             self._failed.pop(full_key, None)
             return result
         finally:
-            self._metrics.broker_seconds.labels(operation).observe(time.perf_counter() - started)
-            self._metrics.broker_calls.labels(operation, outcome).inc()
+            metrics = self._metrics
+            metrics.child(metrics.broker_seconds, operation).observe(time.perf_counter() - started)
+            metrics.child(metrics.broker_calls, operation, outcome).inc()
 
     async def connect(self) -> None:
         await self._timed("connect", ("", ""), self._inner.connect)
