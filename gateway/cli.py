@@ -12,12 +12,11 @@ import contextlib
 import dataclasses
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,13 @@ from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
-from gateway.flag_values import host_port, non_negative_float, positive_float, positive_int
+from gateway.flag_values import (
+    host_port,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    symbol_prices,
+)
 from gateway.server.options import OPS_FLAGS, add_switches, ops_overrides
 from gateway.service.servicer import ServiceConfig
 
@@ -40,23 +45,6 @@ def _session_end(text: str) -> time | None:
     if text.lower() in ("", "none", "off"):
         return None
     return time.fromisoformat(text)
-
-
-def _symbol_prices(text: str) -> dict[str, Decimal]:
-    """Parse ``AAPL=187.25,MSFT=410`` into exact reference prices."""
-    prices: dict[str, Decimal] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        symbol, sep, price = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Z0-9][A-Z0-9./-]{0,23}", symbol):
-            raise ValueError(item)
-        try:
-            value = Decimal(price)
-        except InvalidOperation:
-            raise ValueError(item) from None
-        if not (value.is_finite() and value > 0):
-            raise ValueError(item)
-        prices[symbol] = value
-    return prices
 
 
 def _broker_name(text: str) -> str:
@@ -76,7 +64,6 @@ def _fault_profile(text: str) -> FaultConfig:
 # Names argparse shows in "invalid <name> value" messages.
 for _parser, _name in (
     (_session_end, "HH:MM time"),
-    (_symbol_prices, "SYMBOL=PRICE list"),
     (_fault_profile, "fault profile"),
 ):
     _parser.__name__ = _name
@@ -206,7 +193,7 @@ FLAGS: tuple[_Flag, ...] = (
     _Flag("sim-seed", int, f"simulated broker: random seed (default {_SIM.seed})", "N"),
     _Flag(
         "sim-prices",
-        _symbol_prices,
+        symbol_prices,
         "simulated broker: starting prices, e.g. AAPL=187.25,MSFT=410 (others start at 100)",
         "LIST",
     ),

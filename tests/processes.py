@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
+
+import pytest
 
 START_DEADLINE = 30.0
 GATEWAY_READY = re.compile(r"listening on (\S+:\d+)")
@@ -88,3 +92,33 @@ def start(args: Sequence[str], ready: re.Pattern[str], env: dict[str, str]) -> S
     process.kill()
     process.wait(timeout=10)
     raise AssertionError(f"{' '.join(args)} did not become ready:\n{''.join(output)}")
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def require_tool(name: str, *candidates: str | Path | None, hint: str) -> str:
+    """Return the first executable of ``candidates``, else ``name`` on PATH.
+
+    A missing tool fails the test under CI=true (CI installs every tool a test
+    needs) and skips it elsewhere, with ``hint`` saying how to get it.
+    """
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    if found := shutil.which(name):
+        return found
+    message = f"{name} not found; {hint}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def grpcurl_path() -> str:
+    """Find grpcurl: $GATEWAY_GRPCURL, then .tools/bin/grpcurl, then PATH."""
+    return require_tool(
+        "grpcurl",
+        os.environ.get("GATEWAY_GRPCURL"),
+        REPO_ROOT / ".tools/bin/grpcurl",
+        hint="run `make tools`",
+    )

@@ -133,13 +133,16 @@ class Fanout:
 
     def publish(self, update: OrderUpdate) -> None:
         """Offer ``update`` to every matching subscriber; drop the ones that overflow."""
-        spec = update.order.spec
+        account, symbol = update.order.spec.account, update.order.spec.symbol
         published = Published(update)
-        for subscriber in list(self._subscribers.values()):
-            if subscriber.filter.matches(spec.account, spec.symbol) and not subscriber.offer(
-                published
-            ):
-                self.remove(subscriber)
+        # Called for every update: no copy of the registry, drops collected aside.
+        overflowed = [
+            subscriber
+            for subscriber in self._subscribers.values()
+            if subscriber.filter.matches(account, symbol) and not subscriber.offer(published)
+        ]
+        for subscriber in overflowed:
+            self.remove(subscriber)
 
     def close_all(self, error: Callable[[int], GatewayError]) -> None:
         for subscriber in self._subscribers.values():

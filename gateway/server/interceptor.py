@@ -26,7 +26,7 @@ from gateway.errors import GatewayError
 from gateway.logs import set_fields, trace_fields
 from gateway.observability import GatewayMetrics
 from gateway.server.drain import DrainGate
-from gateway.service.errors import to_rpc_status
+from gateway.service.errors import abort_with
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _HEALTH = "/grpc.health.v1.Health/"
@@ -122,8 +122,7 @@ class _Call:
         try:
             return self._admit(request, context)
         except GatewayError as refused:
-            status = to_rpc_status(refused)
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            await abort_with(context, refused)
             raise AssertionError("abort returned") from refused  # abort always raises
 
     def _started(self, kind: str) -> float:

@@ -7,6 +7,8 @@ a ``google.rpc.ErrorInfo`` with a stable ``reason`` and metadata.
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -36,6 +38,15 @@ def status_code_for(error: errors.GatewayError) -> grpc.StatusCode:
         if isinstance(error, family):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+async def abort_with(
+    context: grpc.aio.ServicerContext[Any, Any], error: errors.GatewayError
+) -> None:
+    """End the call with ``error``'s status; the details travel in the trailing
+    metadata (grpc-status-details-bin). Always raises."""
+    status = to_rpc_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def to_rpc_status(error: errors.GatewayError) -> grpc.Status:

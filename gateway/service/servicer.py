@@ -21,7 +21,7 @@ from gateway.domain import OrderUpdate, SubscriptionFilter
 from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
 from gateway.service import convert, validation
-from gateway.service.errors import to_rpc_status
+from gateway.service.errors import abort_with
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,6 @@ class ServiceConfig:
     """Journal records read per page while replaying for after_sequence."""
 
 
-async def _abort(context: Context, error: GatewayError) -> None:
-    status = to_rpc_status(error)
-    # The details travel in the trailing metadata (grpc-status-details-bin).
-    await context.abort(status.code, status.details, status.trailing_metadata)
-
-
 def _unary(
     handler: Callable[[Any, _Request, Context], Awaitable[_Response]],
 ) -> Callable[[Any, _Request, Context], Awaitable[_Response]]:
@@ -57,7 +51,7 @@ def _unary(
         try:
             return await handler(self, request, context)
         except GatewayError as error:
-            await _abort(context, error)
+            await abort_with(context, error)
             raise AssertionError("abort returned") from error  # abort always raises
 
     return wrapper
@@ -115,13 +109,13 @@ class ExecutionServicer:
             filter_ = validation.subscription_from_proto(request)
             subscriber = await self._actor.subscribe(filter_)
         except GatewayError as error:
-            await _abort(context, error)
+            await abort_with(context, error)
             return
         try:
             async for wire in self._stream(filter_, subscriber):
                 yield wire
         except GatewayError as error:
-            await _abort(context, error)
+            await abort_with(context, error)
         finally:
             self._actor.unsubscribe(subscriber)
 

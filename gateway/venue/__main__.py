@@ -16,10 +16,11 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from gateway.brokers.simulated import SimConfig, SymbolConfig
+from gateway.flag_values import symbol_prices
 from gateway.venue.app import VenueServer
 from gateway.venue.config import Faults, VenueAccount, VenueConfig
 
@@ -103,22 +104,12 @@ def accounts_from(args: argparse.Namespace) -> tuple[VenueAccount, ...]:
     )
 
 
-def prices_from(text: str) -> dict[str, SymbolConfig]:
-    symbols = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        symbol, _, price = item.partition("=")
-        try:
-            symbols[symbol.upper()] = SymbolConfig(price=Decimal(price))
-        except (InvalidOperation, ValueError):
-            raise ValueError(f"bad price {item!r}; expected SYMBOL=PRICE") from None
-    return symbols
-
-
 def config_from(args: argparse.Namespace) -> VenueConfig:
     default_symbol = SymbolConfig(liquidity=args.liquidity)
     symbols = {
-        name: SymbolConfig(price=settings.price, liquidity=args.liquidity)
-        for name, settings in prices_from(args.prices).items()
+        name: SymbolConfig(price=price, liquidity=args.liquidity)
+        # The venue takes symbols in any case, as Alpaca does.
+        for name, price in symbol_prices(args.prices.upper()).items()
     }
     return VenueConfig(
         accounts=accounts_from(args),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 from gateway_client import (
@@ -25,27 +24,13 @@ from gateway_client import (
 
 from tests.clients.cutting_proxy import CuttingProxy
 from tests.clients.gateway_process import GatewayProcess
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 FILL_DEADLINE = 15.0
 CUT_AFTER = 0.5
 FAST_RETRY = RetryPolicy(max_attempts=5, backoff=Backoff(initial=0.05, maximum=0.2))
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], *, within: float, what: str
-) -> T:
-    """Poll ``probe`` until ``until(result)`` holds; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    last = await probe()
-    while not until(last):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {within}s; last value: {last!r}")
-        await asyncio.sleep(0.05)
-        last = await probe()
-    return last
 
 
 async def test_place_returns_decimals_and_a_generated_client_order_id(

@@ -13,9 +13,7 @@ Maven run is offline).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -27,6 +25,7 @@ import pytest
 from gateway_client import Client, OrderStatus
 
 from tests.clients.gateway_process import REPO_ROOT, GatewayProcess
+from tests.processes import require_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -53,12 +52,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 
 def _require(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        message = f"{', '.join(missing)} not on PATH; install the toolchain (make clients-setup)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    for tool in tools:
+        require_tool(tool, hint="install the toolchain (make clients-setup)")
 
 
 def _run(command: Sequence[str], cwd: Path, timeout: float = EXAMPLE_TIMEOUT) -> str:

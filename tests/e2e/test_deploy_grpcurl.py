@@ -9,10 +9,8 @@ tokens, and grpcurl reaches it the way docs/operations.md shows.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ from tests.ops_support import (
     make_cert,
     token_table,
 )
+from tests.processes import grpcurl_path
 
 pytestmark = pytest.mark.e2e
 
@@ -66,14 +65,7 @@ def readme_commands() -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def grpcurl() -> str:
-    for candidate in (os.environ.get("GATEWAY_GRPCURL"), str(REPO_ROOT / ".tools/bin/grpcurl")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    if found := shutil.which("grpcurl"):
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("grpcurl not found; run `make tools`")
-    pytest.skip("grpcurl not found; run `make tools`")
+    return grpcurl_path()
 
 
 @pytest.fixture(scope="module")

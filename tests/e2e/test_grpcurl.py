@@ -7,9 +7,7 @@ come from server reflection; nothing here imports the generated code.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import time
 import uuid
@@ -21,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.processes import GATEWAY_READY, Service, clean_env, start
+from tests.processes import GATEWAY_READY, Service, clean_env, grpcurl_path, start
 
 pytestmark = pytest.mark.e2e
 
@@ -91,15 +89,7 @@ class Grpcurl:
 @pytest.fixture(scope="module")
 def grpcurl_binary() -> str:
     """Find grpcurl: $GATEWAY_GRPCURL, then .tools/bin/grpcurl, then PATH."""
-    for candidate in (os.environ.get("GATEWAY_GRPCURL"), REPO_ROOT / ".tools/bin/grpcurl"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    if found := shutil.which("grpcurl"):
-        return found
-    message = "grpcurl not found (GATEWAY_GRPCURL, .tools/bin/grpcurl, PATH); run `make tools`"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return grpcurl_path()
 
 
 @pytest.fixture(scope="module")

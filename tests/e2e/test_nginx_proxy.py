@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -29,6 +27,7 @@ from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.journal import MemoryJournal
 from gateway.service.servicer import ServiceConfig
 from tests.conftest import gateway_test_config
+from tests.processes import require_tool
 from tests.support import STREAM_END, eventually, resting_buy, violated_fields
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +37,7 @@ STREAM_FOR = 4 * READ_TIMEOUT
 
 
 def nginx_binary() -> str:
-    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    message = "nginx not installed (apt-get install nginx; .ci/run does)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return require_tool("nginx", "/usr/sbin/nginx", hint="apt-get install nginx (.ci/run does)")
 
 
 def free_port() -> int:
