@@ -283,12 +283,28 @@ async def test_reflection_can_require_a_token(tmp_path: Path, broker: RecordingB
     await gw.start()
     try:
         async with grpc.aio.insecure_channel(gw.address) as channel:
-            assert await list_services(channel) == grpc.StatusCode.UNAUTHENTICATED
+            assert await reflection_refusal(channel) == grpc.StatusCode.UNAUTHENTICATED
             assert await list_services(channel, bearer("auditor")) is OK
             health = health_pb2_grpc.HealthStub(channel)
             await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
     finally:
         await gw.stop(grace=0.5)
+
+
+async def reflection_refusal(channel: grpc.aio.Channel) -> grpc.StatusCode:
+    """The status of a reflection call that carries no token, without writing to it.
+
+    The gateway refuses before reading the first request. A client write that
+    races that refusal can replace the server's status with INTERNAL in the
+    grpc.aio client (grpc/grpc#36066), so this waits for the status instead.
+    """
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    call = stub.ServerReflectionInfo(timeout=5)
+    try:
+        code: grpc.StatusCode = await call.code()
+        return code
+    finally:
+        call.cancel()
 
 
 async def list_services(
