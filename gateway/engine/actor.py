@@ -864,6 +864,8 @@ class OrderActor:
             self._apply(JournalRecord(record.event, update))
             self._sequence = record.sequence
             count += 1
+        # Numbers a recovery reserved (records it had to drop) are never reused.
+        self._sequence = max(self._sequence, self._journal.last_sequence)
         self._committed = self._sequence
         self._after_commit.clear()
         if count:

@@ -30,6 +30,15 @@ class JournalRecord:
 class Journal(Protocol):
     """Durable storage for the order event log."""
 
+    @property
+    def last_sequence(self) -> int:
+        """The newest sequence stored or reserved (0: none); the next record must be after it.
+
+        It can be above the newest stored record: after a recovery that dropped
+        damaged records, numbers they may have used stay reserved, so no
+        sequence a client has seen ever names a different update.
+        """
+
     def replay(self) -> Iterable[JournalRecord]:
         """Yield every stored record in sequence order (used once, at start)."""
 

@@ -34,6 +34,10 @@ class MemoryJournal:
         return None
 
     @property
+    def last_sequence(self) -> int:
+        return self._sequences[-1] if self._sequences else 0
+
+    @property
     def records(self) -> list[JournalRecord]:
         """Every record so far (a copy), for tests and inspection."""
         return list(self._records)

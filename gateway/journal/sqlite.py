@@ -1,6 +1,7 @@
 """The embedded durable journal: one SQLite file in WAL mode.
 
-Layout: ``meta(key, value)`` holds the format version; ``events(sequence,
+Layout: ``meta(key, value)`` holds the format version (and, after a recovery
+that dropped records, the sequence floor); ``events(sequence,
 order_id, body, crc)`` holds one codec-encoded record per row with the CRC-32
 of its body, indexed by order_id for the inspector.
 
@@ -18,6 +19,12 @@ damaged file is never changed or deleted: it is linked aside as
 every good record before the first bad one takes its place; ``recovery``
 says what happened. A torn WAL tail is not damage: SQLite drops the
 unfinished commit itself, and that commit was never acknowledged.
+
+Sequences are never reused. Records dropped by a recovery were durable, so
+their updates may have reached subscribers, who resume by sequence. The
+rebuilt file therefore stores a *sequence floor* above any number the damaged
+file could have held (the highest sequence still readable, plus one for
+every ``MIN_ROW_BYTES`` of the damaged files) and new records start above it.
 """
 
 from __future__ import annotations
@@ -57,6 +64,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_order ON events (order_id, sequence);
 """
 VERSION_KEY = "format_version"
+FLOOR_KEY = "sequence_floor"
+# No stored row (cell, body, checksum) is smaller than this, so a file of N
+# bytes holds fewer than N / MIN_ROW_BYTES rows: the bound a floor rests on.
+MIN_ROW_BYTES = 64
 SELECT_ROWS = "SELECT sequence, order_id, body, crc FROM events"
 INSERT_ROW = "INSERT INTO events (sequence, order_id, body, crc) VALUES (?, ?, ?, ?)"
 # SQLite's primary result codes for a damaged file; anything else (locked,
@@ -76,6 +87,8 @@ class RecoveryReport:
     """Records kept: every good one before the first bad one."""
     last_good_sequence: int
     """Sequence of the last kept record (0: none kept)."""
+    sequence_floor: int
+    """New records start after this: above any sequence the dropped records had."""
     moved_to: Path
     """Where the damaged file now is (its -wal/-shm beside it, same prefix)."""
 
@@ -116,6 +129,16 @@ def read_format_version(conn: sqlite3.Connection) -> int | None:
             "journal aside to start empty."
         )
     return version
+
+
+def read_sequence_floor(conn: sqlite3.Connection) -> int:
+    """Return the stored sequence floor (0: none); raise ``CorruptRecord`` if garbled."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (FLOOR_KEY,)).fetchone()
+    if row is None:
+        return 0
+    if not isinstance(row[0], str) or not row[0].isdigit():
+        raise CorruptRecord(f"invalid sequence floor in meta: {row[0]!r}")
+    return int(row[0])
 
 
 def check_row(row: Row, after: int) -> tuple[int, bytes]:
@@ -302,7 +325,7 @@ class SqliteJournal:
                 scan.count,
                 scan.last_sequence,
             )
-            self._last_sequence = scan.last_sequence
+            self._last_sequence = max(scan.last_sequence, scan.floor)
             return
         salvage = _salvage_copy(self.path)
         try:
@@ -313,31 +336,40 @@ class SqliteJournal:
                 if deeper.count > scan.count:
                     scan, source = deeper, salvage
                     problem = deeper.problem or problem
-            self._recover(problem, scan.last_sequence, source=source)
+            self._recover(problem, scan.last_sequence, source=source, floor=scan.floor)
         finally:
             if salvage is not None:
                 _remove_with_side_files(salvage)
 
-    def _recover(self, problem: str, last_good: int, *, source: Path | None = None) -> None:
+    def _recover(
+        self, problem: str, last_good: int, *, source: Path | None = None, floor: int = 0
+    ) -> None:
         """Replace the damaged file by one holding its records up to ``last_good``.
 
-        Sets ``recovery`` and ``last_sequence`` from what was actually kept.
-        ``source`` is where to read them (a salvage copy); the damaged file by default.
+        Sets ``recovery`` and ``last_sequence`` from what was actually kept and
+        the new sequence floor. ``source`` is where to read the records (a
+        salvage copy; the damaged file by default); ``floor`` is the damaged
+        file's own floor, if it could be read.
         """
         rebuilt = self.path.with_name(f"{self.path.name}.rebuild")
-        kept, last_good = _rebuild(source or self.path, rebuilt, last_good)
+        # Anything after ``last_good`` may be lost, and its numbers were
+        # possibly seen: reserve as many as the damaged files could hold.
+        highest = max(last_good, floor, _readable_max_sequence(source or self.path))
+        new_floor = highest + _row_capacity(self.path)
+        kept, last_good = _rebuild(source or self.path, rebuilt, last_good, new_floor)
         moved_to = _move_aside(self.path)
         os.replace(rebuilt, self.path)
         _fsync_dir(self.path.parent)
-        self._last_sequence = last_good
-        self.recovery = RecoveryReport(problem, kept, last_good, moved_to)
+        self._last_sequence = new_floor
+        self.recovery = RecoveryReport(problem, kept, last_good, new_floor, moved_to)
         log.error(
-            "journal %s was damaged (%s): kept %d records up to sequence %d; "
-            "the damaged file is preserved as %s",
+            "journal %s was damaged (%s): kept %d records up to sequence %d; new records "
+            "start after sequence %d; the damaged file is preserved as %s",
             self.path,
             problem,
             kept,
             last_good,
+            new_floor,
             moved_to,
         )
 
@@ -347,28 +379,53 @@ class _Scan:
     count: int
     last_sequence: int
     problem: str | None
+    floor: int = 0
 
 
 def _scan(path: Path) -> _Scan:
     """Check every row of ``path`` read-only; stop at the first bad one."""
-    count = last = 0
+    count = last = floor = 0
     try:
         conn = connect_read_only(path)
         try:
             if read_format_version(conn) is None:
                 return _Scan(0, 0, None)
+            floor = read_sequence_floor(conn)
             for row in iter_rows(conn):
                 last, _ = check_row(row, last)
                 count += 1
         finally:
             conn.close()
     except CorruptRecord as exc:
-        return _Scan(count, last, str(exc))
+        return _Scan(count, last, str(exc), floor)
     except sqlite3.DatabaseError as exc:
         if not is_damage(exc):
             raise  # locked, I/O error, permissions: not ours to "repair"
-        return _Scan(count, last, f"after sequence {last}: SQLite: {exc}")
-    return _Scan(count, last, None)
+        return _Scan(count, last, f"after sequence {last}: SQLite: {exc}", floor)
+    return _Scan(count, last, None, floor)
+
+
+def _readable_max_sequence(path: Path) -> int:
+    """The highest sequence SQLite can still find in a damaged file (0 if none)."""
+    try:
+        conn = connect_read_only(path)
+        try:
+            value = conn.execute("SELECT max(sequence) FROM events").fetchone()[0]
+        finally:
+            conn.close()
+    except (sqlite3.Error, FileNotFoundError):
+        return 0
+    return value if type(value) is int and value > 0 else 0
+
+
+def _row_capacity(path: Path) -> int:
+    """An upper bound on the rows ``path`` and its side files could hold."""
+    size = sum(
+        Path(f"{path}{suffix}").stat().st_size
+        for suffix in ("", *_SIDE_FILES)
+        if Path(f"{path}{suffix}").exists()
+    )
+    return size // MIN_ROW_BYTES + 1
 
 
 def _initialize(path: Path) -> sqlite3.Connection:
@@ -387,7 +444,7 @@ def _initialize(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _create_schema(conn: sqlite3.Connection) -> None:
+def _create_schema(conn: sqlite3.Connection, floor: int = 0) -> None:
     conn.execute("BEGIN IMMEDIATE")
     for statement in SCHEMA.split(";"):
         if statement.strip():
@@ -395,11 +452,15 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (VERSION_KEY, str(FORMAT_VERSION))
     )
+    if floor:
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (FLOOR_KEY, str(floor)))
     conn.execute("COMMIT")
 
 
-def _rebuild(source: Path, target: Path, last_good: int) -> tuple[int, int]:
+def _rebuild(source: Path, target: Path, last_good: int, floor: int) -> tuple[int, int]:
     """Write a fresh journal at ``target`` with the good rows of ``source`` up to ``last_good``.
+
+    ``target`` records ``floor``: its next record must be after it.
 
     Every copied row is checked again on the way: a damaged file may read
     differently the second time. Return (rows kept, last kept sequence).
@@ -409,7 +470,7 @@ def _rebuild(source: Path, target: Path, last_good: int) -> tuple[int, int]:
     dst = sqlite3.connect(target, isolation_level=None)
     try:
         dst.execute("PRAGMA synchronous=FULL")  # rollback journal: one self-contained file
-        _create_schema(dst)
+        _create_schema(dst, floor)
         if last_good > 0:
             src = connect_read_only(source)
             try:

@@ -265,6 +265,10 @@ class MeteredJournal:
     async def read(self, after_sequence: int, up_to: int, limit: int) -> list[JournalRecord]:
         return await self._inner.read(after_sequence, up_to, limit)
 
+    @property
+    def last_sequence(self) -> int:
+        return self._inner.last_sequence
+
     async def close(self) -> None:
         await self._inner.close()
 

@@ -264,12 +264,16 @@ async def test_a_truncated_file_keeps_its_good_prefix(tmp_path: Path) -> None:
     assert report.last_good_sequence == report.kept
     assert report.moved_to.stat().st_size == size // 2  # the damaged file, untouched
     assert aside_files(path)[0] == report.moved_to
-    await journal.append(make_records(report.kept + 1, report.kept + 10))
+    # The lost rows' numbers stay reserved: new records start above all 2000.
+    assert journal.last_sequence == report.sequence_floor >= 2000
+    floor = report.sequence_floor
+    await journal.append(make_records(floor + 1, floor + 10))
     await journal.close()
     again, replayed = await reopen(path)
     await again.close()
     assert again.recovery is None
-    assert len(replayed) == report.kept + 10
+    assert again.last_sequence == floor + 10
+    assert replayed == records[: report.kept] + make_records(floor + 1, floor + 10)
 
 
 async def test_a_torn_wal_tail_loses_only_the_unfinished_commit(tmp_path: Path) -> None:
@@ -303,7 +307,9 @@ async def test_a_file_of_garbage_becomes_an_empty_journal_and_is_kept(tmp_path: 
     assert journal.recovery.kept == 0
     assert "not a database" in journal.recovery.problem
     assert journal.recovery.moved_to.read_bytes() == garbage
-    await journal.append(make_records(1, 3))
+    floor = journal.recovery.sequence_floor
+    assert floor > len(garbage) // 64  # the garbage could have held that many rows
+    await journal.append(make_records(floor + 1, floor + 3))
     await journal.close()
     assert len((await reopen(path))[1]) == 3
 
@@ -357,9 +363,54 @@ async def test_an_undecodable_row_is_recovered_from_during_replay(tmp_path: Path
     assert replayed == records[:30]
     assert journal.recovery is not None
     assert journal.recovery.last_good_sequence == 30
-    await journal.append(make_records(31, 32))
+    floor = journal.last_sequence
+    assert floor == journal.recovery.sequence_floor > 100
+    await journal.append(make_records(floor + 1, floor + 2))
     await journal.close()
-    assert (await reopen(path))[1] == records[:32]
+    assert (await reopen(path))[1] == records[:30] + make_records(floor + 1, floor + 2)
+
+
+async def test_dropped_sequences_are_never_handed_out_again(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    await write(path, make_records(1, 100))
+    corrupt_row(path, 61)
+    journal, _ = await reopen(path)
+    assert journal.recovery is not None
+    floor = journal.recovery.sequence_floor
+    # Readable rows reach 100, and the file's size bounds what else it held.
+    assert floor > 100
+    assert floor == journal.last_sequence
+    for reused in (61, 100, floor):
+        with pytest.raises(ValueError, match="is not after"):
+            await journal.append([make_record(reused)])
+    await journal.append([make_record(floor + 1)])
+    await journal.close()
+
+    again, replayed = await reopen(path)
+    assert again.recovery is None
+    assert [r.sequence for r in replayed] == [*range(1, 61), floor + 1]
+    # A second recovery keeps the floor it found, so it only ever rises.
+    await again.close()
+    corrupt_row(path, floor + 1)
+    third, replayed = await reopen(path)
+    await third.close()
+    assert third.recovery is not None
+    assert third.recovery.sequence_floor > floor + 1
+    assert [r.sequence for r in replayed] == list(range(1, 61))
+
+
+async def test_a_garbled_sequence_floor_is_damage_and_a_new_one_is_set(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    await write(path, make_records(1, 20))
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('sequence_floor', 'lots')")
+    conn.close()
+    journal, replayed = await reopen(path)
+    await journal.close()
+    assert journal.recovery is not None
+    assert "invalid sequence floor" in journal.recovery.problem
+    assert journal.recovery.sequence_floor > 20
+    assert replayed == []  # the problem is found before any row is read
 
 
 async def test_side_files_without_a_journal_are_moved_aside(tmp_path: Path) -> None:
