@@ -52,7 +52,7 @@ def main() -> None:
 
     def recover() -> float:
         journal = SqliteJournal.open(path)
-        actor = OrderActor(SimulatedBroker(), MeteredJournal(journal, GatewayMetrics()))  # type: ignore[arg-type]
+        actor = OrderActor(SimulatedBroker(), MeteredJournal(journal, GatewayMetrics()))
         started = time.perf_counter()
         actor._recover()
         return (time.perf_counter() - started) / journal.last_sequence * 1e6
