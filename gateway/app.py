@@ -15,7 +15,6 @@ from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
@@ -28,7 +27,7 @@ from gateway.engine import OrderActor
 from gateway.journal import Journal, JournalError, SqliteJournal
 from gateway.observability import GatewayMetrics, MeteredBroker, MeteredJournal, serve_metrics
 from gateway.security import ReloadingCredentials, TlsError
-from gateway.server import DrainGate, GatewayInterceptor, HealthReporter
+from gateway.server import ClosableHealthServicer, DrainGate, GatewayInterceptor, HealthReporter
 from gateway.server.listen import add_port, exposure_problem
 from gateway.service.servicer import ExecutionServicer, add_to_server
 
@@ -71,7 +70,7 @@ class Gateway:
         if isinstance(self.broker, Reconnects):
             # Reports sent while the stream was away are lost: reconcile.
             self.broker.add_reconnect_listener(self.actor.request_reconcile)
-        self.health = HealthServicer()
+        self.health = ClosableHealthServicer()
         self.health_reporter = HealthReporter(self.health, SERVICE_NAME)
         self.gate = DrainGate()
         self.policy = AuthPolicy(
@@ -186,6 +185,7 @@ class Gateway:
                 grace,
             )
         await self.actor.stop()  # streams end UNAVAILABLE (last sequence); journal closed
+        self.health.close_watches()  # or an open Watch holds server.stop for all its grace
         if self._server is not None:
             await self._server.stop(max(0.0, deadline - loop.time()))
         for task in self._background:

@@ -1,7 +1,7 @@
 """The gRPC server's own concerns: interceptor, drain gate, health, connection options."""
 
 from gateway.server.drain import DrainGate
-from gateway.server.health import HealthReporter
+from gateway.server.health import ClosableHealthServicer, HealthReporter
 from gateway.server.interceptor import GatewayInterceptor
 
-__all__ = ["DrainGate", "GatewayInterceptor", "HealthReporter"]
+__all__ = ["ClosableHealthServicer", "DrainGate", "GatewayInterceptor", "HealthReporter"]

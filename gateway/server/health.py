@@ -20,12 +20,57 @@ so the last state always wins and Watch streams see it.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class ClosableHealthServicer(HealthServicer):  # type: ignore[misc]  # untyped package
+    """grpc's health servicer, whose Watch streams can be ended at shutdown.
+
+    The stock Watch waits for the next status change forever, so one open
+    stream (a mesh sidecar, a dashboard) held ``server.stop`` until its whole
+    grace had passed. ``close_watches`` ends them with UNAVAILABLE instead,
+    which tells a watcher to reconnect, as the health protocol expects.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._watches: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    async def Watch(  # noqa: N802 - the gRPC method name
+        self, request: health_pb2.HealthCheckRequest, context: Any
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if self._closing:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, _CLOSED)
+        self._watches.add(task)
+        try:
+            await super().Watch(request, context)
+        except asyncio.CancelledError:
+            if not self._closing or task.cancelling() > 1:
+                raise  # the call itself was cancelled, not just by close_watches
+            task.uncancel()
+            context.set_code(grpc.StatusCode.UNAVAILABLE)
+            context.set_details(_CLOSED)
+        finally:
+            self._watches.discard(task)
+
+    def close_watches(self) -> None:
+        """End every open Watch stream (UNAVAILABLE) and refuse new ones."""
+        self._closing = True
+        for task in self._watches:
+            task.cancel()
+
+
+_CLOSED = "gateway shutting down; watch again once it is back"
 
 
 class HealthReporter:

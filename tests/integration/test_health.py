@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.app import Gateway
@@ -118,3 +119,31 @@ async def _ready(channel: grpc.aio.Channel) -> bool:
 
 async def _value(value: int) -> int:
     return value
+
+
+async def test_stopping_ends_open_watches_instead_of_waiting_out_the_grace(
+    tmp_path: Path,
+) -> None:
+    gw = Gateway(
+        gateway_test_config(tmp_path),
+        broker=SimulatedBroker(SimConfig(seed=7, tick_interval=0.01)),
+        journal=MemoryJournal(),
+    )
+    await gw.start()
+    async with grpc.aio.insecure_channel(gw.address) as channel:
+        watches = [
+            health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=name))
+            for name in ("", SERVICE)
+        ]
+        for watch in watches:
+            assert await next_status(watch) == SERVING
+        # A grace far longer than the bound below: only ending the watches
+        # lets stop return in time.
+        async with asyncio.timeout(20):
+            await gw.stop(grace=120)
+        for watch in watches:
+            assert await next_status(watch) == NOT_SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                await watch.read()
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "shutting down" in (ended.value.details() or "")

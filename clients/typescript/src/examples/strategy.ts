@@ -30,6 +30,7 @@ import {
   type SubscribeUpdatesResponse,
   TimeInForce,
 } from "../gen/execution/v1/execution";
+import { errorReason } from "./errors";
 
 const CALL_DEADLINE_MS = 10_000;
 
@@ -160,12 +161,14 @@ async function main(): Promise<void> {
   });
   live.cancel(); // disconnect: what happens next must not be lost
 
-  // A filled order cannot be cancelled: FAILED_PRECONDITION.
+  // A filled order cannot be cancelled: FAILED_PRECONDITION, and the ErrorInfo says why.
   try {
     await unary(client.cancelOrder.bind(client), { account, orderId: market.orderId }, metadata);
   } catch (error) {
     if (!isServiceError(error) || error.code !== status.FAILED_PRECONDITION) throw error;
-    console.error(`cancel of the filled order: ${status[error.code]} (${error.details})`);
+    const reason = errorReason(error);
+    if (reason !== "ORDER_ALREADY_TERMINAL") throw error;
+    console.error(`cancel of the filled order: ${status[error.code]} (reason ${reason})`);
   }
   const cancel = await unary(
     client.cancelOrder.bind(client),
