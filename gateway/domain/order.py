@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +32,13 @@ class OrderSpec:
     time_in_force: TimeInForce
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        # A few accounts and symbols recur across millions of orders: one
+        # string each instead of a copy per order (interned strings are freed
+        # once unused, so a stray value costs nothing lasting).
+        object.__setattr__(self, "account", sys.intern(self.account))
+        object.__setattr__(self, "symbol", sys.intern(self.symbol))
 
     @property
     def key(self) -> tuple[str, str]:

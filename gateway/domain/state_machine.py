@@ -133,10 +133,22 @@ def _fill_changes(order: Order, event: OrderFilled, changes: dict[str, object]) 
         raise IllegalTransition(
             order, event, f"overfill: {filled} filled of {order.spec.quantity} ordered"
         )
-    changes["filled_quantity"] = filled
+    # Every order ever seen stays in memory: where the sum is the same number,
+    # written the same way, as the order's quantity (filled in full) or the fill
+    # (the first one), keep that object rather than a copy of it.
+    changes["filled_quantity"] = _same_or(filled, order.spec.quantity, fill.quantity)
     changes["fill_notional"] = order.fill_notional + fill.quantity * fill.price
     if event.broker_order_id and not order.broker_order_id:
         changes["broker_order_id"] = event.broker_order_id
+
+
+def _same_or(value: Decimal, *candidates: Decimal) -> Decimal:
+    """The first candidate identical to ``value`` (digits and exponent), else ``value``."""
+    digits = value.as_tuple()
+    for candidate in candidates:
+        if candidate == value and candidate.as_tuple() == digits:
+            return candidate
+    return value
 
 
 def _resolve(target: Target, before: Order, filled_quantity: Decimal) -> OrderStatus:

@@ -1,15 +1,39 @@
 """The order table: every order the gateway knows, with its lookup indexes.
 
 Owned by the actor (one task): no locks, no awaits. Holds the idempotency
-index on (account, client_order_id) and the set of applied exec_ids.
+index on (account, client_order_id) and the exec_ids applied per order.
+
+Every order the gateway ever saw stays here, so the indexes are shaped for
+memory: nested dicts rather than tuple keys, creation order per account as a
+machine-integer array beside a list of ids, and exec_ids as small tuples
+(an order has a handful of fills; a set costs 216 bytes before its first).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
+from array import array
 
 from gateway.domain import ListOrdersQuery, Order, OrderRef
+
+
+class _AccountOrders:
+    """One account's orders in creation order: sequences and ids, index-aligned."""
+
+    __slots__ = ("order_ids", "sequences")
+
+    def __init__(self) -> None:
+        self.sequences = array("q")
+        self.order_ids: list[str] = []
+
+    def add(self, created_sequence: int, order_id: str) -> None:
+        if not self.sequences or created_sequence > self.sequences[-1]:
+            self.sequences.append(created_sequence)  # the usual case: newest last
+            self.order_ids.append(order_id)
+            return
+        at = bisect.bisect_right(self.sequences, created_sequence)
+        self.sequences.insert(at, created_sequence)
+        self.order_ids.insert(at, order_id)
 
 
 class OrderTable:
@@ -17,11 +41,10 @@ class OrderTable:
 
     def __init__(self) -> None:
         self._by_id: dict[str, Order] = {}
-        self._by_key: dict[tuple[str, str], str] = {}
+        self._by_key: dict[str, dict[str, str]] = {}  # account -> client_order_id -> id
         self._by_broker_id: dict[str, str] = {}
-        # Per account: (created_sequence, order_id), sorted; appends are in order.
-        self._by_account: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        self._exec_ids: dict[str, set[str]] = defaultdict(set)
+        self._by_account: dict[str, _AccountOrders] = {}
+        self._exec_ids: dict[str, tuple[str, ...]] = {}
         self._open: set[str] = set()
 
     def __len__(self) -> int:
@@ -31,7 +54,7 @@ class OrderTable:
         return self._by_id.get(order_id)
 
     def by_key(self, account: str, client_order_id: str) -> Order | None:
-        order_id = self._by_key.get((account, client_order_id))
+        order_id = self._by_key.get(account, {}).get(client_order_id)
         return None if order_id is None else self._by_id[order_id]
 
     def by_broker_id(self, broker_order_id: str) -> Order | None:
@@ -52,11 +75,18 @@ class OrderTable:
         previous = self._by_id.get(order.order_id)
         self._by_id[order.order_id] = order
         if previous is None:
-            self._by_key[order.spec.key] = order.order_id
-            bisect.insort(
-                self._by_account[order.spec.account], (order.created_sequence, order.order_id)
-            )
-        if order.broker_order_id:
+            account = order.spec.account
+            keys = self._by_key.get(account)
+            if keys is None:
+                keys = self._by_key[account] = {}
+            keys[order.spec.client_order_id] = order.order_id
+            orders = self._by_account.get(account)
+            if orders is None:
+                orders = self._by_account[account] = _AccountOrders()
+            orders.add(order.created_sequence, order.order_id)
+        if order.broker_order_id and (
+            previous is None or previous.broker_order_id != order.broker_order_id
+        ):
             self._by_broker_id[order.broker_order_id] = order.order_id
         if order.is_terminal:
             self._open.discard(order.order_id)
@@ -64,10 +94,10 @@ class OrderTable:
             self._open.add(order.order_id)
 
     def has_exec(self, order_id: str, exec_id: str) -> bool:
-        return exec_id in self._exec_ids[order_id]
+        return exec_id in self._exec_ids.get(order_id, ())
 
     def add_exec(self, order_id: str, exec_id: str) -> None:
-        self._exec_ids[order_id].add(exec_id)
+        self._exec_ids[order_id] = (*self._exec_ids.get(order_id, ()), exec_id)
 
     def open_orders(self) -> list[Order]:
         """Every non-terminal order, oldest first."""
@@ -76,10 +106,12 @@ class OrderTable:
 
     def page(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
         """Return one page of ``query`` and whether more orders match after it."""
-        entries = self._by_account.get(query.account, [])
-        start = bisect.bisect_right(entries, (query.after_created_sequence, "\uffff"))
+        entries = self._by_account.get(query.account)
+        if entries is None:
+            return [], False
+        start = bisect.bisect_right(entries.sequences, query.after_created_sequence)
         found: list[Order] = []
-        for _, order_id in entries[start:]:
+        for order_id in entries.order_ids[start:]:
             order = self._by_id[order_id]
             if query.open_only and order.is_terminal:
                 continue
