@@ -147,7 +147,7 @@ distclean: clean
 #   make clients         regenerate every language's stubs from protos/ (buf.gen.yaml)
 #   make clients-check   fail if any committed stub is stale (part of `make lint`)
 #   make clients-tools   the pinned code generators (part of `make tools`)
-#   make clients-setup   the examples' dependencies: Go modules, npm, Maven (part of `make test`)
+#   make clients-setup   the examples' dependencies: Go modules, npm, Maven, crates (part of `make test`)
 #
 # Every generator is a local plugin, pinned here or in a lock file: there is no
 # network beyond the package registries, so no remote buf plugins.
@@ -161,15 +161,20 @@ GRPC_JAVA_PLUGIN_VERSION := 1.79.0
 MAVEN_DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 MAVEN_ARCH := $(shell uname -m | sed -e 's/^x86_64$$/x86_64/' -e 's/^aarch64$$/aarch_64/')
 MVN := mvn -B -q --no-transfer-progress
+# Rust: protoc-gen-prost (messages) and protoc-gen-tonic (the tonic client), from
+# crates.io with their own lock files. The two are released together, one version.
+PROTOC_GEN_PROST_VERSION := 0.5.0
+CARGO := cargo
 CLIENTS_TS_STAMP := clients/typescript/node_modules/.installed
 CLIENT_CODEGEN_STAMP := .tools/.codegen-go-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)-java-$(PROTOC_VERSION)-$(GRPC_JAVA_PLUGIN_VERSION)
+CLIENT_RUST_CODEGEN_STAMP := .tools/.rust-codegen-$(PROTOC_GEN_PROST_VERSION)
 # Generated stub directories, relative to the repo root: `make clients` empties them first.
 CLIENT_GEN_DIRS := clients/go/gen clients/typescript/src/gen \
 	clients/java/src/main/java/io/executiongateway/execution \
-	clients/python/src/gateway_client/_proto
+	clients/python/src/gateway_client/_proto clients/rust/src/gen
 SDK_STAMP := $(VENV)/.sdk-$(shell cat clients/python/pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
 CLIENTS_SETUP_STAMP := .tools/.clients-setup-$(shell cat clients/go/go.sum clients/java/pom.xml \
-	clients/typescript/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+	clients/typescript/package-lock.json clients/rust/Cargo.lock 2>/dev/null | sha256sum | cut -c1-16)
 
 .PHONY: clients clients-check clients-tools clients-setup lint-clients lint-sdk-mypy
 
@@ -184,7 +189,7 @@ $(SDK_STAMP): $(SETUP_STAMP) clients/python/pyproject.toml
 	@rm -f $(VENV)/.sdk-*
 	@touch $@
 
-clients-tools: $(CLIENTS_TS_STAMP) $(CLIENT_CODEGEN_STAMP)
+clients-tools: $(CLIENTS_TS_STAMP) $(CLIENT_CODEGEN_STAMP) $(CLIENT_RUST_CODEGEN_STAMP)
 
 $(CLIENTS_TS_STAMP): clients/typescript/package.json clients/typescript/package-lock.json
 	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
@@ -203,6 +208,14 @@ $(CLIENT_CODEGEN_STAMP):
 	install -m 755 "$$tmp"/protoc-gen-grpc-java-$(GRPC_JAVA_PLUGIN_VERSION)-*.exe $(TOOLS_BIN)/protoc-gen-grpc-java
 	$(TOOLS_BIN)/protoc --version
 	@rm -f .tools/.codegen-*
+	@touch $@
+
+# Built from source (about 2 minutes on two cores); --locked uses the crates' own lock files.
+$(CLIENT_RUST_CODEGEN_STAMP):
+	@mkdir -p $(TOOLS_BIN)
+	$(CARGO) install --quiet --locked --root $(CURDIR)/.tools --version $(PROTOC_GEN_PROST_VERSION) \
+		protoc-gen-prost protoc-gen-tonic
+	@rm -f .tools/.rust-codegen-*
 	@touch $@
 
 clients: setup $(BUF_STAMP) clients-tools
@@ -230,6 +243,7 @@ clients-setup: clients-tools $(CLIENTS_SETUP_STAMP)
 $(CLIENTS_SETUP_STAMP):
 	cd clients/go && go mod download && go build ./...
 	cd clients/java && $(MVN) package dependency:resolve-plugins -DskipTests
+	cd clients/rust && $(CARGO) build --quiet --locked --examples
 	@rm -f .tools/.clients-setup-*
 	@touch $@
 

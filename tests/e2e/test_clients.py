@@ -37,7 +37,7 @@ DONE = re.compile(
     re.M,
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# Generous: a first `go run` or `mvn` compiles, and CI machines have two cores.
+# Generous: a first `go run`, `mvn` or `cargo run` compiles, and CI machines have two cores.
 EXAMPLE_TIMEOUT = 240.0
 
 
@@ -77,7 +77,7 @@ class Example:
 
     def command(self, target: str, account: str) -> list[str]:
         flags = ["-target", target, "-account", account, "-token", TOKEN]
-        if self.language in {"typescript", "python"}:
+        if self.language in {"typescript", "python", "rust"}:
             flags = [f"-{flag}" if flag.startswith("-") else flag for flag in flags]
         if self.language == "java":
             return [*self.run, "-Dexec.args=" + " ".join(flags)]
@@ -100,6 +100,14 @@ EXAMPLES = [
         CLIENTS / "java",
         None,
         ("mvn", "-B", "-q", "-o", "compile", "exec:java"),
+    ),
+    # --frozen: the Cargo.lock as committed, and offline (make clients-setup fetched the crates).
+    Example(
+        "rust",
+        ("cargo",),
+        CLIENTS / "rust",
+        None,
+        ("cargo", "run", "--frozen", "--quiet", "--example", "strategy", "--"),
     ),
 ]
 
