@@ -31,7 +31,7 @@ class RecordingBroker:
         self._stuck: dict[str, asyncio.Event] = {}
 
     def submit_count(self, account: str, client_order_id: str) -> int:
-        """How many submits for this key reached the broker."""
+        """How many submits for this key were sent (one our timeout cut off counts too)."""
         counts = Counter(spec.key for spec in self.submitted)
         return counts[(account, client_order_id)]
 

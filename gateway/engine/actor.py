@@ -68,8 +68,7 @@ from gateway.engine.messages import (
     BrokerState,
     Cancel,
     CancelDone,
-    GetOrder,
-    ListOrders,
+    Flush,
     Message,
     OpenOrders,
     Place,
@@ -100,6 +99,14 @@ _FREEZE_AFTER = 50_000
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _not_found(ref: OrderRef) -> NotFound:
+    which = ref.order_id or ref.client_order_id
+    return NotFound(
+        f"no order {which!r} in account {ref.account!r}",
+        metadata={"account": ref.account, "order": which},
+    )
 
 
 def _shutting_down(last_sequence: int) -> Unavailable:
@@ -133,6 +140,8 @@ class OrderActor:
         self._fanout = Fanout()
         self._sequence = 0  # last assigned
         self._committed = 0  # last durable
+        # Orders changed since the last commit, as they were at it (None: new).
+        self._before_commit: dict[str, Order | None] = {}
         self._running = False
         self._loop_task: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -264,14 +273,39 @@ class OrderActor:
         order: Order = await self._ask(lambda f: Cancel(ref, f))
         return order
 
+    # Reads do not queue in the inbox behind commands (a backlog of PlaceOrder
+    # must not delay a status read): they read the table directly, as of the
+    # last commit. The actor's task is the only writer and this runs on the
+    # same event loop, so nothing changes during a read; changes not yet
+    # committed are hidden by ``_durable``.
+
     async def get_order(self, ref: OrderRef) -> Order:
-        order: Order = await self._ask(lambda f: GetOrder(ref, f))
+        """Return the order ``ref`` names, as of the last commit."""
+        self._check_serving()
+        found = self._table.find(ref)
+        order = None if found is None else self._durable(found)
+        if order is None:
+            raise _not_found(ref)
         return order
 
     async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
-        """Return one page of orders and whether more follow."""
-        page: tuple[list[Order], bool] = await self._ask(lambda f: ListOrders(query, f))
-        return page
+        """Return one page of orders (as of the last commit) and whether more follow."""
+        self._check_serving()
+        return self._table.page(query, self._durable)
+
+    async def flush(self) -> None:
+        """Return once every command queued before this call is handled and durable.
+
+        Reads never wait for commands; this is how a caller (a test, a drain)
+        waits until what it asked for is visible.
+        """
+        await self._ask(Flush)
+
+    def _durable(self, order: Order) -> Order | None:
+        """``order`` as of the last commit: None if it was created since."""
+        if order.last_sequence <= self._committed:
+            return order
+        return self._before_commit[order.order_id]
 
     async def subscribe(
         self, filter_: SubscriptionFilter, capacity: int | None = None
@@ -308,9 +342,12 @@ class OrderActor:
         ]
         return updates, records[-1].sequence
 
-    async def _ask(self, make: Callable[[asyncio.Future[Any]], Message]) -> Any:
+    def _check_serving(self) -> None:
         if not self._running:
             raise Unavailable("gateway is not serving", reason="GATEWAY_NOT_SERVING")
+
+    async def _ask(self, make: Callable[[asyncio.Future[Any]], Message]) -> Any:
+        self._check_serving()
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
             self._inbox.put_nowait(make(reply))
@@ -340,14 +377,12 @@ class OrderActor:
                     self._on_place(message)
                 case Cancel():
                     self._on_cancel(message)
-                case GetOrder():
-                    self._replies.append((message.reply, self._find(message.ref)))
-                case ListOrders():
-                    self._replies.append((message.reply, self._table.page(message.query)))
                 case Subscribe():
                     self._after_commit.append(functools.partial(self._register, message))
                 case Unsubscribe():
                     self._fanout.remove(message.subscriber)
+                case Flush():
+                    self._replies.append((message.reply, None))
                 case SubmitDone():
                     self._on_submit_done(message)
                 case CancelDone():
@@ -391,6 +426,7 @@ class OrderActor:
                 self._fail(exc, replies)
                 raise
             self._committed = records[-1].sequence
+            self._before_commit.clear()
             for record in records:
                 self._fanout.publish(record.update)
         for future, value in replies:
@@ -450,11 +486,7 @@ class OrderActor:
     def _find(self, ref: OrderRef) -> Order:
         order = self._table.find(ref)
         if order is None:
-            which = ref.order_id or ref.client_order_id
-            raise NotFound(
-                f"no order {which!r} in account {ref.account!r}",
-                metadata={"account": ref.account, "order": which},
-            )
+            raise _not_found(ref)
         return order
 
     def _on_place(self, message: Place) -> None:
@@ -802,6 +834,8 @@ class OrderActor:
             == after.evolve(updated_at=before.updated_at, last_sequence=before.last_sequence)
         ):
             return before  # nothing changed (a duplicate ack): no event, no update
+        if event.order_id not in self._before_commit:
+            self._before_commit[event.order_id] = before  # what reads see until the commit
         self._sequence += 1
         fill = event.fill if isinstance(event, OrderFilled) else None
         record = JournalRecord(event, OrderUpdate(self._sequence, after, event.time, fill))

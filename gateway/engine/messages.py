@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 
 from gateway.brokers import BrokerOrderState, ExecutionReport, SubmitAck
-from gateway.domain import ListOrdersQuery, Order, OrderRef, OrderSpec
+from gateway.domain import Order, OrderRef, OrderSpec
 from gateway.engine.fanout import Subscriber
 
 
@@ -39,18 +39,6 @@ class Cancel:
 
 
 @dataclass(slots=True)
-class GetOrder:
-    ref: OrderRef
-    reply: asyncio.Future[Order]
-
-
-@dataclass(slots=True)
-class ListOrders:
-    query: ListOrdersQuery
-    reply: asyncio.Future[tuple[list[Order], bool]]
-
-
-@dataclass(slots=True)
 class Subscribe:
     subscriber: Subscriber
     reply: asyncio.Future[int]
@@ -59,6 +47,13 @@ class Subscribe:
 @dataclass(slots=True)
 class Unsubscribe:
     subscriber: Subscriber
+
+
+@dataclass(slots=True)
+class Flush:
+    """Answered once everything queued before it is handled and committed."""
+
+    reply: asyncio.Future[None]
 
 
 @dataclass(slots=True)
@@ -112,7 +107,7 @@ class BrokerOpenOrders:
     states: list[BrokerOrderState]
 
 
-Command = Place | Cancel | GetOrder | ListOrders | Subscribe | Unsubscribe
+Command = Place | Cancel | Subscribe | Unsubscribe | Flush
 Message = (
     Command
     | SubmitDone

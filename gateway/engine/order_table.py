@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from collections.abc import Callable
 
 from gateway.domain import ListOrdersQuery, Order, OrderRef
 
@@ -104,15 +105,22 @@ class OrderTable:
         orders = [self._by_id[i] for i in self._open]
         return sorted(orders, key=lambda o: o.created_sequence)
 
-    def page(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
-        """Return one page of ``query`` and whether more orders match after it."""
+    def page(
+        self, query: ListOrdersQuery, view: Callable[[Order], Order | None] | None = None
+    ) -> tuple[list[Order], bool]:
+        """Return one page of ``query`` and whether more orders match after it.
+
+        ``view`` maps each order to the version to list (None: leave it out).
+        """
         entries = self._by_account.get(query.account)
         if entries is None:
             return [], False
         start = bisect.bisect_right(entries.sequences, query.after_created_sequence)
         found: list[Order] = []
         for order_id in entries.order_ids[start:]:
-            order = self._by_id[order_id]
+            order = self._by_id[order_id] if view is None else view(self._by_id[order_id])
+            if order is None:
+                continue
             if query.open_only and order.is_terminal:
                 continue
             if query.symbols and order.spec.symbol not in query.symbols:

@@ -65,6 +65,9 @@ def gateway(venue: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             f"--alpaca-base-url={venue.address}",
             f"--alpaca-account={ACCOUNT}",
             "--ack-wait=2",
+            # An order whose submit ended in doubt (the storm outlasted the
+            # call's deadline) is settled by the next reconciliation pass.
+            "--reconcile-interval=2",
         ],
         GATEWAY_READY,
         clean_env(**KEYS),
@@ -183,7 +186,7 @@ async def test_a_stream_drop_in_the_middle_of_fills_loses_nothing(
 
 
 async def test_429_and_5xx_storms_are_retried_and_never_duplicate(
-    stub: ExecutionServiceAsyncStub, venue: Service
+    stub: ExecutionServiceAsyncStub, venue: Service, gateway: Service
 ) -> None:
     venue_call(
         venue,
@@ -214,12 +217,17 @@ async def test_429_and_5xx_storms_are_retried_and_never_duplicate(
             {"rate_limit_rate": 0, "error_rate": 0, "lost_answer_rate": 0},
         )
     for coid in coids:
-        order = await eventually(
-            functools.partial(order_of, stub, coid),
-            lambda o: o.status == pb.ORDER_STATUS_ACCEPTED,
-            within=30,
-            what=f"{coid} accepted",
-        )
+        try:
+            order = await eventually(
+                functools.partial(order_of, stub, coid),
+                lambda o: o.status == pb.ORDER_STATUS_ACCEPTED,
+                within=30,
+                what=f"{coid} accepted",
+            )
+        except AssertionError as failed:
+            order_id = (await order_of(stub, coid)).order_id
+            story = [line for line in gateway.output if coid in line or order_id in line]
+            raise AssertionError(f"{failed}\ngateway log about it:\n{''.join(story)}") from None
         assert order.broker_order_id
     sent = {
         s["client_order_id"]: s["count"] for s in venue_call(venue, "GET", "/_venue/submissions")

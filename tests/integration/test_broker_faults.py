@@ -73,7 +73,9 @@ async def test_a_stuck_broker_call_delays_no_other_order(
     started: list[Gateway], tmp_path: Path
 ) -> None:
     broker = RecordingBroker(sim())
-    _, stub = await start(started, tmp_path, broker, ack_wait=0.2)
+    # The stuck order's PlaceOrder answers PENDING_NEW after ack_wait; the
+    # others' acks must arrive within it, even on a busy machine.
+    _, stub = await start(started, tmp_path, broker, ack_wait=1.0)
     other = (await stub.PlaceOrder(resting_buy("other"))).order
     broker.hold_order("stuck")
     stuck = (await stub.PlaceOrder(resting_buy("stuck"))).order

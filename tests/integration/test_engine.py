@@ -14,6 +14,7 @@ from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.brokers.testing import RecordingBroker
 from gateway.domain import (
     Fill,
+    ListOrdersQuery,
     OrderRef,
     OrderSpec,
     OrderStatus,
@@ -23,7 +24,7 @@ from gateway.domain import (
     TimeInForce,
 )
 from gateway.engine import EngineConfig, OrderActor, SlowSubscriber
-from gateway.errors import ResourceExhausted
+from gateway.errors import NotFound, ResourceExhausted
 from gateway.journal import JournalRecord, MemoryJournal
 from tests.support import eventually
 
@@ -191,3 +192,41 @@ async def test_fills_known_only_as_broker_totals_are_booked_once_at_the_right_pr
     await asyncio.sleep(0)
     again = await actor.get_order(ref)
     assert again.last_sequence == done.last_sequence  # the repeat booked nothing
+
+
+async def test_reads_see_the_last_commit_and_never_wait_behind_commands(
+    actor: OrderActor, journal: GatedJournal
+) -> None:
+    resting = await actor.place_order(spec("r-1"))
+    assert resting.status is OrderStatus.ACCEPTED
+    # The journal stalls: a cancel and a new order are applied to the table,
+    # but not durable, and more commands queue behind them.
+    journal.gate.clear()
+    commits = journal.commits
+    cancel = asyncio.ensure_future(
+        actor.cancel_order(OrderRef("acct-1", order_id=resting.order_id))
+    )
+    new = asyncio.ensure_future(actor.place_order(spec("r-2")))
+    await eventually(
+        lambda: asyncio.sleep(0, journal.commits), lambda n: n > commits, what="actor stalled"
+    )
+    queued = asyncio.ensure_future(actor.place_order(spec("r-3")))
+    await asyncio.sleep(0)
+
+    # Answered at once, with what is durable: the order as acknowledged, no r-2.
+    async with asyncio.timeout(1):
+        seen = await actor.get_order(OrderRef("acct-1", order_id=resting.order_id))
+        assert seen == resting
+        with pytest.raises(NotFound):
+            await actor.get_order(OrderRef("acct-1", client_order_id="r-2"))
+        page, more = await actor.list_orders(ListOrdersQuery("acct-1", 10))
+    assert (page, more) == ([resting], False)
+
+    journal.gate.set()
+    canceled, placed, _ = await asyncio.gather(cancel, new, queued)
+    after = await actor.get_order(OrderRef("acct-1", order_id=resting.order_id))
+    assert after.status is not OrderStatus.ACCEPTED
+    assert after == canceled or after.last_sequence > canceled.last_sequence
+    assert await actor.get_order(OrderRef("acct-1", client_order_id="r-2")) == placed
+    page, _ = await actor.list_orders(ListOrdersQuery("acct-1", 10))
+    assert [o.spec.client_order_id for o in page] == ["r-1", "r-2", "r-3"]

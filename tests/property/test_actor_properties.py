@@ -83,7 +83,7 @@ async def settle(actor: OrderActor) -> None:
     for _ in range(2_000):
         await asyncio.sleep(0)
         if actor._inbox.empty() and not actor._broker_tasks:
-            await actor.list_orders(ListOrdersQuery(ACCOUNT, page_size=1))  # a barrier
+            await actor.flush()  # a barrier: what the inbox held is committed
             if actor._inbox.empty() and not actor._broker_tasks:
                 return
     raise AssertionError("the actor did not settle")

@@ -21,6 +21,7 @@ Cancelling a terminal or unknown order raises ``BrokerRejected``.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -91,6 +92,9 @@ class SimulatedExchange:
         # Working orders by broker id; arrival order is matching priority.
         self._open: dict[str, _BookOrder] = {}
         self._last_id = 0
+        self.received: Counter[tuple[str, str]] = Counter()
+        """Submits that arrived, per (account, client_order_id), repeats included:
+        what tests check "never sent twice" against (the venue's own view)."""
 
     @property
     def config(self) -> SimConfig:
@@ -121,6 +125,7 @@ class SimulatedExchange:
         A ``client_order_id`` the account already used returns that order's ack
         and no reports, so a retried submit never creates a second order.
         """
+        self.received[spec.key] += 1
         orders = self._accounts.setdefault(spec.account, {})
         existing = orders.get(spec.client_order_id)
         if existing is not None:
