@@ -176,7 +176,7 @@ SDK_STAMP := $(VENV)/.sdk-$(shell cat clients/python/pyproject.toml $(CONSTRAINT
 CLIENTS_SETUP_STAMP := .tools/.clients-setup-$(shell cat clients/go/go.sum clients/java/pom.xml \
 	clients/typescript/package-lock.json clients/rust/Cargo.lock 2>/dev/null | sha256sum | cut -c1-16)
 
-.PHONY: clients clients-check clients-tools clients-setup lint-clients lint-sdk-mypy
+.PHONY: clients clients-check clients-tools clients-setup lint-clients lint-sdk-mypy lint-rust
 
 # The SDK (clients/python) is installed, editable, into the same .venv.
 setup: $(SDK_STAMP)
@@ -232,7 +232,11 @@ clients-check: setup $(BUF_STAMP) clients-tools
 	if [ $$stale = 1 ]; then echo "client stubs are stale: run 'make clients' and commit"; exit 1; fi && \
 	echo "client stubs are current"
 
-lint-clients: clients-check lint-sdk-mypy
+lint-clients: clients-check lint-sdk-mypy lint-rust
+
+# The Rust example: rustfmt and clippy (warnings are errors), offline on the locked crates.
+lint-rust: clients-setup
+	cd clients/rust && $(CARGO) fmt --check && $(CARGO) clippy --quiet --frozen --all-targets -- -D warnings
 
 # The SDK has its own strict mypy config (clients/python/pyproject.toml).
 lint-sdk-mypy: setup

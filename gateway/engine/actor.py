@@ -566,12 +566,13 @@ class OrderActor:
             # Unknown outcome: stay PENDING_NEW; never assume a rejection.
             log.error(
                 "order %s (%s/%s): submit outcome unknown after retries (%r); "
-                "left PENDING_NEW until the broker reports it",
+                "left PENDING_NEW until the broker reports it; asking it shortly",
                 order_id,
                 order.spec.account,
                 order.spec.client_order_id,
                 error,
             )
+            self._after_commit.append(lambda: self._spawn_recheck(order))
         if order_id in self._cancel_after_submit:
             self._cancel_after_submit.discard(order_id)
             current = self._table.get(order_id)
@@ -932,6 +933,18 @@ class OrderActor:
                 self._deliver_state,
                 ask_first=ask_first,
                 deadline=deadline,
+            )
+        )
+
+    def _spawn_recheck(self, order: Order) -> None:
+        self._spawn(
+            broker_calls.recheck_submit(
+                self._broker,
+                self._config,
+                self._health,
+                order.order_id,
+                order.spec,
+                self._deliver_state,
             )
         )
 

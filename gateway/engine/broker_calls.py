@@ -39,7 +39,7 @@ from gateway.brokers import (
 from gateway.domain import OrderSpec
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
-from gateway.engine.messages import CancelDone, SubmitDone
+from gateway.engine.messages import Absent, CancelDone, SubmitDone
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,47 @@ async def submit_order(
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
         return SubmitDone(order_id, error=exc)
     raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+async def recheck_submit(
+    broker: Broker,
+    config: EngineConfig,
+    health: BrokerHealth,
+    order_id: str,
+    spec: OrderSpec,
+    deliver: StateSink,
+) -> Absent | None:
+    """Ask the broker about an order whose submit ended in doubt.
+
+    Settles it now rather than at the next reconciliation pass (which may be
+    ``reconcile_interval`` away): found, its state is delivered (ACCEPTED,
+    fills); absent, the actor applies the absence grace. Waits a probe
+    interval first, since the broker just failed to answer. Still no answer:
+    the order stays PENDING_NEW and reconciliation keeps asking.
+    """
+    await asyncio.sleep(config.unhealthy_probe_interval)
+
+    async def ask() -> BrokerOrderState | None:
+        async for attempt in _retrying(config, None):
+            with attempt:
+                return await _call(
+                    config, health, broker.order_status(spec.account, spec.client_order_id)
+                )
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    try:
+        state = await ask()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reconciliation asks again
+        log.warning(
+            "order %s still in doubt after asking (%r); reconciliation asks again", order_id, exc
+        )
+        return None
+    if state is None:
+        return Absent(order_id)
+    await deliver(state)
+    return None
 
 
 async def cancel_order(

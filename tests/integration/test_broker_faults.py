@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import Gateway
+from gateway.brokers import Broker, ExecutionReport
 from gateway.brokers.faults import CallFaults, FaultConfig, FaultyBroker
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.brokers.testing import RecordingBroker
@@ -126,6 +127,66 @@ async def test_a_lost_ack_is_settled_by_asking_never_by_sending_twice(
     assert venue.submit_count("acct-1", "lost-ack") == 1
     exchange = venue.inner.exchange  # type: ignore[attr-defined]
     assert len(exchange.open_orders("acct-1")) == 1
+
+
+class ReportsLost(RecordingBroker):
+    """Loses the venue's reports about some orders: only asking can settle them."""
+
+    def __init__(self, inner: Broker, lost: set[str]) -> None:
+        super().__init__(inner)
+        self.lost = lost
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self.inner.reports():
+            if report.client_order_id not in self.lost:
+                yield report
+
+
+async def test_an_order_left_in_doubt_is_asked_about_without_waiting_for_reconciliation(
+    started: list[Gateway], tmp_path: Path
+) -> None:
+    # The venue acts on the submit but the answer is lost; every question
+    # about it fails too; and its report never comes.
+    faulty = FaultyBroker(
+        sim(),
+        FaultConfig(submit=CallFaults(lost_answer_rate=1.0), status=CallFaults(error_rate=1.0)),
+    )
+    broker = ReportsLost(faulty, lost={"doubt"})
+    faulty.enabled = False  # until the start-up reconciliation pass is over
+    gw, stub = await start(
+        started,
+        tmp_path,
+        broker,
+        ack_wait=0.2,
+        broker_attempts=2,
+        broker_backoff=0.01,
+        broker_backoff_max=0.02,
+        broker_failure_threshold=1000,  # stays "healthy": no fast probing
+        reconcile_interval=3600,  # and no reconciliation pass in this test's life
+        unhealthy_probe_interval=0.2,
+    )
+    await eventually(
+        lambda: asyncio.sleep(0, gw.actor.reconcile_passes),
+        lambda n: n >= 1,
+        what="the start-up reconciliation pass",
+    )
+    faulty.enabled = True
+    order = (await stub.PlaceOrder(resting_buy("doubt"))).order
+    assert order.status == pb.ORDER_STATUS_PENDING_NEW
+    # Submit lost, then the one question failed: the submit ends in doubt.
+    await eventually(
+        lambda: asyncio.sleep(0, faulty.injected.get("error", 0)),
+        lambda n: n >= 1,
+        what="the question about the order failed",
+    )
+    faulty.enabled = False  # the venue answers again
+    accepted = await eventually(
+        lambda: order_of(stub, "doubt"),
+        lambda o: o.status == pb.ORDER_STATUS_ACCEPTED,
+        what="the order in doubt found ACCEPTED by asking",
+    )
+    assert accepted.broker_order_id
+    assert broker.submit_count("acct-1", "doubt") == 1
 
 
 async def test_rate_limits_are_retried_after_the_venues_retry_after(
