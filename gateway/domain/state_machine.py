@@ -144,9 +144,8 @@ def _fill_changes(order: Order, event: OrderFilled, changes: dict[str, object]) 
 
 def _same_or(value: Decimal, *candidates: Decimal) -> Decimal:
     """The first candidate identical to ``value`` (digits and exponent), else ``value``."""
-    digits = value.as_tuple()
     for candidate in candidates:
-        if candidate == value and candidate.as_tuple() == digits:
+        if candidate == value and candidate.as_tuple() == value.as_tuple():
             return candidate
     return value
 

@@ -835,8 +835,7 @@ class OrderActor:
             == after.evolve(updated_at=before.updated_at, last_sequence=before.last_sequence)
         ):
             return before  # nothing changed (a duplicate ack): no event, no update
-        if event.order_id not in self._before_commit:
-            self._before_commit[event.order_id] = before  # what reads see until the commit
+        self._before_commit.setdefault(event.order_id, before)  # what reads see until the commit
         self._sequence += 1
         fill = event.fill if isinstance(event, OrderFilled) else None
         record = JournalRecord(event, OrderUpdate(self._sequence, after, event.time, fill))

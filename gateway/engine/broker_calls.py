@@ -181,19 +181,12 @@ async def recheck_submit(
     the order stays PENDING_NEW and reconciliation keeps asking.
     """
     await asyncio.sleep(config.unhealthy_probe_interval)
-
-    async def ask() -> BrokerOrderState | None:
+    try:
         async for attempt in _retrying(config, None):
             with attempt:
-                return await _call(
-                    config, health, broker.order_status(spec.account, spec.client_order_id)
+                state = await check_order(
+                    broker, config, health, spec.account, spec.client_order_id
                 )
-        raise AssertionError("unreachable: tenacity either returns or raises")
-
-    try:
-        state = await ask()
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:  # noqa: BLE001 - reconciliation asks again
         log.warning(
             "order %s still in doubt after asking (%r); reconciliation asks again", order_id, exc

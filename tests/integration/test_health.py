@@ -75,38 +75,30 @@ async def test_not_serving_until_the_broker_is_connected_then_serving(tmp_path: 
 
 
 async def test_broker_health_flips_the_service_status_but_not_the_process(
-    tmp_path: Path,
+    gateway: Gateway,
 ) -> None:
-    gw = Gateway(
-        gateway_test_config(tmp_path),
-        broker=SimulatedBroker(SimConfig(seed=7, tick_interval=0.01)),
-        journal=MemoryJournal(),
-    )
-    await gw.start()
-    try:
-        async with grpc.aio.insecure_channel(gw.address) as channel:
-            watch = health_pb2_grpc.HealthStub(channel).Watch(
-                health_pb2.HealthCheckRequest(service=SERVICE)
-            )
-            assert await next_status(watch) == SERVING
-            gw.set_broker_health(False)
-            assert await next_status(watch) == NOT_SERVING
-            assert await status(channel, "") == SERVING
-            gw.set_broker_health(False)  # repeated: no change
-            gw.set_broker_health(True)
-            assert await next_status(watch) == SERVING
-            # Flapping settles on the last word.
-            for ok in (False, True, False):
-                gw.set_broker_health(ok)
-            await eventually(
-                lambda: status(channel, SERVICE), lambda s: s == NOT_SERVING, what="last word"
-            )
-            await gw.stop(grace=0.5)
-            gw.set_broker_health(True)  # after a drain began: stays NOT_SERVING
-            assert gw.health_reporter.desired()[SERVICE] == NOT_SERVING
-            watch.cancel()
-    finally:
+    gw = gateway
+    async with grpc.aio.insecure_channel(gw.address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=SERVICE)
+        )
+        assert await next_status(watch) == SERVING
+        gw.set_broker_health(False)
+        assert await next_status(watch) == NOT_SERVING
+        assert await status(channel, "") == SERVING
+        gw.set_broker_health(False)  # repeated: no change
+        gw.set_broker_health(True)
+        assert await next_status(watch) == SERVING
+        # Flapping settles on the last word.
+        for ok in (False, True, False):
+            gw.set_broker_health(ok)
+        await eventually(
+            lambda: status(channel, SERVICE), lambda s: s == NOT_SERVING, what="last word"
+        )
         await gw.stop(grace=0.5)
+        gw.set_broker_health(True)  # after a drain began: stays NOT_SERVING
+        assert gw.health_reporter.desired()[SERVICE] == NOT_SERVING
+        watch.cancel()
 
 
 async def _ready(channel: grpc.aio.Channel) -> bool:
@@ -122,14 +114,9 @@ async def _value(value: int) -> int:
 
 
 async def test_stopping_ends_open_watches_instead_of_waiting_out_the_grace(
-    tmp_path: Path,
+    gateway: Gateway,
 ) -> None:
-    gw = Gateway(
-        gateway_test_config(tmp_path),
-        broker=SimulatedBroker(SimConfig(seed=7, tick_interval=0.01)),
-        journal=MemoryJournal(),
-    )
-    await gw.start()
+    gw = gateway
     async with grpc.aio.insecure_channel(gw.address) as channel:
         watches = [
             health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=name))
