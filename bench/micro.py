@@ -54,7 +54,7 @@ def main() -> None:
         journal = SqliteJournal.open(path)
         actor = OrderActor(SimulatedBroker(), MeteredJournal(journal, GatewayMetrics()))
         started = time.perf_counter()
-        actor._recover()
+        actor.recover()
         return (time.perf_counter() - started) / journal.last_sequence * 1e6
 
     result["recover_us"] = best_of(3, recover)

@@ -15,7 +15,7 @@ be recognised there and never creates a second order.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -124,8 +124,13 @@ class Broker(Protocol):
         the venue then finds the order by ``client_order_id``.
         """
 
-    def reports(self) -> AsyncIterator[ExecutionReport]:
-        """Stream execution reports for every order of every account, forever."""
+    def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
+        """Stream execution reports for every order of every account, forever.
+
+        Each item is what one venue message (or one exchange call) reported,
+        in the venue's order: the engine takes it as one message, so a fill
+        that arrives with its siblings costs one hand-off, not one each.
+        """
 
     async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
         """Return the venue's view of one order, or None if it has no such order."""

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -158,6 +158,7 @@ class FaultyBroker:
         self.name = f"faulty({inner.name})"
         self._random = random.Random(faults.seed)
         self._down_until = 0.0
+        # Reports one by one (faults act on each); ``reports()`` regroups what is waiting.
         self._queue: asyncio.Queue[ExecutionReport | BaseException] = asyncio.Queue(10_000)
         self._pump: asyncio.Task[None] | None = None
         self.injected: dict[str, int] = {}
@@ -224,22 +225,31 @@ class FaultyBroker:
     async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
         return await self._call(self.faults.status, lambda: self.inner.open_orders(account))
 
-    async def reports(self) -> AsyncIterator[ExecutionReport]:
+    async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
         held: ExecutionReport | None = None
         while True:
+            batch: list[ExecutionReport] = []
             item = await self._queue.get()
-            if isinstance(item, StopAsyncIteration):
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if held is None and self._roll(self.faults.reorder_report_rate):
-                self._count("reorder")
-                held = item
-                continue
-            yield item
-            if held is not None:
-                yield held
-                held = None
+            while True:
+                if isinstance(item, BaseException):
+                    if batch:
+                        yield batch
+                    if isinstance(item, StopAsyncIteration):
+                        return
+                    raise item
+                if held is None and self._roll(self.faults.reorder_report_rate):
+                    self._count("reorder")
+                    held = item
+                else:
+                    batch.append(item)
+                    if held is not None:
+                        batch.append(held)
+                        held = None
+                if self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                yield batch
 
     async def _pump_reports(self) -> None:
         """Move reports from the venue to our stream, losing or doubling some.
@@ -247,21 +257,21 @@ class FaultyBroker:
         ``put`` waits when the stream's buffer is full: backpressure, never a
         silent drop (drops happen only as injected disconnects).
         """
-        async for report in self.inner.reports():
-            if self._disconnected():
-                self._count("lost_report")
-                continue
-            if self._roll(self.faults.disconnect_rate):
-                self._count("disconnect")
-                self._down_until = (
-                    asyncio.get_running_loop().time() + self.faults.disconnect_seconds
-                )
-                log.warning(
-                    "injected: venue disconnected for %.2fs", self.faults.disconnect_seconds
-                )
-                await self._queue.put(BrokerUnavailable("injected: stream disconnected"))
-                continue  # this report is lost with the connection
+        async for reports in self.inner.reports():
+            for report in reports:
+                await self._pass_on(report)
+
+    async def _pass_on(self, report: ExecutionReport) -> None:
+        if self._disconnected():
+            self._count("lost_report")
+            return
+        if self._roll(self.faults.disconnect_rate):
+            self._count("disconnect")
+            self._down_until = asyncio.get_running_loop().time() + self.faults.disconnect_seconds
+            log.warning("injected: venue disconnected for %.2fs", self.faults.disconnect_seconds)
+            await self._queue.put(BrokerUnavailable("injected: stream disconnected"))
+            return  # this report is lost with the connection
+        await self._queue.put(report)
+        if self._roll(self.faults.duplicate_report_rate):
+            self._count("duplicate")
             await self._queue.put(report)
-            if self._roll(self.faults.duplicate_report_rate):
-                self._count("duplicate")
-                await self._queue.put(report)

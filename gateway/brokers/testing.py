@@ -2,17 +2,31 @@
 
 ``RecordingBroker`` wraps any broker, records every command that reaches it,
 and can hold submits or cancels at a gate, to prove what the engine does
-while a broker call is in flight or stuck.
+while a broker call is in flight or stuck. It can also speak for the venue:
+``send`` puts reports on its stream as if the venue sent them (a repeat, a
+report for an order it never had), and ``answer_status`` makes it answer a
+status question with a given state (totals without itemised fills). ``each_report`` reads a broker's
+report stream one report at a time, for tests that do not care how the venue
+grouped them.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from gateway.brokers.base import Broker, BrokerOrderState, ExecutionReport, SubmitAck
 from gateway.domain import OrderSpec
+
+
+async def each_report(
+    frames: AsyncIterator[Sequence[ExecutionReport]],
+) -> AsyncIterator[ExecutionReport]:
+    """Yield the reports of ``frames`` (a ``Broker.reports()`` stream) one by one."""
+    async for frame in frames:
+        for report in frame:
+            yield report
 
 
 class RecordingBroker:
@@ -29,6 +43,22 @@ class RecordingBroker:
         self.cancel_gate.set()
         # Submits of these client_order_ids wait for ``release_order``.
         self._stuck: dict[str, asyncio.Event] = {}
+        # The stream: the venue's frames and sent ones, in arrival order.
+        self._frames: asyncio.Queue[Sequence[ExecutionReport] | BaseException] = asyncio.Queue()
+        self._states: dict[tuple[str, str], BrokerOrderState] = {}
+
+    def send(self, *reports: ExecutionReport) -> None:
+        """Put ``reports`` on the stream as one frame, as if the venue sent them."""
+        self._frames.put_nowait(reports)
+
+    @property
+    def unread_frames(self) -> int:
+        """Frames on the stream that its reader has not taken yet."""
+        return self._frames.qsize()
+
+    def answer_status(self, state: BrokerOrderState) -> None:
+        """Answer status questions about ``state``'s order with ``state`` from now on."""
+        self._states[(state.account, state.client_order_id)] = state
 
     def submit_count(self, account: str, client_order_id: str) -> int:
         """How many submits for this key were sent (one our timeout cut off counts too)."""
@@ -80,10 +110,32 @@ class RecordingBroker:
         await self.cancel_gate.wait()
         await self.inner.cancel(account, client_order_id, broker_order_id)
 
-    def reports(self) -> AsyncIterator[ExecutionReport]:
-        return self.inner.reports()
+    async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
+        pump = asyncio.create_task(self._pump())
+        try:
+            while True:
+                frame = await self._frames.get()
+                if isinstance(frame, StopAsyncIteration):
+                    return
+                if isinstance(frame, BaseException):
+                    raise frame
+                yield frame
+        finally:
+            pump.cancel()
+
+    async def _pump(self) -> None:
+        try:
+            async for frame in self.inner.reports():
+                self._frames.put_nowait(frame)
+        except Exception as exc:  # noqa: BLE001 - re-raised by the reader
+            self._frames.put_nowait(exc)
+        else:
+            self._frames.put_nowait(StopAsyncIteration())
 
     async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
+        answer = self._states.get((account, client_order_id))
+        if answer is not None:
+            return answer
         return await self.inner.order_status(account, client_order_id)
 
     async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:

@@ -1,15 +1,20 @@
 """The order actor: one asyncio task that owns the order table.
 
-Everything that reads or changes orders is a message in one bounded inbox,
-handled in batches by one task, so there are no locks and no races between
-a cancel, a fill and a status read. Per batch the actor:
+Everything that changes orders is a message, handled in batches by one task,
+so there are no locks and no races between a cancel, a fill and a status
+read. The actor is the loop around three synchronous layers:
 
-1. applies every message to the order table, collecting events;
-2. appends the batch's events to the journal in one durable commit;
-3. only then answers the callers, streams the updates and starts broker calls
-   (so the intent to submit is durable before the broker sees the order).
+- ``ledger``: the table, sequence numbers and the durable view reads use;
+- ``interpret``: pure functions from broker reports and states to events;
+- ``inflight``: one record per order of what is asked of the broker.
 
-Broker calls run as separate tasks whose results come back as messages; the
+Per batch the actor takes broker results first, then client commands
+(``mailbox``), applies them through the ledger, appends the batch's events
+to the journal in one durable commit, and only then answers the callers,
+streams the updates and starts broker calls (so the intent to submit is
+durable before the broker sees the order).
+
+Broker calls run as separate tasks whose outcomes come back as results; the
 actor never awaits broker I/O, so one slow broker call delays nobody.
 """
 
@@ -32,52 +37,46 @@ from gateway.brokers import (
     BrokerRejected,
     BrokerUnavailable,
     ExecutionReport,
-    ReportKind,
 )
 from gateway.domain import (
     CancelRejected,
     CancelRequested,
-    Fill,
     IllegalTransition,
     ListOrdersQuery,
     Order,
-    OrderAccepted,
-    OrderCanceled,
     OrderCreated,
     OrderEvent,
-    OrderExpired,
-    OrderFilled,
     OrderRef,
     OrderRejected,
     OrderSpec,
     OrderStatus,
     OrderUpdate,
     SubscriptionFilter,
-    apply_event,
 )
-from gateway.domain.order import AVERAGE_PRICE_QUANTUM
-from gateway.engine import broker_calls
+from gateway.engine import broker_calls, interpret
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
 from gateway.engine.fanout import Fanout, Subscriber
 from gateway.engine.ids import new_order_id
+from gateway.engine.inflight import InFlightOrders
+from gateway.engine.ledger import Ledger
+from gateway.engine.mailbox import Mailbox, MailboxFull
 from gateway.engine.messages import (
     Absent,
     BrokerOpenOrders,
-    BrokerReport,
+    BrokerReports,
     BrokerState,
     Cancel,
     CancelDone,
+    Command,
     Flush,
-    Message,
     OpenOrders,
     Place,
     PlaceOutcome,
+    Result,
     SubmitDone,
     Subscribe,
-    Unsubscribe,
 )
-from gateway.engine.order_table import OrderTable
 from gateway.engine.reconcile import Reconciler
 from gateway.errors import (
     AlreadyExists,
@@ -87,7 +86,7 @@ from gateway.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from gateway.journal import Journal, JournalRecord
+from gateway.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +116,15 @@ def _shutting_down(last_sequence: int) -> Unavailable:
     )
 
 
+def _overloaded() -> ResourceExhausted:
+    return ResourceExhausted(
+        "gateway overloaded: too many requests queued; retry with backoff",
+        reason="GATEWAY_OVERLOADED",
+    )
+
+
 class OrderActor:
-    """The single owner of the order table; its public methods are thread-safe
-    only in the sense that matters here: any number of RPC tasks may call them."""
+    """The single owner of the order table; any number of RPC tasks may call it."""
 
     def __init__(
         self,
@@ -135,22 +140,17 @@ class OrderActor:
         self._config = config or EngineConfig()
         self._clock = clock
         self._new_id = new_id
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue(self._config.inbox_capacity)
-        self._table = OrderTable()
+        capacity = self._config.inbox_capacity
+        self._mailbox: Mailbox[Command, Result] = Mailbox(capacity, capacity)
+        self._ledger = Ledger()
+        self._table = self._ledger.table
+        self._inflight = InFlightOrders()
         self._fanout = Fanout()
-        self._sequence = 0  # last assigned
-        self._committed = 0  # last durable
-        # Orders changed since the last commit, as they were at it (None: new).
-        self._before_commit: dict[str, Order | None] = {}
         self._running = False
         self._loop_task: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._broker_tasks: set[asyncio.Task[Any]] = set()
-        self._submitting: set[str] = set()
-        self._cancel_after_submit: set[str] = set()
-        self._settled: dict[str, asyncio.Future[Order]] = {}
         # Work of the batch in progress, carried out after its commit.
-        self._records: list[JournalRecord] = []
         self._replies: list[tuple[asyncio.Future[Any], Any]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._health = BrokerHealth(self._config.broker_failure_threshold)
@@ -159,14 +159,10 @@ class OrderActor:
         self._reconcile_task: asyncio.Task[None] | None = None
         # An unhealthy broker is probed often: wake the loop to switch pace.
         self._health.subscribe(self._on_health_change)
-        self._foreign_seen: set[tuple[str, str]] = set()
-        # Terminal orders whose fills may be incomplete (a report was lost
-        # before the one that ended them): asked about until the broker answers.
-        self._unverified: set[str] = set()
-        # Cancels at the broker now, and how often each order's was re-sent.
-        self._cancelling: set[str] = set()
-        self._cancel_resends: dict[str, int] = {}
-        self._missing_seen: set[str] = set()
+        # Open orders at the broker that this gateway did not place, as of the
+        # last pass: each is reported once while it stays open, and the set
+        # holds only what is open there now.
+        self._foreign_open: set[tuple[str, str]] = set()
         self.illegal_transitions = 0
         self.unknown_reports = 0
         self.foreign_orders = 0
@@ -177,7 +173,7 @@ class OrderActor:
 
     async def start(self) -> None:
         """Recover the order table from the journal, then start serving."""
-        self._recover()
+        self.recover()
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="order-actor")
         self._reader_task = asyncio.create_task(self._read_reports(), name="broker-reports")
@@ -198,17 +194,38 @@ class OrderActor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._fanout.close_all(_shutting_down)
-        while not self._inbox.empty():
-            message = self._inbox.get_nowait()
+        for message in self._mailbox.drain_commands():
             reply = getattr(message, "reply", None)
             if reply is not None and not reply.done():
-                reply.set_exception(_shutting_down(self._committed))
+                reply.set_exception(_shutting_down(self._ledger.committed))
         await self._journal.close()
+
+    def recover(self) -> int:
+        """Rebuild the table and sequence from the journal; return the records read.
+
+        ``start`` does this; call it alone to load a journal without serving.
+        """
+        # Replay allocates millions of objects that all stay alive: the cyclic
+        # collector would walk the growing table again and again for nothing.
+        # Off while replaying; afterwards the recovered table is frozen out of
+        # its reach, so later full collections do not walk it either.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            count = self._ledger.replay(self._journal.replay(), self._journal.last_sequence)
+        finally:
+            if collecting:
+                gc.enable()
+        if count:
+            log.info("recovered %d orders from %d journal events", len(self._table), count)
+        if count >= _FREEZE_AFTER:
+            gc.freeze()
+        return count
 
     @property
     def last_sequence(self) -> int:
         """The newest durable sequence."""
-        return self._committed
+        return self._ledger.committed
 
     @property
     def broker_healthy(self) -> bool:
@@ -239,11 +256,16 @@ class OrderActor:
     def order_count(self) -> int:
         return len(self._table)
 
+    @property
+    def in_flight_count(self) -> int:
+        """Orders with broker work outstanding (submit, cancel, verification)."""
+        return len(self._inflight)
+
     # Read-only hooks for metrics (read at scrape time, never on the hot path).
     @property
     def inbox_depth(self) -> int:
-        """Messages waiting in the inbox."""
-        return self._inbox.qsize()
+        """Commands and broker results waiting for the actor."""
+        return len(self._mailbox)
 
     def subscriber_buffer_depths(self) -> list[int]:
         """Updates waiting in each live subscriber's buffer."""
@@ -258,7 +280,7 @@ class OrderActor:
         (the caller's remaining deadline).
         """
         deadline = None if ack_wait is None else time.monotonic() + ack_wait
-        outcome: PlaceOutcome = await self._ask(lambda f: Place(spec, f, deadline))
+        outcome: PlaceOutcome = await self._ask(Place(spec, self._future(), deadline))
         if outcome.settled is None:
             return outcome.order
         wait = self._config.ack_wait if ack_wait is None else min(ack_wait, self._config.ack_wait)
@@ -270,20 +292,18 @@ class OrderActor:
 
     async def cancel_order(self, ref: OrderRef) -> Order:
         """Request a cancel; return the order in PENDING_CANCEL (or already CANCELED)."""
-        order: Order = await self._ask(lambda f: Cancel(ref, f))
+        order: Order = await self._ask(Cancel(ref, self._future()))
         return order
 
-    # Reads do not queue in the inbox behind commands (a backlog of PlaceOrder
-    # must not delay a status read): they read the table directly, as of the
-    # last commit. The actor's task is the only writer and this runs on the
-    # same event loop, so nothing changes during a read; changes not yet
-    # committed are hidden by ``_durable``.
+    # Reads do not queue behind commands (a backlog of PlaceOrder must not
+    # delay a status read): they read the ledger directly, as of the last
+    # commit. The actor's task is the only writer and this runs on the same
+    # event loop, so nothing changes during a read.
 
     async def get_order(self, ref: OrderRef) -> Order:
         """Return the order ``ref`` names, as of the last commit."""
         self._check_serving()
-        found = self._table.find(ref)
-        order = None if found is None else self._durable(found)
+        order = self._ledger.find_durable(ref)
         if order is None:
             raise _not_found(ref)
         return order
@@ -291,21 +311,35 @@ class OrderActor:
     async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
         """Return one page of orders (as of the last commit) and whether more follow."""
         self._check_serving()
-        return self._table.page(query, self._durable)
+        return self._ledger.page(query)
+
+    def open_orders(self) -> list[Order]:
+        """Every open order as of the last commit, oldest first."""
+        durable = (self._ledger.durable(o) for o in self._table.open_orders())
+        return [o for o in durable if o is not None]
 
     async def flush(self) -> None:
-        """Return once every command queued before this call is handled and durable.
+        """Return once every command and result queued before this call is handled
+        and durable.
 
         Reads never wait for commands; this is how a caller (a test, a drain)
         waits until what it asked for is visible.
         """
-        await self._ask(Flush)
+        await self._ask(Flush(self._future()))
 
-    def _durable(self, order: Order) -> Order | None:
-        """``order`` as of the last commit: None if it was created since."""
-        if order.last_sequence <= self._committed:
-            return order
-        return self._before_commit[order.order_id]
+    async def idle(self) -> None:
+        """Return once nothing is queued, no broker call runs and all is durable.
+
+        The barrier for tests and tools that drive the engine through a
+        scripted broker: after it, every consequence of what was sent so far
+        (acks, fills, retries, verifications) is applied and committed.
+        """
+        while True:
+            await self.flush()
+            if not self._broker_tasks and not len(self._mailbox):
+                return
+            if self._broker_tasks:
+                await asyncio.wait(set(self._broker_tasks))
 
     async def subscribe(
         self, filter_: SubscriptionFilter, capacity: int | None = None
@@ -316,16 +350,13 @@ class OrderActor:
         journal: read them with ``replay``.
         """
         subscriber = Subscriber(filter_, capacity or self._config.subscriber_buffer)
-        live_after: int = await self._ask(lambda f: Subscribe(subscriber, f))
+        live_after: int = await self._ask(Subscribe(subscriber, self._future()))
         subscriber.live_after = live_after
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Release ``subscriber``; safe to call more than once and after stop."""
-        if self._running:
-            with contextlib.suppress(asyncio.QueueFull):
-                self._inbox.put_nowait(Unsubscribe(subscriber))
-                return
+        # Publishing is synchronous on this loop, so removing here never races it.
         self._fanout.remove(subscriber)
 
     async def replay(
@@ -346,62 +377,55 @@ class OrderActor:
         if not self._running:
             raise Unavailable("gateway is not serving", reason="GATEWAY_NOT_SERVING")
 
-    async def _ask(self, make: Callable[[asyncio.Future[Any]], Message]) -> Any:
+    @staticmethod
+    def _future() -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _ask(self, command: Command) -> Any:
         self._check_serving()
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
-            self._inbox.put_nowait(make(reply))
-        except asyncio.QueueFull:
-            raise ResourceExhausted(
-                "gateway overloaded: too many requests queued; retry with backoff",
-                reason="GATEWAY_OVERLOADED",
-            ) from None
-        return await reply
+            self._mailbox.command(command)
+        except MailboxFull:
+            raise _overloaded() from None
+        return await command.reply
 
     # ------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
+        take = self._mailbox.take
+        limit = self._config.max_batch
         while True:
-            batch = [await self._inbox.get()]
-            while len(batch) < self._config.max_batch and not self._inbox.empty():
-                batch.append(self._inbox.get_nowait())
-            for message in batch:
-                self._handle(message)
+            results, commands = await take(limit)
+            for result in results:
+                self._handle(result)
+            for command in commands:
+                self._handle(command)
             await self._commit()
 
-    def _handle(self, message: Message) -> None:
+    def _handle(self, message: Command | Result) -> None:
         reply = getattr(message, "reply", None)
         try:
             match message:
                 case Place():
                     self._on_place(message)
-                case Cancel():
-                    self._on_cancel(message)
-                case Subscribe():
-                    self._after_commit.append(functools.partial(self._register, message))
-                case Unsubscribe():
-                    self._fanout.remove(message.subscriber)
-                case Flush():
-                    self._replies.append((message.reply, None))
+                case BrokerReports():
+                    self._health.record(None)  # a report proves the broker is alive
+                    for report in message.reports:
+                        self._on_report(report)
                 case SubmitDone():
                     self._on_submit_done(message)
+                case Cancel():
+                    self._on_cancel(message)
                 case CancelDone():
                     self._on_cancel_done(message)
-                case BrokerReport():
-                    self._health.record(None)  # a report proves the broker is alive
-                    self._on_report(message.report)
+                case Subscribe():
+                    self._after_commit.append(functools.partial(self._register, message))
+                case Flush():
+                    self._replies.append((message.reply, None))
                 case BrokerState():
                     self._on_broker_state(message.state)
                 case OpenOrders():
-                    open_orders = [
-                        o for o in self._table.open_orders() if o.order_id not in self._submitting
-                    ]
-                    open_orders += [
-                        order
-                        for order_id in sorted(self._unverified)
-                        if (order := self._table.get(order_id)) is not None and order.is_terminal
-                    ]
-                    self._replies.append((message.reply, open_orders))
+                    self._replies.append((message.reply, self._orders_to_reconcile()))
                 case Absent():
                     self._on_absent(message.order_id)
                 case BrokerOpenOrders():
@@ -416,7 +440,7 @@ class OrderActor:
                 self._replies.append((reply, GatewayError(f"internal error: {exc}")))
 
     async def _commit(self) -> None:
-        records, self._records = self._records, []
+        records = self._ledger.take_pending()
         replies, self._replies = self._replies, []
         actions, self._after_commit = self._after_commit, []
         if records:
@@ -425,10 +449,10 @@ class OrderActor:
             except Exception as exc:
                 self._fail(exc, replies)
                 raise
-            self._committed = records[-1].sequence
-            self._before_commit.clear()
+            self._ledger.committed_through(records[-1].sequence)
+            publish = self._fanout.publish
             for record in records:
-                self._fanout.publish(record.update)
+                publish(record.update)
         for future, value in replies:
             if future.done():  # the caller gave up (deadline, disconnect)
                 continue
@@ -479,7 +503,17 @@ class OrderActor:
                 key=lambda order: order.last_sequence,
             )
         self._fanout.add(subscriber)
-        message.reply.set_result(self._committed)
+        message.reply.set_result(self._ledger.committed)
+
+    def _orders_to_reconcile(self) -> list[Order]:
+        """Open orders not being submitted, then terminal ones still unverified."""
+        inflight = self._inflight
+        orders = [o for o in self._table.open_orders() if not inflight.submitting(o.order_id)]
+        for order_id in inflight.unverified():
+            order = self._table.get(order_id)
+            if order is not None and order.is_terminal:
+                orders.append(order)
+        return orders
 
     # ------------------------------------------------------------ handlers
 
@@ -509,8 +543,7 @@ class OrderActor:
                 reason="BROKER_UNAVAILABLE",
             )
         order = self._emit(OrderCreated(self._new_id(), spec, self._clock()))
-        assert order is not None
-        self._submitting.add(order.order_id)
+        self._inflight.of(order.order_id).submitting = True
         deadline = message.deadline
         self._after_commit.append(lambda: self._spawn_submit(order, deadline=deadline))
         self._replies.append((message.reply, PlaceOutcome(order, self._settle(order))))
@@ -519,11 +552,10 @@ class OrderActor:
         """Return the future settled when ``order`` leaves PENDING_NEW (None if it has)."""
         if order.status is not OrderStatus.PENDING_NEW:
             return None
-        future = self._settled.get(order.order_id)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._settled[order.order_id] = future
-        return future
+        flight = self._inflight.of(order.order_id)
+        if flight.settled is None:
+            flight.settled = self._future()
+        return flight.settled
 
     def _on_cancel(self, message: Cancel) -> None:
         order = self._find(message.ref)
@@ -537,26 +569,27 @@ class OrderActor:
             self._replies.append((message.reply, order))  # already on its way
             return
         updated = self._emit(CancelRequested(order.order_id, self._clock()))
-        assert updated is not None
-        if order.order_id in self._submitting:
+        if self._inflight.submitting(order.order_id):
             # The broker may not know the order yet: cancel once the submit returns.
-            self._cancel_after_submit.add(order.order_id)
+            self._inflight.of(order.order_id).cancel_after_submit = True
         else:
             self._after_commit.append(lambda: self._spawn_cancel(updated))
         self._replies.append((message.reply, updated))
 
     def _on_submit_done(self, message: SubmitDone) -> None:
         order_id = message.order_id
-        self._submitting.discard(order_id)
+        flight = self._inflight.of(order_id)
+        flight.submitting = False
+        cancel_after = flight.cancel_after_submit
+        flight.cancel_after_submit = False
+        self._inflight.tidy(order_id)
         order = self._table.get(order_id)
         if order is None:
             return
         now = self._clock()
         error = message.error
         if message.ack is not None:
-            ack = self._ack_event(order, message.ack.broker_order_id, now)
-            if ack is not None:
-                self._emit_safely(ack)
+            self._emit_if(interpret.ack_event(order, message.ack.broker_order_id, now))
         elif isinstance(error, BrokerRejected):
             self._emit_safely(OrderRejected(order_id, error.reason, now))
         elif isinstance(error, BrokerUnavailable):
@@ -573,17 +606,20 @@ class OrderActor:
                 error,
             )
             self._after_commit.append(lambda: self._spawn_recheck(order))
-        if order_id in self._cancel_after_submit:
-            self._cancel_after_submit.discard(order_id)
+        if cancel_after:
             current = self._table.get(order_id)
             if current is not None and not current.is_terminal:
                 self._after_commit.append(lambda: self._spawn_cancel(current))
 
     def _on_cancel_done(self, message: CancelDone) -> None:
-        self._cancelling.discard(message.order_id)
+        order_id = message.order_id
+        flight = self._inflight.get(order_id)
+        if flight is not None:
+            flight.cancelling = False
+            self._inflight.tidy(order_id)
         if message.error is None or message.unresolved:
             return  # the outcome arrives as a report, or reconciliation finds it
-        order = self._table.get(message.order_id)
+        order = self._table.get(order_id)
         if order is None or order.status is not OrderStatus.PENDING_CANCEL:
             return
         reason = (
@@ -591,7 +627,7 @@ class OrderActor:
             if isinstance(message.error, BrokerRejected)
             else f"cancel not confirmed by the broker: {message.error}"
         )
-        self._emit_safely(CancelRejected(order.order_id, reason, self._clock()))
+        self._emit_safely(CancelRejected(order_id, reason, self._clock()))
 
     def _on_broker_state(self, state: BrokerOrderState) -> None:
         """Bring one order in line with the broker's view of it."""
@@ -600,92 +636,68 @@ class OrderActor:
             self.unknown_reports += 1
             log.warning("state for unknown order %s/%s", state.account, state.client_order_id)
             return
-        order_id, now = order.order_id, self._clock()
-        self._unverified.discard(order_id)
+        order_id, now, booked = order.order_id, self._clock(), self._ledger.booked
+        flight = self._inflight.get(order_id)
+        if flight is not None and flight.unverified:
+            flight.unverified = False
+            self._inflight.tidy(order_id)
         if state.status is not OrderStatus.REJECTED:
-            ack = self._ack_event(order, state.broker_order_id, now)
-            if ack is not None:
-                self._emit_safely(ack)
-        for fill in state.fills:
-            if not self._table.has_exec(order_id, fill.exec_id):
-                self._emit_safely(OrderFilled(order_id, fill, fill.time, state.broker_order_id))
-        self._catch_up_fills(state)
-        current = self._table.get(order_id)
-        if current is None or current.is_terminal:
-            return
-        terminal: OrderEvent | None = None
-        if state.status is OrderStatus.CANCELED:
-            terminal = OrderCanceled(order_id, now, state.reason)
-        elif state.status is OrderStatus.EXPIRED:
-            terminal = OrderExpired(order_id, now)
-        elif state.status is OrderStatus.REJECTED:
-            terminal = OrderRejected(order_id, state.reason or "rejected by broker", now)
+            order = self._emit_if(interpret.ack_event(order, state.broker_order_id, now)) or order
+        for fill in interpret.itemised_fills(order, state, booked):
+            order = self._emit_safely(fill) or order
+        catch_up = interpret.catch_up_fill(order, state, booked, now)
+        if catch_up is not None:
+            log.warning(
+                "order %s: booking %s missed fill quantity at %s from the broker's totals",
+                order_id,
+                catch_up.fill.quantity,
+                catch_up.fill.price,
+            )
+            order = self._emit_safely(catch_up) or order
+        elif state.filled_quantity > order.filled_quantity and state.average_fill_price is None:
+            log.error(
+                "order %s: broker reports %s filled, we know %s, and no price to book it at",
+                order_id,
+                state.filled_quantity,
+                order.filled_quantity,
+            )
+        terminal = interpret.terminal_event(order, state, now)
         if terminal is not None:
             self._emit_safely(terminal)
-        elif current.status is OrderStatus.PENDING_CANCEL:
-            self._retry_unconfirmed_cancel(current)
+        elif order.status is OrderStatus.PENDING_CANCEL:
+            self._retry_unconfirmed_cancel(order)
 
     def _retry_unconfirmed_cancel(self, order: Order) -> None:
         """The broker still has an order we asked to cancel, and no cancel is on
         its way: the last one's outcome was lost. Send it again (cancels are
         idempotent); after a few tries, report the cancel as not confirmed."""
-        if order.order_id in self._cancelling or order.order_id in self._submitting:
+        order_id = order.order_id
+        flight = self._inflight.of(order_id)
+        if flight.cancelling or flight.submitting:
             return
-        tries = self._cancel_resends.get(order.order_id, 0)
+        tries = flight.cancel_resends
         if tries >= self._config.broker_attempts:
-            self._cancel_resends.pop(order.order_id, None)
+            flight.cancel_resends = 0
+            self._inflight.tidy(order_id)
             reason = f"cancel not confirmed by the broker after {tries + 1} tries"
-            self._emit_safely(CancelRejected(order.order_id, reason, self._clock()))
+            self._emit_safely(CancelRejected(order_id, reason, self._clock()))
             return
-        self._cancel_resends[order.order_id] = tries + 1
-        log.warning(
-            "order %s: cancel unconfirmed, still open at the broker; re-sending", order.order_id
-        )
+        flight.cancel_resends = tries + 1
+        log.warning("order %s: cancel unconfirmed, still open at the broker; re-sending", order_id)
         self._after_commit.append(lambda: self._spawn_cancel(order))
 
-    def _catch_up_fills(self, state: BrokerOrderState) -> None:
-        """Book fills the broker counts but never itemised to us, as one fill.
-
-        Its exec_id names the broker's total, so the same catch-up is never
-        booked twice; its price is what makes our average match the broker's.
-        """
-        order = self._table.by_key(state.account, state.client_order_id)
-        if order is None or state.filled_quantity <= order.filled_quantity:
-            return
-        missing = state.filled_quantity - order.filled_quantity
-        if state.average_fill_price is None:
-            log.error(
-                "order %s: broker reports %s filled, we know %s, and no price to book it at",
-                order.order_id,
-                state.filled_quantity,
-                order.filled_quantity,
-            )
-            return
-        notional = state.average_fill_price * state.filled_quantity - order.fill_notional
-        price = (notional / missing).quantize(AVERAGE_PRICE_QUANTUM)
-        if price <= 0:
-            price = state.average_fill_price
-        exec_id = f"reconciled:{state.broker_order_id}:{state.filled_quantity}"
-        if self._table.has_exec(order.order_id, exec_id):
-            return
-        now = self._clock()
-        log.warning(
-            "order %s: booking %s missed fill quantity at %s from the broker's totals",
-            order.order_id,
-            missing,
-            price,
-        )
-        fill = Fill(exec_id, missing, price, now)
-        self._emit_safely(OrderFilled(order.order_id, fill, now, state.broker_order_id))
-
     def _on_absent(self, order_id: str) -> None:
-        self._unverified.discard(order_id)  # nothing there to complete it from
+        flight = self._inflight.get(order_id)
+        if flight is not None and flight.unverified:
+            flight.unverified = False  # nothing there to complete it from
+            self._inflight.tidy(order_id)
         order = self._table.get(order_id)
-        if order is None or order.is_terminal or order_id in self._submitting:
+        if order is None or order.is_terminal or self._inflight.submitting(order_id):
             return
         if order.status is not OrderStatus.PENDING_NEW:
-            if order_id not in self._missing_seen:
-                self._missing_seen.add(order_id)
+            flight = self._inflight.of(order_id)
+            if not flight.reported_missing:
+                flight.reported_missing = True
                 log.error(
                     "order %s is %s here but unknown at the broker; left as is for an operator",
                     order_id,
@@ -704,11 +716,14 @@ class OrderActor:
         )
 
     def _on_broker_open_orders(self, states: list[BrokerOrderState]) -> None:
+        foreign: set[tuple[str, str]] = set()
         for state in states:
             key = (state.account, state.client_order_id)
-            if self._table.by_key(*key) is not None or key in self._foreign_seen:
+            if self._table.by_key(*key) is not None:
                 continue
-            self._foreign_seen.add(key)
+            foreign.add(key)
+            if key in self._foreign_open:
+                continue
             self.foreign_orders += 1
             log.warning(
                 "broker holds open order %s/%s (broker id %s) that this gateway did not "
@@ -717,6 +732,7 @@ class OrderActor:
                 state.client_order_id,
                 state.broker_order_id,
             )
+        self._foreign_open = foreign
 
     def _on_report(self, report: ExecutionReport) -> None:
         order = self._table.by_key(report.account, report.client_order_id)
@@ -732,31 +748,14 @@ class OrderActor:
                 report.broker_order_id,
             )
             return
-        event = self._event_for(order, report)
+        event = interpret.report_event(order, report, self._ledger.booked)
         if event is not None:
-            self._emit_safely(event)
-        self._check_completeness(order.order_id, report)
-
-    def _check_completeness(self, order_id: str, report: ExecutionReport) -> None:
-        """Ask the broker about an order whose fills we may have missed.
-
-        Reconciliation covers open orders; this covers the order a lost fill
-        report and then a cancel or expiry ended: the end says nothing about
-        the fills before it, unless the venue sends its cumulative total.
-        """
-        order = self._table.get(order_id)
-        if order is None:
-            return
-        behind = (
-            report.filled_quantity is not None and report.filled_quantity > order.filled_quantity
-        )
-        unknown = report.filled_quantity is None and report.kind in (
-            ReportKind.CANCELED,
-            ReportKind.EXPIRED,
-        )
-        if (behind or unknown) and order_id not in self._unverified:
-            self._unverified.add(order_id)
-            self._after_commit.append(lambda: self._spawn(self._verify(order)))
+            order = self._emit_safely(event) or order
+        if interpret.may_have_missed_fills(order, report):
+            flight = self._inflight.of(order.order_id)
+            if not flight.unverified:
+                flight.unverified = True
+                self._after_commit.append(lambda: self._spawn(self._verify(order)))
 
     async def _verify(self, order: Order) -> BrokerState | None:
         try:
@@ -771,47 +770,10 @@ class OrderActor:
             return None  # still unverified: the next reconciliation pass asks
         return None if state is None else BrokerState(state)
 
-    @staticmethod
-    def _ack_event(order: Order, broker_order_id: str, time: datetime) -> OrderAccepted | None:
-        """Return the ack to apply, or None when it only echoes what is known.
-
-        Acks arrive twice (submit reply and report stream) and may trail the
-        fills; only the first one matters, or one that brings the broker id.
-        """
-        if order.status is OrderStatus.PENDING_NEW:
-            return OrderAccepted(order.order_id, broker_order_id, time)
-        if order.is_terminal or order.broker_order_id or not broker_order_id:
-            return None
-        return OrderAccepted(order.order_id, broker_order_id, time)
-
-    def _event_for(self, order: Order, report: ExecutionReport) -> OrderEvent | None:
-        order_id, time = order.order_id, report.time
-        match report.kind:
-            case ReportKind.ACCEPTED:
-                return self._ack_event(order, report.broker_order_id, time)
-            case ReportKind.REJECTED:
-                if order.status is OrderStatus.REJECTED:
-                    return None
-                return OrderRejected(order_id, report.reason or "rejected by broker", time)
-            case ReportKind.FILL:
-                if report.fill is None or self._table.has_exec(order_id, report.fill.exec_id):
-                    return None  # a duplicate report: each exec_id is applied once
-                return OrderFilled(order_id, report.fill, time, report.broker_order_id)
-            case ReportKind.CANCELED:
-                if order.status is OrderStatus.CANCELED:
-                    return None  # the echo of a cancel already applied
-                return OrderCanceled(order_id, time, report.reason)
-            case ReportKind.CANCEL_REJECTED:
-                if order.status is not OrderStatus.PENDING_CANCEL:
-                    return None
-                return CancelRejected(order_id, report.reason or "cancel rejected", time)
-            case ReportKind.EXPIRED:
-                if order.status is OrderStatus.EXPIRED:
-                    return None
-                return OrderExpired(order_id, time)
-        return None
-
     # ------------------------------------------------------ state changes
+
+    def _emit_if(self, event: OrderEvent | None) -> Order | None:
+        return None if event is None else self._emit_safely(event)
 
     def _emit_safely(self, event: OrderEvent) -> Order | None:
         try:
@@ -821,98 +783,27 @@ class OrderActor:
             log.error("refused: order %s: %s", event.order_id, exc)
             return None
 
-    def _emit(self, event: OrderEvent) -> Order | None:
-        """Apply ``event``, give it the next sequence and queue it for the journal."""
-        before = self._table.get(event.order_id)
-        after = apply_event(before, event, self._sequence + 1)
-        if (
-            before is not None
-            # A new status or fill is a change: the full comparison (a copy and
-            # thirteen fields) only runs when neither moved.
-            and after.status is before.status
-            and after.filled_quantity == before.filled_quantity
-            and before
-            == after.evolve(updated_at=before.updated_at, last_sequence=before.last_sequence)
-        ):
-            return before  # nothing changed (a duplicate ack): no event, no update
-        self._before_commit.setdefault(event.order_id, before)  # what reads see until the commit
-        self._sequence += 1
-        fill = event.fill if isinstance(event, OrderFilled) else None
-        record = JournalRecord(event, OrderUpdate(self._sequence, after, event.time, fill))
-        self._apply(record)
-        self._records.append(record)
-        return after
-
-    def _apply(self, record: JournalRecord) -> None:
-        """Put a record's result into the table: the one path for live and replay."""
-        order = record.update.order
-        self._table.put(order)
-        if isinstance(record.event, OrderFilled):
-            self._table.add_exec(order.order_id, record.event.fill.exec_id)
-        if order.is_terminal:
-            self._cancel_resends.pop(order.order_id, None)
-        if order.status is not OrderStatus.PENDING_NEW:
-            settled = self._settled.pop(order.order_id, None)
-            if settled is not None:
-                self._after_commit.append(functools.partial(self._resolve_settled, settled, order))
-
-    @staticmethod
-    def _resolve_settled(future: asyncio.Future[Order], order: Order) -> None:
-        if not future.done():
-            future.set_result(order)
-
-    def _recover(self) -> None:
-        """Rebuild the table, indexes and sequence by re-applying the journal."""
-        # Replay allocates millions of objects that all stay alive: the cyclic
-        # collector would walk the growing table again and again for nothing.
-        # Off while replaying; afterwards the recovered table is frozen out of
-        # its reach, so later full collections do not walk it either.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            count = self._replay_journal()
-        finally:
-            if collecting:
-                gc.enable()
-        if count >= _FREEZE_AFTER:
-            gc.freeze()
-
-    def _replay_journal(self) -> int:
-        """Re-apply every journal record; return how many there were."""
-        count = 0
-        for record in self._journal.replay():
-            before = self._table.get(record.event.order_id)
-            try:
-                order = apply_event(before, record.event, record.sequence)
-            except IllegalTransition as exc:
-                # Only a bug writes such a record, and refusing to start over it
-                # would be a crash loop. The record's snapshot is what clients
-                # were told, so that is the state kept.
-                log.error(
-                    "journal record %d does not replay (%s); kept as stored", record.sequence, exc
-                )
-                order = record.update.order
-            if order != record.update.order:
-                log.warning("journal record %d disagrees with its replay", record.sequence)
-            update = OrderUpdate(record.sequence, order, record.update.time, record.update.fill)
-            self._apply(JournalRecord(record.event, update))
-            self._sequence = record.sequence
-            count += 1
-        # Numbers a recovery reserved (records it had to drop) are never reused.
-        self._sequence = max(self._sequence, self._journal.last_sequence)
-        self._committed = self._sequence
-        self._after_commit.clear()
-        if count:
-            log.info("recovered %d orders from %d journal events", len(self._table), count)
-        return count
+    def _emit(self, event: OrderEvent) -> Order:
+        """Apply ``event`` through the ledger; settle what waited for it."""
+        order = self._ledger.emit(event)
+        flight = self._inflight.get(order.order_id)
+        if flight is not None:
+            if flight.settled is not None and order.status is not OrderStatus.PENDING_NEW:
+                settled, flight.settled = flight.settled, None
+                self._after_commit.append(functools.partial(_resolve, settled, order))
+            if order.is_terminal:
+                flight.cancel_resends = 0
+                flight.reported_missing = False
+            self._inflight.tidy(order.order_id)
+        return order
 
     # ------------------------------------------------------- broker tasks
 
-    def _spawn(self, coro: Coroutine[Any, Any, Message | None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Result | None]) -> None:
         async def run() -> None:
             message = await coro
             if message is not None:
-                await self._inbox.put(message)
+                self._mailbox.result(message)
 
         task = asyncio.create_task(run())
         self._broker_tasks.add(task)
@@ -921,7 +812,7 @@ class OrderActor:
     def _spawn_submit(
         self, order: Order, *, ask_first: bool = False, deadline: float | None = None
     ) -> None:
-        self._submitting.add(order.order_id)
+        self._inflight.of(order.order_id).submitting = True
         self._spawn(
             broker_calls.submit_order(
                 self._broker,
@@ -948,7 +839,7 @@ class OrderActor:
         )
 
     def _spawn_cancel(self, order: Order) -> None:
-        self._cancelling.add(order.order_id)
+        self._inflight.of(order.order_id).cancelling = True
         self._spawn(
             broker_calls.cancel_order(
                 self._broker,
@@ -962,23 +853,28 @@ class OrderActor:
             )
         )
 
-    async def _deliver_report(self, report: ExecutionReport) -> None:
-        await self._inbox.put(BrokerReport(report))
-
     async def _deliver_state(self, state: BrokerOrderState) -> None:
-        await self._inbox.put(BrokerState(state))
+        await self._mailbox.result_when_room(BrokerState(state))
+
+    async def _ask_internal(self, query: OpenOrders) -> list[Order]:
+        """Ask the actor from inside the engine: queued as a result, never refused."""
+        self._check_serving()
+        await self._mailbox.result_when_room(query)
+        orders: list[Order] = await query.reply
+        return orders
 
     async def _read_reports(self) -> None:
-        """Feed the broker's report stream into the inbox, reconnecting on errors.
+        """Feed the broker's report stream to the actor, reconnecting on errors.
 
-        ``put`` waits when the inbox is full: backpressure on the broker
-        stream, never a dropped report.
+        Each frame is one message. The put waits while the result queue is
+        full: backpressure on the broker stream, never a dropped report.
         """
         delay = self._config.broker_backoff
+        put = self._mailbox.result_when_room
         while True:
             try:
-                async for report in self._broker.reports():
-                    await self._inbox.put(BrokerReport(report))
+                async for reports in self._broker.reports():
+                    await put(BrokerReports(reports))
                     delay = self._config.broker_backoff
                 if not self._running:
                     return
@@ -1019,11 +915,12 @@ class OrderActor:
 
     async def _reconcile_once(self) -> bool:
         """Run one pass; return whether the broker answered every question."""
-        open_orders: list[Order] = await self._ask(OpenOrders)
+        open_orders = await self._ask_internal(OpenOrders(self._future()))
+        put = self._mailbox.result_when_room
         result = await self._reconciler.run(
             open_orders,
-            lambda order_id: self._inbox.put(Absent(order_id)),
-            lambda states: self._inbox.put(BrokerOpenOrders(states)),
+            lambda order_id: put(Absent(order_id)),
+            lambda states: put(BrokerOpenOrders(states)),
         )
         log.log(
             logging.INFO if result.absent or result.errors else logging.DEBUG,
@@ -1034,3 +931,8 @@ class OrderActor:
             result.errors,
         )
         return result.errors == 0
+
+
+def _resolve(future: asyncio.Future[Order], order: Order) -> None:
+    if not future.done():
+        future.set_result(order)

@@ -2,7 +2,9 @@
 
 Each function runs as its own task and returns the message the actor gets
 back; none of them touches the order table. Only transient errors are
-retried (tenacity, exponential backoff with jitter). An unknown outcome is
+retried (tenacity, exponential backoff with jitter), and the retry machinery
+is built only once a first attempt failed transiently: the common call that
+succeeds at once costs one timeout and one await. An unknown outcome is
 settled by asking the broker by client_order_id before anything is re-sent,
 and a re-send always uses the same client_order_id, so the broker can never
 end up with two orders for one key.
@@ -95,6 +97,28 @@ def _retrying(config: EngineConfig, deadline: float | None) -> AsyncRetrying:
     )
 
 
+async def _with_retries(
+    config: EngineConfig, deadline: float | None, attempt: Callable[[], Awaitable[_T]]
+) -> _T:
+    """Run ``attempt``; retry it on transient errors, bounded by attempts and ``deadline``.
+
+    The first try runs bare. Only after it failed transiently is tenacity
+    built, and its first attempt re-raises that failure instead of calling
+    again, so the attempt count, backoff and logging are tenacity's own.
+    """
+    try:
+        return await attempt()
+    except BrokerTransientError as error:
+        first: BrokerTransientError | None = error
+    async for retry in _retrying(config, deadline):
+        with retry:
+            if first is not None:
+                failure, first = first, None
+                raise failure
+            return await attempt()
+    raise AssertionError("unreachable: tenacity either returns or raises")
+
+
 async def _call(config: EngineConfig, health: BrokerHealth, call: Awaitable[_T]) -> _T:
     """Run one broker call with the call timeout, recording its outcome in ``health``."""
     try:
@@ -135,24 +159,27 @@ async def submit_order(
     reconciliation, never rejected.
     """
     outcome_unknown = ask_first
+
+    async def attempt() -> SubmitDone:
+        nonlocal ask_first, outcome_unknown
+        if ask_first:
+            state = await _call(
+                config, health, broker.order_status(spec.account, spec.client_order_id)
+            )
+            if state is not None:
+                await deliver(state)
+                return SubmitDone(order_id, ack=SubmitAck(state.broker_order_id))
+            ask_first = False
+        try:
+            ack = await _call(config, health, broker.submit(spec))
+        except BrokerTimeout:
+            # The order may exist now: ask before the next try re-sends.
+            ask_first = outcome_unknown = True
+            raise
+        return SubmitDone(order_id, ack=ack)
+
     try:
-        async for attempt in _retrying(config, deadline):
-            with attempt:
-                if ask_first:
-                    state = await _call(
-                        config, health, broker.order_status(spec.account, spec.client_order_id)
-                    )
-                    if state is not None:
-                        await deliver(state)
-                        return SubmitDone(order_id, ack=SubmitAck(state.broker_order_id))
-                    ask_first = False
-                try:
-                    ack = await _call(config, health, broker.submit(spec))
-                except BrokerTimeout:
-                    # The order may exist now: ask before the next try re-sends.
-                    ask_first = outcome_unknown = True
-                    raise
-                return SubmitDone(order_id, ack=ack)
+        return await _with_retries(config, deadline, attempt)
     except asyncio.CancelledError:
         raise
     except BrokerUnavailable as exc:
@@ -161,7 +188,6 @@ async def submit_order(
         return SubmitDone(order_id, error=exc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
         return SubmitDone(order_id, error=exc)
-    raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 async def recheck_submit(
@@ -182,11 +208,11 @@ async def recheck_submit(
     """
     await asyncio.sleep(config.unhealthy_probe_interval)
     try:
-        async for attempt in _retrying(config, None):
-            with attempt:
-                state = await check_order(
-                    broker, config, health, spec.account, spec.client_order_id
-                )
+        state = await _with_retries(
+            config,
+            None,
+            lambda: check_order(broker, config, health, spec.account, spec.client_order_id),
+        )
     except Exception as exc:  # noqa: BLE001 - reconciliation asks again
         log.warning(
             "order %s still in doubt after asking (%r); reconciliation asks again", order_id, exc
@@ -215,17 +241,18 @@ async def cancel_order(
     the first, timed-out try already cancelled the order.
     """
     outcome_unknown = False
+
+    async def attempt() -> CancelDone:
+        nonlocal outcome_unknown
+        try:
+            await _call(config, health, broker.cancel(account, client_order_id, broker_order_id))
+        except BrokerTimeout:
+            outcome_unknown = True
+            raise
+        return CancelDone(order_id)
+
     try:
-        async for attempt in _retrying(config, None):
-            with attempt:
-                try:
-                    await _call(
-                        config, health, broker.cancel(account, client_order_id, broker_order_id)
-                    )
-                except BrokerTimeout:
-                    outcome_unknown = True
-                    raise
-                return CancelDone(order_id)
+        return await _with_retries(config, None, attempt)
     except asyncio.CancelledError:
         raise
     except BrokerError as exc:
@@ -236,7 +263,6 @@ async def cancel_order(
         return CancelDone(order_id, error=exc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
         return CancelDone(order_id, error=exc)
-    raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 async def _settle_unknown_cancel(

@@ -1,13 +1,14 @@
-"""Messages in the actor's inbox: client commands and broker results.
+"""Messages to the actor: client commands, and broker results in their own queue.
 
 Client commands carry a future the actor resolves once the batch that handled
-them is durable. Broker results come from broker tasks and the report reader;
-they carry no future.
+them is durable. Broker results come from broker tasks, the report reader and
+reconciliation; they go ahead of commands (see ``mailbox``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.brokers import BrokerOrderState, ExecutionReport, SubmitAck
@@ -45,11 +46,6 @@ class Subscribe:
 
 
 @dataclass(slots=True)
-class Unsubscribe:
-    subscriber: Subscriber
-
-
-@dataclass(slots=True)
 class Flush:
     """Answered once everything queued before it is handled and committed."""
 
@@ -75,8 +71,10 @@ class CancelDone:
 
 
 @dataclass(slots=True)
-class BrokerReport:
-    report: ExecutionReport
+class BrokerReports:
+    """What one broker call or stream frame reported, in the venue's order."""
+
+    reports: Sequence[ExecutionReport]
 
 
 @dataclass(slots=True)
@@ -107,14 +105,8 @@ class BrokerOpenOrders:
     states: list[BrokerOrderState]
 
 
-Command = Place | Cancel | Subscribe | Unsubscribe | Flush
-Message = (
-    Command
-    | SubmitDone
-    | CancelDone
-    | BrokerReport
-    | BrokerState
-    | OpenOrders
-    | Absent
-    | BrokerOpenOrders
+Command = Place | Cancel | Subscribe | Flush
+Result = (
+    SubmitDone | CancelDone | BrokerReports | BrokerState | OpenOrders | Absent | BrokerOpenOrders
 )
+Message = Command | Result

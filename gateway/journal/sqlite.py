@@ -7,9 +7,11 @@ of its body, indexed by order_id for the inspector.
 
 Durability: each ``append`` is one transaction (group commit) committed with
 ``synchronous=FULL``, so it is fsynced before ``append`` returns. Writes run
-on one dedicated thread that owns the write connection (commits stay in call
-order and the event loop never blocks); ``read`` uses its own read-only
-connection on its own thread, which WAL lets run beside the writer.
+on one dedicated thread that owns the write connection, fed by a queue:
+commits stay in call order, the event loop never blocks, and each commit
+costs one hand-off to the thread and one wake-up of the loop when it is
+durable. ``read`` uses its own read-only connection on its own thread, which
+WAL lets run beside the writer.
 
 Damage: opening checks every row's checksum and order and catches SQLite's
 own "malformed"/"not a database" errors; ``replay`` decodes each row (doing
@@ -33,8 +35,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import shutil
 import sqlite3
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -195,7 +199,8 @@ class SqliteJournal:
         # One thread each: the writer's FIFO queue is what orders commits. The
         # queues stay short because every caller awaits its own call: the
         # actor has one append in flight, each subscriber one read.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
+        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-reader")
         self._read_conn: sqlite3.Connection | None = None
 
@@ -246,8 +251,16 @@ class SqliteJournal:
         if not records:
             return
         self._appended = True
+        if self._writer is None:
+            # Started on first use: replay may still swap the connection before.
+            self._writer = threading.Thread(
+                target=self._write_loop, name="journal-writer", daemon=True
+            )
+            self._writer.start()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self._write, list(records))
+        done = loop.create_future()
+        self._writes.put(_Write(records, done, loop))
+        await done
 
     async def read(self, after_sequence: int, up_to: int, limit: int) -> list[JournalRecord]:
         """Return up to ``limit`` records with after_sequence < sequence <= up_to."""
@@ -265,14 +278,29 @@ class SqliteJournal:
         self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._reader, self._close_reader)
-        # Queued behind every pending append: they commit first.
-        await loop.run_in_executor(self._writer, self._conn.close)
         self._reader.shutdown(wait=False)
-        self._writer.shutdown(wait=False)
+        writer = self._writer
+        if writer is None:
+            self._conn.close()
+            return
+        # Queued behind every pending append: they commit first.
+        self._writes.put(None)
+        await asyncio.to_thread(writer.join)
+
+    def _write_loop(self) -> None:
+        """The writer thread: commit each queued batch, then wake its caller."""
+        while (write := self._writes.get()) is not None:
+            try:
+                self._write(write.records)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                write.loop.call_soon_threadsafe(_settle, write.done, exc)
+            else:
+                write.loop.call_soon_threadsafe(_settle, write.done, None)
+        self._conn.close()
 
     # --------------------------------------------------- the worker threads
 
-    def _write(self, records: list[JournalRecord]) -> None:
+    def _write(self, records: Sequence[JournalRecord]) -> None:
         last = self._last_sequence
         rows = []
         for record in records:
@@ -426,6 +454,24 @@ def _row_capacity(path: Path) -> int:
         if Path(f"{path}{suffix}").exists()
     )
     return size // MIN_ROW_BYTES + 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One append on its way to the writer thread."""
+
+    records: Sequence[JournalRecord]
+    done: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # the appender was cancelled: nobody waits
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 def _initialize(path: Path) -> sqlite3.Connection:

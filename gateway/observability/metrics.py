@@ -326,7 +326,7 @@ class MeteredBroker:
             lambda: self._inner.cancel(account, client_order_id, broker_order_id),
         )
 
-    def reports(self) -> AsyncIterator[ExecutionReport]:
+    def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
         return self._inner.reports()
 
     async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:

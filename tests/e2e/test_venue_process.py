@@ -12,6 +12,7 @@ import pytest
 
 from gateway.brokers.alpaca import AlpacaBroker, AlpacaConfig
 from gateway.brokers.base import ExecutionReport, ReportKind
+from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
 from tests.processes import VENUE_READY, Service, clean_env, start
 
@@ -50,7 +51,7 @@ def venue_process(tmp_path: Path) -> Iterator[Service]:
 async def _first_fills(broker: AlpacaBroker, client_order_id: str) -> list[ExecutionReport]:
     """Read reports until ``client_order_id`` is filled; return its fills."""
     fills: list[ExecutionReport] = []
-    async for report in broker.reports():
+    async for report in each_report(broker.reports()):
         if report.client_order_id == client_order_id and report.kind is ReportKind.FILL:
             fills.append(report)
             if sum(r.fill.quantity for r in fills if r.fill) == Decimal(5):

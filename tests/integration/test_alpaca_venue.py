@@ -24,6 +24,7 @@ from gateway.brokers.alpaca import (
 from gateway.brokers.base import Broker, ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected, BrokerTimeout, BrokerUnavailable
 from gateway.brokers.simulated import SimConfig
+from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
 from gateway.venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.support import eventually
@@ -80,7 +81,7 @@ class Collected:
         self._task = asyncio.create_task(self._read(broker))
 
     async def _read(self, broker: AlpacaBroker) -> None:
-        async for report in broker.reports():
+        async for report in each_report(broker.reports()):
             self.reports.append(report)
 
     def of(self, client_order_id: str, kind: ReportKind | None = None) -> list[ExecutionReport]:
@@ -467,7 +468,7 @@ async def _first_failure(call: Callable[[], Awaitable[object]], tries: int) -> E
 
 
 async def _drain(broker: AlpacaBroker) -> list[ExecutionReport]:
-    return [report async for report in broker.reports()]
+    return [report async for report in each_report(broker.reports())]
 
 
 def _fixture(name: str) -> Any:

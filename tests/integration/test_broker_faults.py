@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -136,10 +136,11 @@ class ReportsLost(RecordingBroker):
         super().__init__(inner)
         self.lost = lost
 
-    async def reports(self) -> AsyncIterator[ExecutionReport]:
-        async for report in self.inner.reports():
-            if report.client_order_id not in self.lost:
-                yield report
+    async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
+        async for reports in self.inner.reports():
+            kept = [r for r in reports if r.client_order_id not in self.lost]
+            if kept:
+                yield kept
 
 
 async def test_an_order_left_in_doubt_is_asked_about_without_waiting_for_reconciliation(

@@ -57,6 +57,26 @@ def spec(client_order_id: str, *, limit: str | None = "0.01", quantity: str = "1
     )
 
 
+async def delivered(broker: RecordingBroker, actor: OrderActor) -> None:
+    """Wait until the actor took every frame the broker streamed and committed it."""
+    await eventually(
+        lambda: asyncio.sleep(0, broker.unread_frames), lambda n: n == 0, what="frames read"
+    )
+    await actor.flush()
+
+
+async def reconciled(actor: OrderActor) -> None:
+    """Run one reconciliation pass and wait until what it learned is committed."""
+    target = actor.reconcile_passes + 1
+    actor.request_reconcile()
+    await eventually(
+        lambda: asyncio.sleep(0, actor.reconcile_passes),
+        lambda n: n >= target,
+        what="a reconciliation pass",
+    )
+    await actor.flush()
+
+
 @pytest.fixture
 def broker() -> RecordingBroker:
     return RecordingBroker(SimulatedBroker(SimConfig(seed=1, tick_interval=None)))
@@ -137,23 +157,24 @@ async def test_duplicate_and_early_reports_are_applied_once(
         ReportKind.FILL, "acct-1", "dup-fill", now, order.broker_order_id, fill
     )
     for _ in range(3):
-        await actor._deliver_report(report)  # the broker repeats itself
+        broker.send(report)  # the broker repeats itself
     status = await eventually(
         lambda: actor.get_order(OrderRef("acct-1", order_id=order.order_id)),
         lambda o: o.filled_quantity > 0,
         what="the fill applied",
     )
-    await actor._deliver_report(report)
+    broker.send(report)
+    await delivered(broker, actor)
     after = await actor.get_order(OrderRef("acct-1", order_id=order.order_id))
     assert status.filled_quantity == after.filled_quantity == Decimal(4)
     assert after.status is OrderStatus.PARTIALLY_FILLED
 
 
-async def test_reports_for_unknown_orders_are_counted_not_adopted(actor: OrderActor) -> None:
+async def test_reports_for_unknown_orders_are_counted_not_adopted(
+    actor: OrderActor, broker: RecordingBroker
+) -> None:
     now = datetime.now(UTC)
-    await actor._deliver_report(
-        ExecutionReport(ReportKind.ACCEPTED, "acct-1", "placed-elsewhere", now, "B-9")
-    )
+    broker.send(ExecutionReport(ReportKind.ACCEPTED, "acct-1", "placed-elsewhere", now, "B-9"))
     await eventually(
         lambda: asyncio.sleep(0, actor.unknown_reports), lambda n: n == 1, what="report counted"
     )
@@ -161,15 +182,16 @@ async def test_reports_for_unknown_orders_are_counted_not_adopted(actor: OrderAc
 
 
 async def test_fills_known_only_as_broker_totals_are_booked_once_at_the_right_price(
-    actor: OrderActor,
+    actor: OrderActor, broker: RecordingBroker
 ) -> None:
     order = await actor.place_order(spec("totals", quantity="10"))
     now = datetime.now(UTC)
     ref = OrderRef("acct-1", order_id=order.order_id)
     first = Fill("exec-a", Decimal(4), Decimal("100"), now)
-    await actor._deliver_report(
+    broker.send(
         ExecutionReport(ReportKind.FILL, "acct-1", "totals", now, order.broker_order_id, first)
     )
+    await delivered(broker, actor)
     # The venue says 10 filled at an average of 101 but lists no fills (Alpaca).
     totals = BrokerOrderState(
         "acct-1",
@@ -179,8 +201,9 @@ async def test_fills_known_only_as_broker_totals_are_booked_once_at_the_right_pr
         Decimal(10),
         average_fill_price=Decimal("101"),
     )
+    broker.answer_status(totals)
     for _ in range(2):  # reconciliation may see the same totals twice
-        await actor._deliver_state(totals)
+        await reconciled(actor)
     done = await eventually(
         lambda: actor.get_order(ref),
         lambda o: o.status is OrderStatus.FILLED,
@@ -189,7 +212,7 @@ async def test_fills_known_only_as_broker_totals_are_booked_once_at_the_right_pr
     assert done.filled_quantity == Decimal(10)
     # 4 @ 100 known, so the missing 6 must be @ 101.666666667 for a 101 average.
     assert done.average_fill_price == Decimal("101.0000000")
-    await asyncio.sleep(0)
+    await actor.flush()
     again = await actor.get_order(ref)
     assert again.last_sequence == done.last_sequence  # the repeat booked nothing
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -90,9 +90,10 @@ class ScriptedBroker:
         order.status = OrderStatus.CANCELED
         self._send(ReportKind.CANCELED, order)
 
-    async def reports(self) -> AsyncIterator[ExecutionReport]:
+    async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
+        # One frame per report: the venue the test scripts sends them one at a time.
         while True:
-            yield await self._queue.get()
+            yield (await self._queue.get(),)
 
     async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
         order = self.orders.get((account, client_order_id))
@@ -100,6 +101,11 @@ class ScriptedBroker:
 
     async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
         return [o.state() for o in self.orders.values() if not o.status.is_terminal]
+
+    @property
+    def unread_reports(self) -> int:
+        """Reports sent that the gateway's reader has not taken yet."""
+        return self._queue.qsize()
 
     # -- what the test makes the venue do
 

@@ -31,6 +31,7 @@ from gateway.domain import (
     TimeInForce,
 )
 from gateway.engine import EngineConfig, OrderActor
+from gateway.engine.ledger import Ledger
 from gateway.errors import GatewayError
 from gateway.journal import MemoryJournal
 from tests.property.scripted_broker import ScriptedBroker
@@ -78,15 +79,14 @@ steps = st.one_of(
 )
 
 
-async def settle(actor: OrderActor) -> None:
-    """Wait (bounded) until the actor has handled everything and no broker call runs."""
-    for _ in range(2_000):
-        await asyncio.sleep(0)
-        if actor._inbox.empty() and not actor._broker_tasks:
-            await actor.flush()  # a barrier: what the inbox held is committed
-            if actor._inbox.empty() and not actor._broker_tasks:
+async def settle(actor: OrderActor, venue: ScriptedBroker) -> None:
+    """Wait (bounded) until the venue's reports are read and the actor is idle."""
+    async with asyncio.timeout(10):
+        while True:
+            await actor.idle()
+            if not venue.unread_reports:
                 return
-    raise AssertionError("the actor did not settle")
+            await asyncio.sleep(0)  # the report reader's turn
 
 
 async def table(actor: OrderActor) -> dict[str, Order]:
@@ -139,7 +139,7 @@ async def run(script: list[Step]) -> None:
                 venue.submit_faults.append(step.detail)
             else:
                 actor.request_reconcile()
-            await settle(actor)
+            await settle(actor, venue)
             now = await table(actor)
             check_step(seen, now)
             seen = now
@@ -150,9 +150,9 @@ async def run(script: list[Step]) -> None:
         venue.report_faults.clear()
         venue.release_held()
         actor.request_reconcile()
-        await settle(actor)
+        await settle(actor, venue)
         actor.request_reconcile()
-        await settle(actor)
+        await settle(actor, venue)
         final = await table(actor)
         check_step(seen, final)
         for venue_key, order in venue.orders.items():
@@ -178,13 +178,13 @@ async def run(script: list[Step]) -> None:
         await actor.stop()
 
     # Replay rebuilds exactly the same table.
-    replayed = OrderActor(ScriptedBroker(), MemoryJournal(journal.records), CONFIG)
-    replayed._recover()
-    assert {o.order_id: o for o in replayed._table.open_orders()} == {
-        o.order_id: o for o in actor._table.open_orders()
+    replayed = Ledger()
+    assert replayed.replay(journal.records) == len(journal.records)
+    assert {o.order_id for o in replayed.table.open_orders()} == {
+        o.order_id for o in final.values() if not o.is_terminal
     }
-    for order_id in (o.order_id for o in final.values()):
-        assert replayed._table.get(order_id) == actor._table.get(order_id)
+    for mine in final.values():
+        assert replayed.table.get(mine.order_id) == mine
 
 
 @settings(max_examples=300, deadline=None)

@@ -20,6 +20,7 @@ from gateway.brokers import (
     ReportKind,
 )
 from gateway.brokers.simulated import SimConfig, SimulatedBroker, SymbolConfig
+from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
 
 T0 = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
@@ -84,7 +85,7 @@ async def test_market_order_streams_accepted_then_fills_until_filled() -> None:
     # Liquidity 30 fills 30 on submit; the background ticker must fill the rest.
     config = SimConfig(tick_interval=0.005, default_symbol=SymbolConfig(liquidity=Decimal(30)))
     async with connected(config, clock=lambda: datetime.now(UTC)) as broker:
-        stream = broker.reports()
+        stream = each_report(broker.reports())
         ack = await broker.submit(order(quantity="100"))
 
         reports = await take(stream, 1)
@@ -109,7 +110,7 @@ async def test_market_order_streams_accepted_then_fills_until_filled() -> None:
 
 async def test_reports_carry_the_injected_clock() -> None:
     async with connected(manual()) as broker:
-        stream = broker.reports()
+        stream = each_report(broker.reports())
         await broker.submit(order())
 
         reports = await take(stream, 4)
@@ -121,7 +122,7 @@ async def test_reports_carry_the_injected_clock() -> None:
 async def test_close_ends_report_iterators() -> None:
     broker = SimulatedBroker(SimConfig(tick_interval=0.005))
     await broker.connect()
-    readers = [asyncio.create_task(drain(broker.reports())) for _ in range(2)]
+    readers = [asyncio.create_task(drain(each_report(broker.reports()))) for _ in range(2)]
     await broker.submit(order("c1", order_type=OrderType.LIMIT, limit="0.01"))
 
     await broker.close()
@@ -129,7 +130,7 @@ async def test_close_ends_report_iterators() -> None:
     async with asyncio.timeout(DEADLINE):
         results = await asyncio.gather(*readers)
     assert any(kinds == [ReportKind.ACCEPTED] for kinds in results)
-    assert await drain(broker.reports()) == []
+    assert await drain(each_report(broker.reports())) == []
 
 
 async def drain(stream: AsyncIterator[ExecutionReport]) -> list[ReportKind]:
@@ -183,7 +184,7 @@ async def test_close_during_ack_latency_means_the_order_never_arrived() -> None:
 async def test_rejected_order_raises_and_streams_nothing() -> None:
     config = manual(symbols={"AAPL": SymbolConfig()}, restrict_symbols=True)
     async with connected(config) as broker:
-        stream = broker.reports()
+        stream = each_report(broker.reports())
         with pytest.raises(BrokerRejected, match="unknown symbol"):
             await broker.submit(order("bad", symbol="ZZZ"))
         await broker.submit(order("good", order_type=OrderType.LIMIT, limit="0.01"))
@@ -205,7 +206,7 @@ async def test_retried_submit_returns_the_same_ack_and_no_second_order() -> None
 
 async def test_cancel_streams_canceled_and_unknown_is_rejected() -> None:
     async with connected(manual()) as broker:
-        stream = broker.reports()
+        stream = each_report(broker.reports())
         ack = await broker.submit(order(order_type=OrderType.LIMIT, limit="0.01"))
 
         await broker.cancel("acct", "c1", ack.broker_order_id)
@@ -221,7 +222,7 @@ async def test_cancel_streams_canceled_and_unknown_is_rejected() -> None:
 
 async def test_manual_ticks_and_forced_prices_fill_resting_orders() -> None:
     async with connected(manual()) as broker:
-        stream = broker.reports()
+        stream = each_report(broker.reports())
         await broker.submit(order(order_type=OrderType.LIMIT, limit="0.01"))
         await broker.tick()
         assert [s.status for s in await broker.open_orders()] == [OrderStatus.ACCEPTED]
@@ -235,18 +236,21 @@ async def test_manual_ticks_and_forced_prices_fill_resting_orders() -> None:
 
 async def test_full_report_queue_makes_producers_wait_and_drops_nothing() -> None:
     async with connected(manual(report_queue_size=2)) as broker:
-        stream = broker.reports()
-        # ACCEPTED + 3 fills: two more reports than the queue holds.
+        stream = each_report(broker.reports())
+        # The queue holds two exchange calls' reports; the third call waits.
+        for key in ("r1", "r2"):
+            await broker.submit(order(key, order_type=OrderType.LIMIT, limit="0.01"))
         submit = asyncio.create_task(broker.submit(order()))
         for _ in range(10):
             await asyncio.sleep(0)
         assert not submit.done()
 
-        reports = await take(stream, 4)
+        reports = await take(stream, 6)
         async with asyncio.timeout(DEADLINE):
             await submit
 
-    assert [r.kind for r in reports] == [ReportKind.ACCEPTED, *[ReportKind.FILL] * 3]
+    kinds = [ReportKind.ACCEPTED, ReportKind.ACCEPTED, ReportKind.ACCEPTED, *[ReportKind.FILL] * 3]
+    assert [r.kind for r in reports] == kinds
 
 
 async def test_same_seed_and_calls_give_the_same_fills() -> None:

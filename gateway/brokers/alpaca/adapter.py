@@ -17,7 +17,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -78,7 +78,8 @@ class AlpacaBroker:
         self._stream: TradeUpdatesStream | None = None
         # Overload: when full, the stream reader waits, and the WebSocket's
         # own buffers and TCP push back on the venue. Never a dropped fill.
-        self._queue: asyncio.Queue[ExecutionReport | None] = asyncio.Queue(
+        # One item per trade update frame (each carries one event).
+        self._queue: asyncio.Queue[Sequence[ExecutionReport] | None] = asyncio.Queue(
             maxsize=config.report_queue_size
         )
         # Cumulative filled quantity per live Alpaca order, for fill events
@@ -182,16 +183,16 @@ class AlpacaBroker:
             raise BrokerRejected("unknown order")
         raise error_from_response(status, headers, text, now=time.time())
 
-    async def reports(self) -> AsyncIterator[ExecutionReport]:
-        """Yield execution reports from the stream until ``close()``."""
+    async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
+        """Yield each stream frame's execution reports until ``close()``."""
         while not self._closed:
-            report = await self._queue.get()
-            if report is None:
+            reports = await self._queue.get()
+            if reports is None:
                 # Pass the wake-up on to the next reader, if there is one.
                 if not self._queue.full():
                     self._queue.put_nowait(None)
                 return
-            yield report
+            yield reports
 
     async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
         """Return Alpaca's view of one order, or None if it has none (or not our account)."""
@@ -301,7 +302,7 @@ class AlpacaBroker:
         elif report.kind is ReportKind.FILL:
             self._filled[order_id] = filled
         if not self._closed:
-            await self._queue.put(report)
+            await self._queue.put((report,))
 
     def _reconnected(self) -> None:
         self._reconnects += 1

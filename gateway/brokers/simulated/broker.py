@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -42,7 +42,8 @@ class SimulatedBroker:
         # Overload: when the queue is full, whoever produces reports (the
         # ticker, submit, cancel) awaits the put. Backpressure, never a drop:
         # a dropped fill would be a lost execution. None wakes readers on close.
-        self._queue: asyncio.Queue[ExecutionReport | None] = asyncio.Queue(
+        # One item per exchange call: its reports, in exchange order.
+        self._queue: asyncio.Queue[Sequence[ExecutionReport] | None] = asyncio.Queue(
             maxsize=self._config.report_queue_size
         )
         # One exchange call and the enqueuing of its reports happen under this
@@ -104,16 +105,16 @@ class SimulatedBroker:
             )
             await self._publish(reports)
 
-    async def reports(self) -> AsyncIterator[ExecutionReport]:
-        """Yield execution reports of every account until ``close()``."""
+    async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
+        """Yield each exchange call's execution reports, of every account, until ``close()``."""
         while not self._closed:
-            report = await self._queue.get()
-            if report is None:
+            reports = await self._queue.get()
+            if reports is None:
                 # Pass the wake-up on to the next reader, if there is one.
                 if not self._queue.full():
                     self._queue.put_nowait(None)
                 return
-            yield report
+            yield reports
 
     async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
         """Return the exchange's view of one order, or None."""
@@ -138,11 +139,9 @@ class SimulatedBroker:
             await asyncio.sleep(interval)
             await self.tick()
 
-    async def _publish(self, reports: Iterable[ExecutionReport]) -> None:
-        for report in reports:
-            if self._closed:
-                return  # nobody will read it; see close()
-            await self._queue.put(report)
+    async def _publish(self, reports: Sequence[ExecutionReport]) -> None:
+        if reports and not self._closed:  # closed: nobody will read it; see close()
+            await self._queue.put(reports)
 
     def _ensure_connected(self) -> None:
         if not self._connected:

@@ -1,0 +1,140 @@
+"""The ledger: the order table, its sequence numbers and the durable view.
+
+Synchronous and single-owner (the actor's task), with no asyncio in it, so
+it is unit-tested on its own. Every change is an event: ``emit`` applies
+it, gives it the next sequence and keeps the record until the actor hands
+the batch to the journal (``take_pending``) and reports it durable
+(``committed_through``). Reads (``durable``, ``find``, ``page``) see the
+table as of the last commit: changes not yet durable are hidden, so no
+client ever reads a state a crash could take back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from gateway.domain import (
+    IllegalTransition,
+    ListOrdersQuery,
+    Order,
+    OrderEvent,
+    OrderFilled,
+    OrderRef,
+    OrderUpdate,
+    apply_event,
+)
+from gateway.engine.order_table import OrderTable
+from gateway.journal import JournalRecord
+
+log = logging.getLogger(__name__)
+
+
+class Ledger:
+    """Orders, their sequence and what of them is durable."""
+
+    def __init__(self) -> None:
+        self.table = OrderTable()
+        self.sequence = 0  # the last assigned
+        self.committed = 0  # the last durable
+        self._pending: list[JournalRecord] = []
+        # Orders changed since the last commit, as they were at it (None: new).
+        self._before_commit: dict[str, Order | None] = {}
+
+    # -------------------------------------------------------------- writes
+
+    def emit(self, event: OrderEvent) -> Order:
+        """Apply ``event`` as the next sequence; return the order after it.
+
+        Raise IllegalTransition (and change nothing) if the order's state
+        machine refuses it. An event that changes nothing (a duplicate ack)
+        gets no sequence and no record: the order is returned as it was.
+        """
+        order_id = event.order_id
+        before = self.table.get(order_id)
+        after = apply_event(before, event, self.sequence + 1)
+        if (
+            before is not None
+            # A new status or fill is a change: the full comparison (a copy and
+            # thirteen fields) only runs when neither moved.
+            and after.status is before.status
+            and after.filled_quantity == before.filled_quantity
+            and before
+            == after.evolve(updated_at=before.updated_at, last_sequence=before.last_sequence)
+        ):
+            return before
+        if order_id not in self._before_commit:
+            self._before_commit[order_id] = before
+        self.sequence += 1
+        fill = event.fill if isinstance(event, OrderFilled) else None
+        record = JournalRecord(event, OrderUpdate(self.sequence, after, event.time, fill))
+        self._put(record)
+        self._pending.append(record)
+        return after
+
+    def take_pending(self) -> list[JournalRecord]:
+        """Hand over the records emitted since the last call, for one commit."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def committed_through(self, sequence: int) -> None:
+        """Everything up to ``sequence`` is durable: reads may see it."""
+        self.committed = sequence
+        self._before_commit.clear()
+
+    def replay(self, records: Iterable[JournalRecord], floor: int = 0) -> int:
+        """Re-apply journaled ``records`` (all durable); return how many there were.
+
+        ``floor`` is a sequence the journal reserved: numbering resumes after
+        the larger of it and the last record.
+        """
+        count = 0
+        for record in records:
+            before = self.table.get(record.event.order_id)
+            try:
+                order = apply_event(before, record.event, record.sequence)
+            except IllegalTransition as exc:
+                # Only a bug writes such a record, and refusing to start over it
+                # would be a crash loop. The record's snapshot is what clients
+                # were told, so that is the state kept.
+                log.error(
+                    "journal record %d does not replay (%s); kept as stored", record.sequence, exc
+                )
+                order = record.update.order
+            if order != record.update.order:
+                log.warning("journal record %d disagrees with its replay", record.sequence)
+            update = OrderUpdate(record.sequence, order, record.update.time, record.update.fill)
+            self._put(JournalRecord(record.event, update))
+            self.sequence = record.sequence
+            count += 1
+        self.sequence = max(self.sequence, floor)
+        self.committed = self.sequence
+        return count
+
+    def _put(self, record: JournalRecord) -> None:
+        """Put a record's result into the table: the one path for live and replay."""
+        order = record.update.order
+        self.table.put(order)
+        if isinstance(record.event, OrderFilled):
+            self.table.add_exec(order.order_id, record.event.fill.exec_id)
+
+    # --------------------------------------------------------------- reads
+
+    def booked(self, order_id: str, exec_id: str) -> bool:
+        """Whether execution ``exec_id`` is applied to ``order_id`` (durable or not)."""
+        return self.table.has_exec(order_id, exec_id)
+
+    def durable(self, order: Order) -> Order | None:
+        """``order`` as of the last commit: None if it was created since."""
+        if order.last_sequence <= self.committed:
+            return order
+        return self._before_commit[order.order_id]
+
+    def find_durable(self, ref: OrderRef) -> Order | None:
+        """The order ``ref`` names, as of the last commit."""
+        found = self.table.find(ref)
+        return None if found is None else self.durable(found)
+
+    def page(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
+        """One page of ``query`` as of the last commit, and whether more follow."""
+        return self.table.page(query, self.durable)
