@@ -284,11 +284,16 @@ class OrderActor:
         if outcome.settled is None:
             return outcome.order
         wait = self._config.ack_wait if ack_wait is None else min(ack_wait, self._config.ack_wait)
+        # The future is this call's own (a retry of the same order waits on
+        # another), so a timer can end the wait without shield or a timeout scope.
+        timer = asyncio.get_running_loop().call_later(wait, _resolve, outcome.settled, None)
         try:
-            async with asyncio.timeout(wait):
-                return await asyncio.shield(outcome.settled)
-        except TimeoutError:
-            return await self.get_order(OrderRef(spec.account, order_id=outcome.order.order_id))
+            settled = await outcome.settled
+        finally:
+            timer.cancel()
+        if settled is not None:
+            return settled
+        return await self.get_order(OrderRef(spec.account, order_id=outcome.order.order_id))
 
     async def cancel_order(self, ref: OrderRef) -> Order:
         """Request a cancel; return the order in PENDING_CANCEL (or already CANCELED)."""
@@ -548,14 +553,19 @@ class OrderActor:
         self._after_commit.append(lambda: self._spawn_submit(order, deadline=deadline))
         self._replies.append((message.reply, PlaceOutcome(order, self._settle(order))))
 
-    def _settle(self, order: Order) -> asyncio.Future[Order] | None:
-        """Return the future settled when ``order`` leaves PENDING_NEW (None if it has)."""
+    def _settle(self, order: Order) -> asyncio.Future[Order | None] | None:
+        """Return a new future settled when ``order`` leaves PENDING_NEW (None if it has)."""
         if order.status is not OrderStatus.PENDING_NEW:
             return None
         flight = self._inflight.of(order.order_id)
-        if flight.settled is None:
-            flight.settled = self._future()
-        return flight.settled
+        waiter: asyncio.Future[Order | None] = self._future()
+        if flight.waiters is None:
+            flight.waiters = [waiter]
+        else:
+            # Retries of an order stuck in doubt: drop the waits that ended.
+            flight.waiters = [w for w in flight.waiters if not w.done()]
+            flight.waiters.append(waiter)
+        return waiter
 
     def _on_cancel(self, message: Cancel) -> None:
         order = self._find(message.ref)
@@ -788,9 +798,10 @@ class OrderActor:
         order = self._ledger.emit(event)
         flight = self._inflight.get(order.order_id)
         if flight is not None:
-            if flight.settled is not None and order.status is not OrderStatus.PENDING_NEW:
-                settled, flight.settled = flight.settled, None
-                self._after_commit.append(functools.partial(_resolve, settled, order))
+            if flight.waiters is not None and order.status is not OrderStatus.PENDING_NEW:
+                for waiter in flight.waiters:
+                    self._after_commit.append(functools.partial(_resolve, waiter, order))
+                flight.waiters = None
             if order.is_terminal:
                 flight.cancel_resends = 0
                 flight.reported_missing = False
@@ -800,14 +811,22 @@ class OrderActor:
     # ------------------------------------------------------- broker tasks
 
     def _spawn(self, coro: Coroutine[Any, Any, Result | None]) -> None:
-        async def run() -> None:
-            message = await coro
-            if message is not None:
-                self._mailbox.result(message)
-
-        task = asyncio.create_task(run())
+        task = asyncio.create_task(coro)
         self._broker_tasks.add(task)
-        task.add_done_callback(self._broker_tasks.discard)
+        task.add_done_callback(self._broker_task_done)
+
+    def _broker_task_done(self, task: asyncio.Task[Result | None]) -> None:
+        """Hand a broker task's outcome to the actor (its functions never raise)."""
+        self._broker_tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("broker task failed: %r", error, exc_info=error)
+            return
+        message = task.result()
+        if message is not None:
+            self._mailbox.result(message)
 
     def _spawn_submit(
         self, order: Order, *, ask_first: bool = False, deadline: float | None = None
@@ -933,6 +952,6 @@ class OrderActor:
         return result.errors == 0
 
 
-def _resolve(future: asyncio.Future[Order], order: Order) -> None:
+def _resolve(future: asyncio.Future[Order | None], order: Order | None) -> None:
     if not future.done():
         future.set_result(order)

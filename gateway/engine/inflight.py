@@ -36,8 +36,8 @@ class InFlight:
     reported_missing: bool = False
     """Logged once as open here but unknown at the broker."""
 
-    settled: asyncio.Future[Order] | None = None
-    """Resolved when the order leaves PENDING_NEW (a PlaceOrder waits on it)."""
+    waiters: list[asyncio.Future[Order | None]] | None = None
+    """PlaceOrder calls waiting for the order to leave PENDING_NEW, one future each."""
 
     @property
     def idle(self) -> bool:
@@ -48,7 +48,7 @@ class InFlight:
             or self.cancel_resends
             or self.unverified
             or self.reported_missing
-            or self.settled is not None
+            or self.waiters is not None
         )
 
 

@@ -18,10 +18,11 @@ from gateway.engine.fanout import Subscriber
 
 @dataclass(frozen=True, slots=True)
 class PlaceOutcome:
-    """The order as committed, and a future settled when it leaves PENDING_NEW."""
+    """The order as committed, and (while it is PENDING_NEW) the caller's own
+    future: the order once it leaves PENDING_NEW, or None if the wait ran out."""
 
     order: Order
-    settled: asyncio.Future[Order] | None
+    settled: asyncio.Future[Order | None] | None
 
 
 @dataclass(slots=True)
