@@ -1,0 +1,455 @@
+"""The order desk: what the gateway does with each command and broker result.
+
+Synchronous and single-owner (the actor's task calls it between commits).
+It applies events through the ledger, keeps one in-flight record per order,
+and says what to do once the batch is durable: answers (``replies``) and
+broker work (``after_commit``, which calls the ``BrokerWork`` port). It never
+awaits, so everything here runs to completion inside one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from gateway.brokers import BrokerOrderState, BrokerRejected, BrokerUnavailable, ExecutionReport
+from gateway.domain import (
+    CancelRejected,
+    CancelRequested,
+    IllegalTransition,
+    Order,
+    OrderCreated,
+    OrderEvent,
+    OrderRef,
+    OrderRejected,
+    OrderStatus,
+)
+from gateway.engine import interpret
+from gateway.engine.breaker import BrokerHealth
+from gateway.engine.config import EngineConfig
+from gateway.engine.inflight import InFlightOrders
+from gateway.engine.ledger import Ledger
+from gateway.engine.messages import (
+    Absent,
+    BrokerOpenOrders,
+    BrokerReports,
+    BrokerState,
+    Cancel,
+    CancelDone,
+    Place,
+    PlaceOutcome,
+    SubmitDone,
+)
+from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound, Unavailable
+
+log = logging.getLogger(__name__)
+
+OrderMessage = (
+    Place
+    | Cancel
+    | SubmitDone
+    | CancelDone
+    | BrokerReports
+    | BrokerState
+    | Absent
+    | BrokerOpenOrders
+)
+
+
+class BrokerWork(Protocol):
+    """Broker calls the desk asks for; each runs as its own task after the commit."""
+
+    def submit(
+        self, order: Order, *, ask_first: bool = False, deadline: float | None = None
+    ) -> None:
+        """Send ``order`` (asking first whether the broker already has it)."""
+
+    def recheck(self, order: Order) -> None:
+        """Ask about an order whose submit ended in doubt."""
+
+    def cancel(self, order: Order) -> None:
+        """Ask the broker to cancel ``order``."""
+
+    def verify(self, order: Order) -> None:
+        """Ask for ``order``'s state: its fills may be incomplete."""
+
+
+def not_found(ref: OrderRef) -> NotFound:
+    which = ref.order_id or ref.client_order_id
+    return NotFound(
+        f"no order {which!r} in account {ref.account!r}",
+        metadata={"account": ref.account, "order": which},
+    )
+
+
+class OrderDesk:
+    """Order logic over the ledger; see the module docstring."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        config: EngineConfig,
+        health: BrokerHealth,
+        work: BrokerWork,
+        *,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], str],
+        new_future: Callable[[], asyncio.Future[Any]],
+    ) -> None:
+        self._ledger = ledger
+        self._table = ledger.table
+        self._config = config
+        self._health = health
+        self._work = work
+        self._clock = clock
+        self._new_id = new_id
+        self._new_future = new_future
+        self._inflight = InFlightOrders()
+        # What the batch in progress owes once it is durable.
+        self.replies: list[tuple[asyncio.Future[Any], Any]] = []
+        self.after_commit: list[Callable[[], None]] = []
+        # Open orders at the broker that this gateway did not place, as of the
+        # last pass: each is reported once while it stays open, and the set
+        # holds only what is open there now.
+        self._foreign_open: set[tuple[str, str]] = set()
+        self.illegal_transitions = 0
+        self.unknown_reports = 0
+        self.foreign_orders = 0
+
+    @property
+    def in_flight_count(self) -> int:
+        return len(self._inflight)
+
+    def handle(self, message: OrderMessage) -> None:
+        """Apply one message; a refusal becomes its caller's answer."""
+        reply = getattr(message, "reply", None)
+        try:
+            match message:
+                case Place():
+                    self._on_place(message)
+                case BrokerReports():
+                    self._health.record(None)  # a report proves the broker is alive
+                    for report in message.reports:
+                        self._on_report(report)
+                case SubmitDone():
+                    self._on_submit_done(message)
+                case Cancel():
+                    self._on_cancel(message)
+                case CancelDone():
+                    self._on_cancel_done(message)
+                case BrokerState():
+                    self._on_broker_state(message.state)
+                case Absent():
+                    self._on_absent(message.order_id)
+                case BrokerOpenOrders():
+                    self._on_broker_open_orders(message.states)
+        except GatewayError as exc:
+            if reply is not None:
+                self.replies.append((reply, exc))
+        except Exception as exc:
+            # A bug must not take the actor (and every order) down with it.
+            log.exception("failed to handle %s", type(message).__name__)
+            if reply is not None:
+                self.replies.append((reply, GatewayError(f"internal error: {exc}")))
+
+    def resume(self, order: Order) -> None:
+        """Send again an order found PENDING_NEW at start: an earlier process
+        may or may not have sent it, so the broker is asked first."""
+        self._inflight.of(order.order_id).submitting = True
+        self._work.submit(order, ask_first=True)
+
+    def orders_to_reconcile(self) -> list[Order]:
+        """Open orders not being submitted, then terminal ones still unverified."""
+        inflight = self._inflight
+        orders = [o for o in self._table.open_orders() if not inflight.submitting(o.order_id)]
+        for order_id in inflight.unverified():
+            order = self._table.get(order_id)
+            if order is not None and order.is_terminal:
+                orders.append(order)
+        return orders
+
+    def _schedule_cancel(self, order: Order) -> None:
+        self._inflight.of(order.order_id).cancelling = True
+        self.after_commit.append(lambda: self._work.cancel(order))
+
+    def _find(self, ref: OrderRef) -> Order:
+        order = self._table.find(ref)
+        if order is None:
+            raise not_found(ref)
+        return order
+
+    def _on_place(self, message: Place) -> None:
+        spec = message.spec
+        existing = self._table.by_key(*spec.key)
+        if existing is not None:
+            if existing.spec != spec:
+                raise AlreadyExists(
+                    f"client_order_id {spec.client_order_id!r} already names a different "
+                    f"order in account {spec.account!r}",
+                    metadata={"order_id": existing.order_id},
+                )
+            self.replies.append((message.reply, PlaceOutcome(existing, self._settle(existing))))
+            return
+        if not self._health.healthy:
+            # Fail fast, before the order exists: the client retries later with
+            # the same client_order_id and nothing is stuck in between.
+            raise Unavailable(
+                f"broker unavailable ({self._health.last_error}); retry later",
+                reason="BROKER_UNAVAILABLE",
+            )
+        order = self._emit(OrderCreated(self._new_id(), spec, self._clock()))
+        self._inflight.of(order.order_id).submitting = True
+        deadline = message.deadline
+        self.after_commit.append(lambda: self._work.submit(order, deadline=deadline))
+        self.replies.append((message.reply, PlaceOutcome(order, self._settle(order))))
+
+    def _settle(self, order: Order) -> asyncio.Future[Order | None] | None:
+        """Return a new future settled when ``order`` leaves PENDING_NEW (None if it has)."""
+        if order.status is not OrderStatus.PENDING_NEW:
+            return None
+        flight = self._inflight.of(order.order_id)
+        waiter: asyncio.Future[Order | None] = self._new_future()
+        if flight.waiters is None:
+            flight.waiters = [waiter]
+        else:
+            # Retries of an order stuck in doubt: drop the waits that ended.
+            flight.waiters = [w for w in flight.waiters if not w.done()]
+            flight.waiters.append(waiter)
+        return waiter
+
+    def _on_cancel(self, message: Cancel) -> None:
+        order = self._find(message.ref)
+        if order.is_terminal:
+            raise FailedPrecondition(
+                f"order {order.order_id} is already {order.status.name}; nothing to cancel",
+                reason="ORDER_ALREADY_TERMINAL",
+                metadata={"order_id": order.order_id, "status": order.status.name},
+            )
+        if order.status is OrderStatus.PENDING_CANCEL:
+            self.replies.append((message.reply, order))  # already on its way
+            return
+        updated = self._emit(CancelRequested(order.order_id, self._clock()))
+        if self._inflight.submitting(order.order_id):
+            # The broker may not know the order yet: cancel once the submit returns.
+            self._inflight.of(order.order_id).cancel_after_submit = True
+        else:
+            self._schedule_cancel(updated)
+        self.replies.append((message.reply, updated))
+
+    def _on_submit_done(self, message: SubmitDone) -> None:
+        order_id = message.order_id
+        flight = self._inflight.of(order_id)
+        flight.submitting = False
+        cancel_after = flight.cancel_after_submit
+        flight.cancel_after_submit = False
+        self._inflight.tidy(order_id)
+        order = self._table.get(order_id)
+        if order is None:
+            return
+        now = self._clock()
+        error = message.error
+        if message.ack is not None:
+            self._emit_if(interpret.ack_event(order, message.ack.broker_order_id, now))
+        elif isinstance(error, BrokerRejected):
+            self._emit_safely(OrderRejected(order_id, error.reason, now))
+        elif isinstance(error, BrokerUnavailable):
+            # Certain it never reached the broker: a rejection is the truth.
+            self._emit_safely(OrderRejected(order_id, f"broker unavailable: {error}", now))
+        else:
+            # Unknown outcome: stay PENDING_NEW; never assume a rejection.
+            log.error(
+                "order %s (%s/%s): submit outcome unknown after retries (%r); "
+                "left PENDING_NEW until the broker reports it; asking it shortly",
+                order_id,
+                order.spec.account,
+                order.spec.client_order_id,
+                error,
+            )
+            self.after_commit.append(lambda: self._work.recheck(order))
+        if cancel_after:
+            current = self._table.get(order_id)
+            if current is not None and not current.is_terminal:
+                self._schedule_cancel(current)
+
+    def _on_cancel_done(self, message: CancelDone) -> None:
+        order_id = message.order_id
+        flight = self._inflight.get(order_id)
+        if flight is not None:
+            flight.cancelling = False
+            self._inflight.tidy(order_id)
+        if message.error is None or message.unresolved:
+            return  # the outcome arrives as a report, or reconciliation finds it
+        order = self._table.get(order_id)
+        if order is None or order.status is not OrderStatus.PENDING_CANCEL:
+            return
+        reason = (
+            message.error.reason
+            if isinstance(message.error, BrokerRejected)
+            else f"cancel not confirmed by the broker: {message.error}"
+        )
+        self._emit_safely(CancelRejected(order_id, reason, self._clock()))
+
+    def _on_broker_state(self, state: BrokerOrderState) -> None:
+        """Bring one order in line with the broker's view of it."""
+        order = self._table.by_key(state.account, state.client_order_id)
+        if order is None:
+            self.unknown_reports += 1
+            log.warning("state for unknown order %s/%s", state.account, state.client_order_id)
+            return
+        order_id, now, booked = order.order_id, self._clock(), self._ledger.booked
+        flight = self._inflight.get(order_id)
+        if flight is not None and flight.unverified:
+            flight.unverified = False
+            self._inflight.tidy(order_id)
+        if state.status is not OrderStatus.REJECTED:
+            order = self._emit_if(interpret.ack_event(order, state.broker_order_id, now)) or order
+        for fill in interpret.itemised_fills(order, state, booked):
+            order = self._emit_safely(fill) or order
+        catch_up = interpret.catch_up_fill(order, state, booked, now)
+        if catch_up is not None:
+            log.warning(
+                "order %s: booking %s missed fill quantity at %s from the broker's totals",
+                order_id,
+                catch_up.fill.quantity,
+                catch_up.fill.price,
+            )
+            order = self._emit_safely(catch_up) or order
+        elif state.filled_quantity > order.filled_quantity and state.average_fill_price is None:
+            log.error(
+                "order %s: broker reports %s filled, we know %s, and no price to book it at",
+                order_id,
+                state.filled_quantity,
+                order.filled_quantity,
+            )
+        terminal = interpret.terminal_event(order, state, now)
+        if terminal is not None:
+            self._emit_safely(terminal)
+        elif order.status is OrderStatus.PENDING_CANCEL:
+            self._retry_unconfirmed_cancel(order)
+
+    def _retry_unconfirmed_cancel(self, order: Order) -> None:
+        """The broker still has an order we asked to cancel, and no cancel is on
+        its way: the last one's outcome was lost. Send it again (cancels are
+        idempotent); after a few tries, report the cancel as not confirmed."""
+        order_id = order.order_id
+        flight = self._inflight.of(order_id)
+        if flight.cancelling or flight.submitting:
+            return
+        tries = flight.cancel_resends
+        if tries >= self._config.broker_attempts:
+            flight.cancel_resends = 0
+            self._inflight.tidy(order_id)
+            reason = f"cancel not confirmed by the broker after {tries + 1} tries"
+            self._emit_safely(CancelRejected(order_id, reason, self._clock()))
+            return
+        flight.cancel_resends = tries + 1
+        log.warning("order %s: cancel unconfirmed, still open at the broker; re-sending", order_id)
+        self._schedule_cancel(order)
+
+    def _on_absent(self, order_id: str) -> None:
+        flight = self._inflight.get(order_id)
+        if flight is not None and flight.unverified:
+            flight.unverified = False  # nothing there to complete it from
+            self._inflight.tidy(order_id)
+        order = self._table.get(order_id)
+        if order is None or order.is_terminal or self._inflight.submitting(order_id):
+            return
+        if order.status is not OrderStatus.PENDING_NEW:
+            flight = self._inflight.of(order_id)
+            if not flight.reported_missing:
+                flight.reported_missing = True
+                log.error(
+                    "order %s is %s here but unknown at the broker; left as is for an operator",
+                    order_id,
+                    order.status.name,
+                )
+            return
+        age = (self._clock() - order.created_at).total_seconds()
+        if age < self._config.absence_grace:
+            return  # it may still be on its way: ask again next pass
+        self._emit_safely(
+            OrderRejected(
+                order_id,
+                f"not found at the broker {int(age)}s after submission; it never arrived",
+                self._clock(),
+            )
+        )
+
+    def _on_broker_open_orders(self, states: list[BrokerOrderState]) -> None:
+        foreign: set[tuple[str, str]] = set()
+        for state in states:
+            key = (state.account, state.client_order_id)
+            if self._table.by_key(*key) is not None:
+                continue
+            foreign.add(key)
+            if key in self._foreign_open:
+                continue
+            self.foreign_orders += 1
+            log.warning(
+                "broker holds open order %s/%s (broker id %s) that this gateway did not "
+                "place; reported, not adopted",
+                state.account,
+                state.client_order_id,
+                state.broker_order_id,
+            )
+        self._foreign_open = foreign
+
+    def _on_report(self, report: ExecutionReport) -> None:
+        order = self._table.by_key(report.account, report.client_order_id)
+        if order is None and report.broker_order_id:
+            order = self._table.by_broker_id(report.broker_order_id)
+        if order is None:
+            self.unknown_reports += 1
+            log.warning(
+                "report %s for an order the gateway does not know: %s/%s (broker id %s)",
+                report.kind.name,
+                report.account,
+                report.client_order_id,
+                report.broker_order_id,
+            )
+            return
+        event = interpret.report_event(order, report, self._ledger.booked)
+        if event is not None:
+            order = self._emit_safely(event) or order
+        if interpret.may_have_missed_fills(order, report):
+            flight = self._inflight.of(order.order_id)
+            if not flight.unverified:
+                flight.unverified = True
+                self.after_commit.append(lambda: self._work.verify(order))
+
+    # ------------------------------------------------------ state changes
+
+    def _emit_if(self, event: OrderEvent | None) -> Order | None:
+        return None if event is None else self._emit_safely(event)
+
+    def _emit_safely(self, event: OrderEvent) -> Order | None:
+        try:
+            return self._emit(event)
+        except IllegalTransition as exc:
+            self.illegal_transitions += 1
+            log.error("refused: order %s: %s", event.order_id, exc)
+            return None
+
+    def _emit(self, event: OrderEvent) -> Order:
+        """Apply ``event`` through the ledger; settle what waited for it."""
+        order = self._ledger.emit(event)
+        flight = self._inflight.get(order.order_id)
+        if flight is not None:
+            if flight.waiters is not None and order.status is not OrderStatus.PENDING_NEW:
+                for waiter in flight.waiters:
+                    self.after_commit.append(functools.partial(_resolve, waiter, order))
+                flight.waiters = None
+            if order.is_terminal:
+                flight.cancel_resends = 0
+                flight.reported_missing = False
+            self._inflight.tidy(order.order_id)
+        return order
+
+
+def _resolve(future: asyncio.Future[Order | None], order: Order | None) -> None:
+    if not future.done():
+        future.set_result(order)

@@ -1,0 +1,182 @@
+"""The order desk without the actor: what each message does, and what it asks of the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway.brokers import BrokerTimeout, SubmitAck
+from gateway.brokers.base import BrokerOrderState
+from gateway.domain import (
+    Order,
+    OrderRef,
+    OrderSpec,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from gateway.engine import EngineConfig
+from gateway.engine.breaker import BrokerHealth
+from gateway.engine.desk import OrderDesk
+from gateway.engine.ledger import Ledger
+from gateway.engine.messages import (
+    BrokerOpenOrders,
+    BrokerState,
+    Cancel,
+    CancelDone,
+    Place,
+    SubmitDone,
+)
+
+T0 = datetime(2026, 1, 2, 14, 30, tzinfo=UTC)
+
+
+@dataclass
+class Work:
+    """Records what the desk asks of the broker (the actor would start tasks)."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def submit(
+        self, order: Order, *, ask_first: bool = False, deadline: float | None = None
+    ) -> None:
+        self.calls.append(("submit", order.order_id))
+
+    def recheck(self, order: Order) -> None:
+        self.calls.append(("recheck", order.order_id))
+
+    def cancel(self, order: Order) -> None:
+        self.calls.append(("cancel", order.order_id))
+
+    def verify(self, order: Order) -> None:
+        self.calls.append(("verify", order.order_id))
+
+
+def spec(key: str) -> OrderSpec:
+    return OrderSpec(
+        "acct-1", key, "AAPL", Side.BUY, OrderType.LIMIT, Decimal(10), TimeInForce.GTC,
+        limit_price=Decimal(100),
+    )  # fmt: skip
+
+
+class Desk:
+    """A desk with its ledger, run batch by batch as the actor would."""
+
+    def __init__(self, **config: Any) -> None:
+        self.ledger = Ledger()
+        self.work = Work()
+        ids = (f"o-{n}" for n in itertools.count(1))
+        loop = asyncio.get_running_loop()
+        self.desk = OrderDesk(
+            self.ledger,
+            EngineConfig(**config),
+            BrokerHealth(5),
+            self.work,
+            clock=lambda: T0,
+            new_id=lambda: next(ids),
+            new_future=loop.create_future,
+        )
+
+    def batch(self, *messages: Any) -> list[Any]:
+        """Handle ``messages`` as one batch, commit, run the after-commit work."""
+        for message in messages:
+            self.desk.handle(message)
+        pending = self.ledger.take_pending()
+        if pending:
+            self.ledger.committed_through(pending[-1].sequence)
+        replies, self.desk.replies = self.desk.replies, []
+        actions, self.desk.after_commit = self.desk.after_commit, []
+        for action in actions:
+            action()
+        return [value for _, value in replies]
+
+    def order(self, order_id: str) -> Order:
+        order = self.ledger.table.get(order_id)
+        assert order is not None
+        return order
+
+
+async def place(desk: Desk, key: str) -> Order:
+    (outcome,) = desk.batch(Place(spec(key), asyncio.get_running_loop().create_future()))
+    order: Order = outcome.order
+    return order
+
+
+async def test_the_submit_starts_only_after_the_order_is_durable() -> None:
+    desk = Desk()
+    desk.desk.handle(Place(spec("c-1"), asyncio.get_running_loop().create_future()))
+    assert desk.work.calls == []  # nothing reaches the broker before the commit
+
+    desk.batch()
+    assert desk.work.calls == [("submit", "o-1")]
+
+
+async def test_a_cancel_during_the_submit_is_sent_once_the_submit_returns() -> None:
+    desk = Desk()
+    order = await place(desk, "c-1")
+    future = asyncio.get_running_loop().create_future()
+    (cancelling,) = desk.batch(Cancel(OrderRef("acct-1", order_id=order.order_id), future))
+    assert cancelling.status is OrderStatus.PENDING_CANCEL
+    assert desk.work.calls == [("submit", "o-1")]  # held back: the broker may not know it
+
+    desk.batch(SubmitDone("o-1", ack=SubmitAck("B-1")))
+    assert desk.work.calls == [("submit", "o-1"), ("cancel", "o-1")]
+    assert desk.order("o-1").broker_order_id == "B-1"
+
+
+async def test_an_unknown_submit_outcome_stays_pending_and_is_asked_about() -> None:
+    desk = Desk()
+    await place(desk, "c-1")
+    desk.batch(SubmitDone("o-1", error=BrokerTimeout("no answer")))
+
+    assert desk.order("o-1").status is OrderStatus.PENDING_NEW  # never assumed rejected
+    assert desk.work.calls[-1] == ("recheck", "o-1")
+
+
+async def test_the_caller_waits_until_the_order_leaves_pending_new() -> None:
+    desk = Desk()
+    (outcome,) = desk.batch(Place(spec("c-1"), asyncio.get_running_loop().create_future()))
+    assert outcome.settled is not None
+    assert not outcome.settled.done()
+
+    desk.batch(SubmitDone("o-1", ack=SubmitAck("B-1")))
+    settled = outcome.settled.result()
+    assert settled is not None
+    assert settled.status is OrderStatus.ACCEPTED
+    assert desk.desk.in_flight_count == 0  # nothing left in flight: no record kept
+
+
+async def test_an_unconfirmed_cancel_is_resent_then_reported_not_confirmed() -> None:
+    desk = Desk(broker_attempts=2)
+    order = await place(desk, "c-1")
+    desk.batch(SubmitDone("o-1", ack=SubmitAck("B-1")))
+    future = asyncio.get_running_loop().create_future()
+    desk.batch(Cancel(OrderRef("acct-1", order_id=order.order_id), future))
+    desk.batch(CancelDone("o-1", unresolved=True))
+    still_open = BrokerOrderState("acct-1", "c-1", "B-1", OrderStatus.ACCEPTED, Decimal(0))
+
+    for _ in range(2):
+        desk.batch(BrokerState(still_open))
+        desk.batch(CancelDone("o-1", unresolved=True))
+    assert [c for c in desk.work.calls if c[0] == "cancel"] == [("cancel", "o-1")] * 3
+
+    desk.batch(BrokerState(still_open))
+    assert desk.order("o-1").status is OrderStatus.ACCEPTED  # the cancel was refused
+    assert "not confirmed" in desk.order("o-1").reject_reason
+    assert desk.desk.in_flight_count == 0
+
+
+async def test_foreign_orders_are_reported_once_while_open_and_forgotten_after() -> None:
+    desk = Desk()
+    foreign = BrokerOrderState("acct-1", "elsewhere", "B-9", OrderStatus.ACCEPTED, Decimal(0))
+    desk.batch(BrokerOpenOrders([foreign]))
+    desk.batch(BrokerOpenOrders([foreign]))
+    assert desk.desk.foreign_orders == 1
+    desk.batch(BrokerOpenOrders([]))
+    desk.batch(BrokerOpenOrders([foreign]))  # open again after it was gone: reported again
+    assert desk.desk.foreign_orders == 2
