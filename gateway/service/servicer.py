@@ -7,6 +7,7 @@ domain value (``validation``), asks the actor, and converts the answer
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -107,10 +108,11 @@ class ExecutionServicer:
         """Stream encoded SubscribeUpdatesResponse messages (see ``add_to_server``)."""
         try:
             filter_ = validation.subscription_from_proto(request)
-            subscriber = await self._actor.subscribe(filter_)
+            subscriber = await self._subscribe(filter_)
         except GatewayError as error:
             await abort_with(context, error)
             return
+        # From here on the subscriber is ours to release, whatever ends the stream.
         try:
             async for wire in self._stream(filter_, subscriber):
                 yield wire
@@ -118,6 +120,30 @@ class ExecutionServicer:
             await abort_with(context, error)
         finally:
             self._actor.unsubscribe(subscriber)
+
+    async def _subscribe(self, filter_: SubscriptionFilter) -> Subscriber:
+        """Register a subscriber with the actor; never leave one behind if cancelled.
+
+        The actor registers the subscriber in its own task and then answers.
+        A stream cancelled between the two (the client went away just then)
+        would get CancelledError from the await with the subscriber already
+        registered and no handle to release it: it would stay in the fan-out
+        forever. So the registration runs as its own task, shielded from this
+        stream's cancellation, and a cancelled stream releases whatever that
+        task produces once it is done.
+        """
+        registering = asyncio.ensure_future(self._actor.subscribe(filter_))
+        try:
+            return await asyncio.shield(registering)
+        except asyncio.CancelledError:
+            registering.add_done_callback(self._release_abandoned)
+            raise
+
+    def _release_abandoned(self, registering: asyncio.Future[Subscriber]) -> None:
+        """Release the subscriber of a stream that was cancelled while it registered."""
+        if registering.cancelled() or registering.exception() is not None:
+            return  # nothing was registered (refused, or the actor stopped)
+        self._actor.unsubscribe(registering.result())
 
     async def _stream(
         self, filter_: SubscriptionFilter, subscriber: Subscriber
