@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway.auth.limits import current_stream
 from gateway.domain import OrderUpdate, SubscriptionFilter
 from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
@@ -114,6 +115,11 @@ class ExecutionServicer:
             return
         # From here on the subscriber is ours to release, whatever ends the stream.
         try:
+            stream = current_stream.get()
+            if stream is not None:
+                # A reload that revokes the caller's credential ends the stream now,
+                # not at its next update or heartbeat.
+                stream.on_end(subscriber.end_with)
             async for wire in self._stream(filter_, subscriber):
                 yield wire
         except GatewayError as error:
@@ -163,6 +169,7 @@ class ExecutionServicer:
         yield self._heartbeat()
         if filter_.snapshot:
             for order in subscriber.snapshot:
+                subscriber.check_open()
                 snapshot = OrderUpdate(order.last_sequence, order, order.updated_at, snapshot=True)
                 yield _encode_update(snapshot)
             complete = pb.SnapshotComplete(
@@ -176,6 +183,7 @@ class ExecutionServicer:
                 filter_, cursor, subscriber.live_after, self._config.replay_page
             )
             for update in updates:
+                subscriber.check_open()  # a replay ends as promptly as live updates do
                 yield _encode_update(update)
                 subscriber.last_sent = update.sequence
         while True:
