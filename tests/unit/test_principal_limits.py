@@ -156,3 +156,15 @@ def test_the_warning_gate_allows_one_line_per_client_per_interval() -> None:
     assert gate.allow("b") == 0
     clock.now += 10
     assert gate.allow("a") == 2  # and how many it held back
+
+
+def test_the_certificate_line_maker_percent_encodes_what_would_end_a_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gateway.auth.__main__ import main as auth_main
+
+    assert auth_main(["cert", "viewer", "subject=O=Acme Corp,CN=risk #1", "*", "--read-only"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == "viewer x509:subject=O=Acme%20Corp,CN=risk%20%231 * ro"
+    store = TokenStore(parse(line, source="made"))
+    assert store.lookup_certificate((("subject", "O=Acme Corp,CN=risk #1"),))
