@@ -240,11 +240,9 @@ class _Method:
                 authorization = value
             elif key == "traceparent":
                 traceparent = value
-        if traceparent is not None:
+        if traceparent is not None:  # rare: the common case sets one shared mapping below
             text = traceparent.decode("latin-1") if isinstance(traceparent, bytes) else traceparent
             add_fields({**self.fields, **trace_fields(text)})
-        else:
-            add_fields(self.fields)
         principal: Principal | None = None
         credential: CallerCredential | None = None
         try:
@@ -256,10 +254,13 @@ class _Method:
                         "more than one authorization header", reason="MALFORMED_AUTHORIZATION"
                     )
                 token = None if authorization is None else token_of(authorization)
-                principal, credential = self._i.policy.identify(token, context.auth_context)
-                add_fields(self._fields_of(principal.name))
+                caller, credential = self._i.policy.identify(token, context.auth_context)
+                principal = caller
+                add_fields(self._fields_of(caller.name))
                 if self.rate_limited and self._i.order_rate is not None:
-                    self._i.order_rate.admit(principal.name)
+                    self._i.order_rate.admit(caller.name)
+            else:
+                add_fields(self.fields)
             request = None if streaming_request else self._decode(raw, context, principal)
             accounts: frozenset[str] | None = None
             if principal is not None and self.service_call:
@@ -272,14 +273,17 @@ class _Method:
                 named = self._i.policy.check(principal, self.method, self.rule, request)
                 accounts = frozenset(named) if named else None
         except GatewayError as refused:
+            if principal is None:
+                add_fields(self.fields)
             self._audit(refused, principal, context)
             raise
         return request, principal, credential, accounts
 
     def _fields_of(self, principal: str) -> dict[str, str]:
+        """The call's log fields for ``principal``: one mapping per principal, shared."""
         fields = self._principal_fields.get(principal)
         if fields is None:
-            fields = self._principal_fields[principal] = {"principal": principal}
+            fields = self._principal_fields[principal] = {**self.fields, "principal": principal}
         return fields
 
     def _decode(self, raw: bytes, context: Context, principal: Principal | None) -> Any:
