@@ -18,7 +18,9 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
-from gateway.auth import AuthPolicy
+from gateway.auth import AuthPolicy, Principal
+from gateway.auth.audit import audit
+from gateway.auth.limits import StreamRegistry
 from gateway.brokers import Broker
 from gateway.brokers.base import Reconnects
 from gateway.config import GatewayConfig
@@ -34,7 +36,6 @@ from gateway.service.servicer import ExecutionServicer, add_to_server
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutionService"].full_name
-TOKEN_RELOAD_INTERVAL = 2.0  # seconds between checks of the token file
 
 
 class StartupError(Exception):
@@ -76,6 +77,7 @@ class Gateway:
         self.policy = AuthPolicy(
             config.tokens, reflection_requires_auth=config.reflection_requires_auth
         )
+        self.streams = StreamRegistry(config.limits.max_streams)
         self._server: grpc.aio.Server | None = None
         self._metrics_server: WSGIServer | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -97,7 +99,15 @@ class Gateway:
             tls = ReloadingCredentials(config.tls) if config.tls is not None else None
         except TlsError as exc:
             raise StartupError(str(exc)) from None
-        interceptor = GatewayInterceptor(self.policy, self.gate, self.metrics)
+        names_certificates = config.tokens is not None and config.tokens.certificate_kinds
+        if names_certificates and (config.tls is None or not config.tls.mutual):
+            log.warning(
+                "the principals table names client certificates, but without "
+                "--tls-client-ca no client presents one: those entries never match"
+            )
+        interceptor = GatewayInterceptor(
+            self.policy, self.gate, self.metrics, limits=config.limits, streams=self.streams
+        )
         server = grpc.aio.server(interceptors=[interceptor], options=config.server_options())
         add_to_server(ExecutionServicer(self.actor, config.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -204,14 +214,42 @@ class Gateway:
         assert tokens is not None
         reported: str | None = None
         while True:
-            await asyncio.sleep(TOKEN_RELOAD_INTERVAL)
-            before = len(tokens)
+            await asyncio.sleep(self.config.auth_reload_interval)
+            before = {p.name: p for p in tokens.principals}
+            generation = tokens.generation
             problem = tokens.reload_if_changed()
             if problem and problem != reported:
                 log.error("token file not reloaded: %s; the previous tokens stay valid", problem)
-            elif not problem and len(tokens) != before:
-                log.info("token file reloaded: %d principals (was %d)", len(tokens), before)
+                audit("principals.reload", outcome="failed", detail=problem)
+            elif not problem and tokens.generation != generation:
+                self._reloaded(before, {p.name: p for p in tokens.principals})
             reported = problem
+
+    def _reloaded(self, before: dict[str, Principal], after: dict[str, Principal]) -> None:
+        """Audit a reload of the principals table and end the streams it no longer allows."""
+        added = sorted(after.keys() - before.keys())
+        removed = sorted(before.keys() - after.keys())
+        changed = sorted(n for n in after.keys() & before.keys() if after[n] != before[n])
+        log.info("token file reloaded: %d principals (was %d)", len(after), len(before))
+        audit(
+            "principals.reload",
+            outcome="applied",
+            detail=f"added={','.join(added) or '-'} removed={','.join(removed) or '-'} "
+            f"changed={','.join(changed) or '-'}",
+        )
+        # Credentials can change without a name changing (a rotated token): every
+        # open stream is asked again, not only those of the names listed above.
+        for stream in self.streams.revalidate(self.policy):
+            error = stream.error
+            assert error is not None
+            audit(
+                "stream.ended",
+                outcome=type(error).__name__,
+                reason=error.reason,
+                principal=stream.principal.name,
+                rpc=stream.method,
+                account=error.metadata.get("account"),
+            )
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:

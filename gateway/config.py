@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.auth import TokenStore
+from gateway.auth.limits import PrincipalLimits
 from gateway.brokers.alpaca import AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig
@@ -50,6 +51,12 @@ class GatewayConfig:
 
     reflection_requires_auth: bool = False
     """Whether server reflection needs a valid token (when tokens are configured)."""
+
+    auth_reload_interval: float = 2.0
+    """Seconds between checks of the principals file for changes."""
+
+    limits: PrincipalLimits = field(default_factory=PrincipalLimits)
+    """What each authenticated principal may hold at once (streams, order rate)."""
 
     tls: TlsConfig | None = None
     """Serve TLS (mTLS if it names a client CA) instead of plaintext h2c."""

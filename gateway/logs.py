@@ -48,6 +48,13 @@ def set_fields(**fields: str) -> None:
     _CONTEXT.set({**(_CONTEXT.get() or {}), **fields})
 
 
+def add_fields(fields: Mapping[str, str]) -> None:
+    """``set_fields`` for a mapping the caller keeps unchanged: shared, not copied,
+    when nothing is bound yet (the usual case at the start of a call)."""
+    current = _CONTEXT.get()
+    _CONTEXT.set(fields if not current else {**current, **fields})
+
+
 def trace_fields(traceparent: str | None) -> dict[str, str]:
     """Return trace_id/span_id from a W3C traceparent header (empty if absent or bad)."""
     if traceparent and (match := _TRACEPARENT.fullmatch(traceparent.strip())):

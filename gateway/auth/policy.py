@@ -9,15 +9,22 @@ Health is always open (probes carry no token); reflection is open unless
 ``reflection_requires_auth``. With no token store the policy lets everyone
 in: that is the loopback default, and ``app`` refuses it on other addresses
 unless the operator says ``--insecure``.
+
+A caller is identified by its bearer token when it sends one, otherwise by
+its mTLS client certificate when the table maps one (``certificates``). The
+credential that identified a caller is kept with its open streams, so a
+reload of the table can ask again whether it still holds (``resolve``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway.auth.certificates import AuthContext, CertificateIdentity, peer_identity
 from gateway.auth.tokens import Principal, TokenStore
 from gateway.errors import PermissionDenied, Unauthenticated
 
@@ -26,23 +33,29 @@ HEALTH_PREFIX = "/grpc.health.v1.Health/"
 REFLECTION_PREFIXES = ("/grpc.reflection.v1alpha.", "/grpc.reflection.v1.")
 
 
+CallerCredential = bytes | CertificateIdentity
+"""What identified a caller: its token's SHA-256 digest, or its certificate's attributes."""
+
+
 @dataclass(frozen=True, slots=True)
-class _Rule:
+class Rule:
+    """What one RPC needs: whether it writes, and the accounts its request names."""
+
     write: bool
     accounts: Callable[[Any], Sequence[str]]
 
 
 def _one(request: Any) -> Sequence[str]:
-    return [request.account]
+    return (request.account,)
 
 
 # Every ExecutionService RPC, the accounts its request names, and whether it writes.
-RULES: dict[str, _Rule] = {
-    f"/{SERVICE}/PlaceOrder": _Rule(write=True, accounts=_one),
-    f"/{SERVICE}/CancelOrder": _Rule(write=True, accounts=_one),
-    f"/{SERVICE}/GetOrderStatus": _Rule(write=False, accounts=_one),
-    f"/{SERVICE}/ListOrders": _Rule(write=False, accounts=_one),
-    f"/{SERVICE}/SubscribeUpdates": _Rule(write=False, accounts=lambda r: list(r.accounts)),
+RULES: dict[str, Rule] = {
+    f"/{SERVICE}/PlaceOrder": Rule(write=True, accounts=_one),
+    f"/{SERVICE}/CancelOrder": Rule(write=True, accounts=_one),
+    f"/{SERVICE}/GetOrderStatus": Rule(write=False, accounts=_one),
+    f"/{SERVICE}/ListOrders": Rule(write=False, accounts=_one),
+    f"/{SERVICE}/SubscribeUpdates": Rule(write=False, accounts=lambda r: list(r.accounts)),
 }
 
 
@@ -55,7 +68,11 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | No
         raise Unauthenticated(
             "more than one authorization header", reason="MALFORMED_AUTHORIZATION"
         )
-    value = values[0]
+    return token_of(values[0])
+
+
+def token_of(value: str | bytes) -> str:
+    """Return the token of one ``authorization`` header value; raise Unauthenticated."""
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     scheme, _, token = text.strip().partition(" ")
     token = token.strip()
@@ -86,28 +103,76 @@ class AuthPolicy:
         return True
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Principal:
-        """Return the caller's principal; raise Unauthenticated."""
-        assert self.tokens is not None
-        token = bearer_token(metadata)
-        if token is None:
-            raise Unauthenticated(
-                "missing bearer token: send metadata 'authorization: Bearer <token>'",
-                reason="MISSING_TOKEN",
-            )
-        principal = self.tokens.authenticate(token)
-        if principal is None:
-            raise Unauthenticated("unknown or revoked token", reason="INVALID_TOKEN")
+        """Return the principal of the call's bearer token; raise Unauthenticated."""
+        principal, _ = self.identify(bearer_token(metadata), None)
         return principal
 
-    def authorize(self, principal: Principal, method: str, request: Any) -> None:
+    def identify(
+        self, token: str | None, auth_context: Callable[[], AuthContext] | None
+    ) -> tuple[Principal, CallerCredential]:
+        """Return the caller's principal and the credential that proved it.
+
+        A bearer token, when sent, decides (and must be valid). Without one,
+        the mTLS peer certificate does, if the table maps any certificates;
+        ``auth_context`` is only called then.
+        """
+        tokens = self.tokens
+        assert tokens is not None
+        if token is not None:
+            digest = hashlib.sha256(token.encode()).digest()
+            principal = tokens.lookup_digest(digest)
+            if principal is None:
+                raise Unauthenticated("unknown or revoked token", reason="INVALID_TOKEN")
+            return principal, digest
+        kinds = tokens.certificate_kinds
+        if kinds and auth_context is not None:
+            identity = peer_identity(auth_context, kinds)
+            if identity:
+                found = tokens.lookup_certificate(identity)
+                if len(found) == 1:
+                    return found[0], identity
+                if found:
+                    raise Unauthenticated(
+                        "the client certificate names more than one principal",
+                        reason="AMBIGUOUS_CERTIFICATE",
+                    )
+                raise Unauthenticated(
+                    "the client certificate is not mapped to a principal; "
+                    "send metadata 'authorization: Bearer <token>'",
+                    reason="UNKNOWN_CERTIFICATE",
+                )
+        raise Unauthenticated(
+            "missing bearer token: send metadata 'authorization: Bearer <token>'",
+            reason="MISSING_TOKEN",
+        )
+
+    def resolve(self, credential: CallerCredential) -> Principal | None:
+        """Return whom ``credential`` identifies under the current table (None: nobody)."""
+        assert self.tokens is not None
+        if isinstance(credential, bytes):
+            return self.tokens.lookup_digest(credential)
+        found = self.tokens.lookup_certificate(credential)
+        return found[0] if len(found) == 1 else None
+
+    def authorize(self, principal: Principal, method: str, request: Any) -> Sequence[str]:
         """Raise PermissionDenied unless ``principal`` may make this call.
 
-        A SubscribeUpdates request with no ``accounts`` means "every account
-        the caller may see": it is narrowed here to the principal's grants.
+        Return the accounts the request names (see ``check``).
         """
         if not method.startswith(f"/{SERVICE}/"):
-            return  # reflection: authentication was all it needed
-        rule = RULES.get(method)
+            return ()  # reflection: authentication was all it needed
+        return self.check(principal, method, RULES.get(method), request)
+
+    def check(
+        self, principal: Principal, method: str, rule: Rule | None, request: Any
+    ) -> Sequence[str]:
+        """Raise PermissionDenied unless ``principal`` may make a ``method`` call under ``rule``.
+
+        Return the accounts the request names; empty means every account, and
+        only for a principal granted all. A SubscribeUpdates request with no
+        ``accounts`` means "every account the caller may see": it is narrowed
+        here to the principal's grants.
+        """
         if rule is None:
             raise PermissionDenied(
                 f"{method} is not open to token holders", reason="METHOD_NOT_GRANTED"
@@ -130,3 +195,5 @@ class AuthPolicy:
         narrow = isinstance(request, pb.SubscribeUpdatesRequest) and not accounts
         if narrow and not principal.all_accounts:
             request.accounts.extend(sorted(principal.accounts))
+            return rule.accounts(request)
+        return accounts

@@ -13,9 +13,14 @@ environment variable where ``;`` also separates lines)::
     risk-viewer   sha256:<64 hex>     *                 ro
 
 ``token`` is ``sha256:`` plus the hex digest of the token (preferred: the file
-then holds no secret), or the token itself (hashed on load). ``accounts`` is a
-comma-separated list, or ``*`` for every account. ``mode`` is ``rw``
-(default) or ``ro`` (read-only: no PlaceOrder or CancelOrder).
+then holds no secret), the token itself (hashed on load), or a client
+certificate identity ``x509:KIND=VALUE`` (see ``certificates``), so callers
+over mTLS need no token. ``accounts`` is a comma-separated list, or ``*`` for
+every account. ``mode`` is ``rw`` (default) or ``ro`` (read-only: no
+PlaceOrder or CancelOrder).
+
+A principal may have several credentials (a token and a certificate, or a
+token being rotated): one line each, with the same accounts and mode.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from gateway.auth.certificates import (
+    CertificateAttribute,
+    CertificateIdentity,
+    is_certificate_credential,
+    parse_identity,
+)
 
 ALL_ACCOUNTS = "*"
 MAX_ACCOUNTS_PER_PRINCIPAL = 1000  # the SubscribeUpdates filter's own limit
@@ -73,11 +85,15 @@ class TokenTableError(ValueError):
     """The token table is malformed; the message names the line, never a token."""
 
 
-def parse_table(text: str, *, source: str) -> list[tuple[bytes, Principal]]:
-    """Parse a token table into (digest, principal) pairs; raise TokenTableError."""
-    entries: list[tuple[bytes, Principal]] = []
-    names: set[str] = set()
-    digests: set[bytes] = set()
+Credential = bytes | CertificateAttribute
+"""A token's SHA-256 digest, or a certificate attribute (kind, value)."""
+
+
+def parse_table(text: str, *, source: str) -> list[tuple[Credential, Principal]]:
+    """Parse a table into (credential, principal) pairs; raise TokenTableError."""
+    entries: list[tuple[Credential, Principal]] = []
+    names: dict[str, Principal] = {}
+    credentials: set[Credential] = set()
     lines = text.replace(";", "\n").splitlines()
     for number, raw in enumerate(lines, start=1):
         line = raw.split("#", 1)[0].strip()
@@ -91,13 +107,11 @@ def parse_table(text: str, *, source: str) -> list[tuple[bytes, Principal]]:
         mode = fields[3] if len(fields) == 4 else "rw"
         if not _NAME.fullmatch(name):
             raise TokenTableError(f"{where}: bad principal name (1-64 of A-Z a-z 0-9 . _ @ -)")
-        if name in names:
-            raise TokenTableError(f"{where}: principal {name!r} appears twice")
         if mode not in ("rw", "ro"):
             raise TokenTableError(f"{where}: mode must be rw or ro")
-        digest = _digest_of(token, where)
-        if digest in digests:
-            raise TokenTableError(f"{where}: principal {name!r} reuses another entry's token")
+        credential = _credential_of(token, where)
+        if credential in credentials:
+            raise TokenTableError(f"{where}: principal {name!r} reuses another entry's credential")
         accounts = frozenset(a for a in accounts_text.split(",") if a)
         if not accounts:
             raise TokenTableError(f"{where}: principal {name!r} has no accounts")
@@ -108,10 +122,24 @@ def parse_table(text: str, *, source: str) -> list[tuple[bytes, Principal]]:
         for account in accounts - {ALL_ACCOUNTS}:
             if not _ACCOUNT.fullmatch(account):
                 raise TokenTableError(f"{where}: bad account name {account!r}")
-        names.add(name)
-        digests.add(digest)
-        entries.append((digest, Principal(name, accounts, read_only=mode == "ro")))
+        principal = Principal(name, accounts, read_only=mode == "ro")
+        if names.setdefault(name, principal) != principal:
+            # One principal, one set of grants: two lines that disagree are a typo.
+            raise TokenTableError(
+                f"{where}: principal {name!r} appears twice with different accounts or mode"
+            )
+        credentials.add(credential)
+        entries.append((credential, principal))
     return entries
+
+
+def _credential_of(token: str, where: str) -> Credential:
+    if is_certificate_credential(token):
+        try:
+            return parse_identity(token)
+        except ValueError as exc:
+            raise TokenTableError(f"{where}: {exc}") from None
+    return _digest_of(token, where)
 
 
 def _digest_of(token: str, where: str) -> bytes:
@@ -135,26 +163,41 @@ class TokenStore:
 
     def __init__(
         self,
-        entries: Iterable[tuple[bytes, Principal]] = (),
+        entries: Iterable[tuple[Credential, Principal]] = (),
         *,
         path: Path | None = None,
         env_text: str | None = None,
     ) -> None:
         self._lock = threading.Lock()
-        self._entries: tuple[tuple[bytes, Principal], ...] = tuple(entries)
+        self._entries: tuple[tuple[bytes, Principal], ...] = ()
+        self._certificates: dict[CertificateAttribute, Principal] = {}
+        self._install(entries)
         self._path = path
         self._env_text = env_text
         self._stamp: tuple[int, int] | None = None
+        self.generation = 0
+        """Incremented by every reload that replaced the table."""
+
+    def _install(self, entries: Iterable[tuple[Credential, Principal]]) -> None:
+        tokens: list[tuple[bytes, Principal]] = []
+        certificates: dict[CertificateAttribute, Principal] = {}
+        for credential, principal in entries:
+            if isinstance(credential, bytes):
+                tokens.append((credential, principal))
+            else:
+                certificates[credential] = principal
+        with self._lock:
+            self._entries, self._certificates = tuple(tokens), certificates
 
     @classmethod
     def load(cls, path: Path | None = None, env_text: str | None = None) -> TokenStore:
         """Build a store from a token file and/or the environment's table."""
         store = cls(path=path, env_text=env_text)
-        store._entries = tuple(store._read())
+        store._install(store._read())
         return store
 
-    def _read(self) -> list[tuple[bytes, Principal]]:
-        entries: list[tuple[bytes, Principal]] = []
+    def _read(self) -> list[tuple[Credential, Principal]]:
+        entries: list[tuple[Credential, Principal]] = []
         if self._env_text:
             entries += parse_table(self._env_text, source="GATEWAY_AUTH_TOKENS")
         if self._path is not None:
@@ -166,9 +209,13 @@ class TokenStore:
                 raise TokenTableError(problem) from None
             self._stamp = (stat.st_mtime_ns, stat.st_size)
             entries += parse_table(text, source=str(self._path))
-        names = [p.name for _, p in entries]
-        if len(names) != len(set(names)):
-            raise TokenTableError("a principal is named both in the file and the environment")
+        names: dict[str, Principal] = {}
+        for _, principal in entries:
+            if names.setdefault(principal.name, principal) != principal:
+                raise TokenTableError(
+                    f"principal {principal.name!r} has different grants in the file "
+                    "and the environment"
+                )
         return entries
 
     def reload_if_changed(self) -> str | None:
@@ -185,25 +232,50 @@ class TokenStore:
             entries = self._read()
         except TokenTableError as exc:
             return str(exc)
-        with self._lock:
-            self._entries = tuple(entries)
+        self._install(entries)
+        self.generation += 1
         return None
 
     @property
     def principals(self) -> list[Principal]:
-        return [principal for _, principal in self._entries]
+        """Every principal once (one may have several credentials)."""
+        found = {p.name: p for _, p in self._entries}
+        found.update((p.name, p) for p in self._certificates.values())
+        return list(found.values())
+
+    @property
+    def certificate_kinds(self) -> frozenset[str]:
+        """The certificate attributes (``uri``, ``cn``, ...) the table names."""
+        return frozenset(kind for kind, _ in self._certificates)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.principals)
 
     def __repr__(self) -> str:
-        return f"TokenStore({len(self._entries)} principals, file={self._path})"
+        return f"TokenStore({len(self)} principals, file={self._path})"
 
     def authenticate(self, token: str) -> Principal | None:
         """Return the principal ``token`` belongs to, or None; time independent of which."""
-        candidate = hashlib.sha256(token.encode()).digest()
+        return self.lookup_digest(hashlib.sha256(token.encode()).digest())
+
+    def lookup_digest(self, candidate: bytes) -> Principal | None:
+        """Return the principal of the token with this SHA-256 digest, or None."""
         found: Principal | None = None
         for digest, principal in self._entries:
             if hmac.compare_digest(digest, candidate):
                 found = principal
+        return found
+
+    def lookup_certificate(self, identity: CertificateIdentity) -> list[Principal]:
+        """Return the distinct principals the certificate's attributes name.
+
+        More than one means an ambiguous certificate, which the policy refuses
+        rather than resolving it by an order of precedence nobody reads.
+        """
+        table = self._certificates
+        found: list[Principal] = []
+        for attribute in identity:
+            principal = table.get(attribute)
+            if principal is not None and principal not in found:
+                found.append(principal)
         return found

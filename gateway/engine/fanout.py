@@ -87,6 +87,25 @@ class Subscriber:
         self.closed_by = error
         self._wakeup.set()
 
+    def end_with(self, error: GatewayError) -> None:
+        """End the subscription with ``error``, telling the reader where it stopped.
+
+        For ends decided outside the actor (a revoked credential): a closed
+        subscriber refuses what is published next, and the fan-out drops it.
+        ``error`` is this subscriber's own (it gains ``last_sequence``).
+        """
+
+        def ended(last_sent: int) -> GatewayError:
+            error.metadata["last_sequence"] = str(last_sent)
+            return error
+
+        self.close(ended)
+
+    def check_open(self) -> None:
+        """Raise the error the subscription was ended with, if it was."""
+        if self.closed_by is not None:
+            raise self.closed_by(self.last_sent)
+
     async def next(self, idle_after: float) -> Published | None:
         """Return the next buffered update, or None after ``idle_after`` seconds without one."""
         while True:

@@ -19,6 +19,8 @@ from typing import Any
 
 import grpc
 
+from gateway.auth.audit import audit
+
 log = logging.getLogger(__name__)
 
 
@@ -112,10 +114,12 @@ class ReloadingCredentials:
                 self._stamp, self._current = self._load()
             except TlsError as exc:
                 log.error("TLS files changed but cannot be loaded (%s); keeping the old ones", exc)
+                audit("tls.reload", outcome="failed", detail=str(exc))
                 return None
             except Exception:  # this runs inside gRPC's handshake: never raise there
                 log.exception("TLS reload failed; keeping the old certificate")
                 return None
             self.reloads += 1
         log.info("TLS certificate reloaded from %s", self.config.cert_file)
+        audit("tls.reload", outcome="applied", detail=str(self.config.cert_file))
         return self._current

@@ -1,35 +1,71 @@
-"""The one server interceptor: metrics, drain gate, authentication, log context.
+"""The one server interceptor: metrics, drain gate, authentication, parsing, limits.
 
 Owns what happens to every call before and around its handler, in this order:
 
 1. count it and time it (whatever its outcome, refusals included);
 2. refuse it with UNAVAILABLE if the gateway is draining (health stays open);
-3. authenticate the bearer token and authorize the request's account(s);
-4. count unary calls in flight, so a drain can wait for them.
+3. authenticate the caller from its metadata (bearer token) or its mTLS
+   client certificate, before a byte of the request body is parsed, so an
+   unauthenticated caller only ever gets UNAUTHENTICATED;
+4. apply the principal's order-entry rate limit;
+5. parse the body: one that is not the method's message is INVALID_ARGUMENT
+   with a BadRequest, and costs at most one WARNING line per client per
+   interval (never an UNKNOWN with a traceback: anyone who can reach the
+   port could flood the log with those);
+6. authorize the request's account(s); register a stream under its
+   principal (the open-stream cap, and ending it if a reload revokes it);
+7. count unary calls in flight, so a drain can wait for them.
 
-It wraps the method handler rather than deciding in ``intercept_service``,
-because authorization needs the deserialized request.
+To authenticate before parsing, each handler is served with no request
+deserializer (gRPC then hands over the bytes) and its own deserializer runs
+here, after step 3. Everything that depends only on the method (its rule,
+metric children, log fields, wrapped handler) is worked out at its first
+call and kept, so a call costs little more than authentication itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from gateway.auth import AuthPolicy
-from gateway.errors import GatewayError
-from gateway.logs import set_fields, trace_fields
+from gateway.auth import AuthPolicy, Principal
+from gateway.auth.audit import audit
+from gateway.auth.limits import (
+    OpenStream,
+    OrderRateLimiter,
+    PrincipalLimits,
+    StreamRegistry,
+    current_stream,
+)
+from gateway.auth.policy import RULES, SERVICE, CallerCredential, token_of
+from gateway.errors import (
+    FieldViolation,
+    GatewayError,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from gateway.logs import add_fields, trace_fields
 from gateway.observability import GatewayMetrics
 from gateway.server.drain import DrainGate
 from gateway.service.errors import abort_with
 
+log = logging.getLogger(__name__)
+
 Context = grpc.aio.ServicerContext[Any, Any]
 _HEALTH = "/grpc.health.v1.Health/"
+_SERVICE_PREFIX = f"/{SERVICE}/"
+DECODE_WARNING_INTERVAL = 60.0
+"""Seconds between two WARNING lines about undecodable bodies from one client."""
+_MAX_WARNED_CLIENTS = 4096  # bounds the memory a crowd of distinct peers can take
 
 
 def _code_name(exc: BaseException | None, context: Context) -> str:
@@ -44,6 +80,33 @@ def _code_name(exc: BaseException | None, context: Context) -> str:
     return "UNKNOWN"
 
 
+def _peer_host(peer: str) -> str:
+    """``ipv4:10.0.0.7:51234`` -> ``ipv4:10.0.0.7``: one client, whichever port it uses."""
+    host, sep, _ = peer.rpartition(":")
+    return host if sep and host else peer
+
+
+class _WarningGate:
+    """At most one line per client per ``interval``; counts what it held back."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._clients: dict[str, tuple[float, int]] = {}
+
+    def allow(self, client: str) -> int | None:
+        """Return how many lines were held back since the last one, or None to hold this one."""
+        now = self._clock()
+        entry = self._clients.get(client)
+        if entry is not None and now < entry[0]:
+            self._clients[client] = (entry[0], entry[1] + 1)
+            return None
+        if entry is None and len(self._clients) >= _MAX_WARNED_CLIENTS:
+            self._clients.clear()
+        self._clients[client] = (now + self.interval, 0)
+        return 0 if entry is None else entry[1]
+
+
 if TYPE_CHECKING:
     _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
 else:  # generic only in grpc-stubs
@@ -54,11 +117,26 @@ class GatewayInterceptor(_Interceptor):
     """Wraps every method handler with the gateway's per-call policy."""
 
     def __init__(
-        self, policy: AuthPolicy, gate: DrainGate, metrics: GatewayMetrics | None = None
+        self,
+        policy: AuthPolicy,
+        gate: DrainGate,
+        metrics: GatewayMetrics | None = None,
+        *,
+        limits: PrincipalLimits | None = None,
+        streams: StreamRegistry | None = None,
+        decode_warning_interval: float = DECODE_WARNING_INTERVAL,
     ) -> None:
         self.policy = policy
         self.gate = gate
         self.metrics = metrics
+        limits = limits or PrincipalLimits()
+        self.streams = streams if streams is not None else StreamRegistry(limits.max_streams)
+        self.order_rate = (
+            OrderRateLimiter(limits.order_rate, limits.burst) if limits.order_rate > 0 else None
+        )
+        self.decode_warnings = _WarningGate(decode_warning_interval)
+        # method -> (the handler gRPC found, our wrapping of it)
+        self._methods: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -71,70 +149,212 @@ class GatewayInterceptor(_Interceptor):
         handler: Any = await continuation(handler_call_details)
         if handler is None:
             return None  # type: ignore[return-value]  # unknown method: gRPC says UNIMPLEMENTED
-        wrapped: grpc.RpcMethodHandler[Any, Any] = _wrap(
-            handler, _Call(self, handler_call_details.method)
-        )
+        method = handler_call_details.method
+        known = self._methods.get(method)
+        if known is not None and known[0] is handler:
+            wrapped: grpc.RpcMethodHandler[Any, Any] = known[1]
+            return wrapped
+        wrapped = _Method(self, method, handler).wrap(handler)
+        self._methods[method] = (handler, wrapped)
         return wrapped
 
 
-def _wrap(handler: Any, call: _Call) -> Any:
-    """Return ``handler`` with its behaviour wrapped by ``call``'s policy."""
-    if handler.unary_unary is not None:
-        return handler._replace(unary_unary=call.unary(handler.unary_unary, "unary"))
-    if handler.stream_unary is not None:
-        wrapped = call.unary(handler.stream_unary, "client_stream", streaming_request=True)
-        return handler._replace(stream_unary=wrapped)
-    if handler.unary_stream is not None:
-        return handler._replace(unary_stream=call.stream(handler.unary_stream, "server_stream"))
-    wrapped = call.stream(handler.stream_stream, "bidi_stream", streaming_request=True)
-    return handler._replace(stream_stream=wrapped)
+_Admitted = tuple[Any, Principal | None, CallerCredential | None, frozenset[str] | None]
 
 
-class _Call:
-    """The policy for one method, applied to each of its calls."""
+class _Method:
+    """One method's policy, worked out once, applied to each of its calls."""
 
-    def __init__(self, interceptor: GatewayInterceptor, method: str) -> None:
+    def __init__(self, interceptor: GatewayInterceptor, method: str, handler: Any) -> None:
         self._i = interceptor
-        self._method = method
-        self._gated = not method.startswith(_HEALTH)
+        self.method = method
+        self.gated = not method.startswith(_HEALTH)
+        self.needs_auth = interceptor.policy.needs_token(method)
+        self.service_call = method.startswith(_SERVICE_PREFIX)
+        self.rule = RULES.get(method)
+        self.rate_limited = self.rule is not None and self.rule.write
+        self.decode: Callable[[bytes], Any] | None = handler.request_deserializer
+        message = getattr(getattr(self.decode, "__self__", None), "DESCRIPTOR", None)
+        self.request_type = message.full_name if message is not None else "request"
+        self.fields = {"rpc": method}
+        self._principal_fields: dict[str, dict[str, str]] = {}
+        self.kind = "unary"
+        self._metrics: dict[str, tuple[Any, Any]] = {}  # status code -> metric children
+        self._labels = ("", "", "")
+        self._started_child: Any = None
 
-    def _log_fields(self, context: Context) -> dict[str, str]:
-        traceparent = next(
-            (v for k, v in context.invocation_metadata() or () if k == "traceparent"), None
+    # ---------------------------------------------------------------- wrapping
+
+    def wrap(self, handler: Any) -> Any:
+        """Return ``handler`` served through this policy, taking the request as bytes."""
+        raw = handler._replace(request_deserializer=None)
+        if handler.unary_unary is not None:
+            return raw._replace(unary_unary=self.unary(handler.unary_unary, "unary"))
+        if handler.stream_unary is not None:
+            behavior = self.unary(handler.stream_unary, "client_stream", streaming_request=True)
+            return raw._replace(stream_unary=behavior)
+        if handler.unary_stream is not None:
+            return raw._replace(unary_stream=self.stream(handler.unary_stream, "server_stream"))
+        behavior = self.stream(handler.stream_stream, "bidi_stream", streaming_request=True)
+        return raw._replace(stream_stream=behavior)
+
+    def _set_kind(self, kind: str) -> None:
+        self.kind = kind
+        metrics = self._i.metrics
+        if metrics is not None:
+            service, _, name = self.method.lstrip("/").rpartition("/")
+            self._labels = (service, name, kind)
+            self._started_child = metrics.child(metrics.rpc_started, *self._labels)
+
+    def _started(self) -> float:
+        if self._started_child is not None:
+            self._started_child.inc()
+        return time.perf_counter()
+
+    def _finished(self, started: float, code: str, *, streaming: bool) -> None:
+        metrics = self._i.metrics
+        if metrics is None:
+            return
+        children = self._metrics.get(code)
+        if children is None:
+            histogram = metrics.stream_seconds if streaming else metrics.rpc_seconds
+            children = self._metrics[code] = (
+                metrics.child(metrics.rpc_handled, *self._labels, code),
+                metrics.child(histogram, *self._labels, code),
+            )
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
+
+    # --------------------------------------------------------------- admission
+
+    def _admit(self, raw: Any, context: Context, *, streaming_request: bool) -> _Admitted:
+        """Authenticate, limit, parse, authorize; return (request, principal, credential,
+        accounts). Raise a GatewayError (audited) to refuse the call."""
+        authorization: str | bytes | None = None
+        traceparent: str | bytes | None = None
+        repeated = False
+        # One pass over the metadata for everything this call needs from it.
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                repeated = authorization is not None
+                authorization = value
+            elif key == "traceparent":
+                traceparent = value
+        if traceparent is not None:  # rare: the common case sets one shared mapping below
+            text = traceparent.decode("latin-1") if isinstance(traceparent, bytes) else traceparent
+            add_fields({**self.fields, **trace_fields(text)})
+        principal: Principal | None = None
+        credential: CallerCredential | None = None
+        try:
+            if self.gated:
+                self._i.gate.check()
+            if self.needs_auth:
+                if repeated:
+                    raise Unauthenticated(
+                        "more than one authorization header", reason="MALFORMED_AUTHORIZATION"
+                    )
+                token = None if authorization is None else token_of(authorization)
+                caller, credential = self._i.policy.identify(token, context.auth_context)
+                principal = caller
+                add_fields(self._fields_of(caller.name))
+                if self.rate_limited and self._i.order_rate is not None:
+                    self._i.order_rate.admit(caller.name)
+            else:
+                add_fields(self.fields)
+            request = None if streaming_request else self._decode(raw, context, principal)
+            accounts: frozenset[str] | None = None
+            if principal is not None and self.service_call:
+                if streaming_request:
+                    # Authorization reads the request; a streamed one is not in hand yet.
+                    raise PermissionDenied(
+                        f"{self.method} is not open to token holders",
+                        reason="METHOD_NOT_GRANTED",
+                    )
+                named = self._i.policy.check(principal, self.method, self.rule, request)
+                accounts = frozenset(named) if named else None
+        except GatewayError as refused:
+            if principal is None:
+                add_fields(self.fields)
+            self._audit(refused, principal, context)
+            raise
+        return request, principal, credential, accounts
+
+    def _fields_of(self, principal: str) -> dict[str, str]:
+        """The call's log fields for ``principal``: one mapping per principal, shared."""
+        fields = self._principal_fields.get(principal)
+        if fields is None:
+            fields = self._principal_fields[principal] = {**self.fields, "principal": principal}
+        return fields
+
+    def _decode(self, raw: bytes, context: Context, principal: Principal | None) -> Any:
+        decode = self.decode
+        if decode is None:
+            return raw
+        try:
+            return decode(raw)
+        except (DecodeError, ValueError) as exc:
+            client = principal.name if principal is not None else _peer_host(context.peer())
+            held_back = self._i.decode_warnings.allow(client)
+            if held_back is not None:
+                log.warning(
+                    "undecodable %s body from %s (%s); %d more held back since the last line",
+                    self.request_type,
+                    client,
+                    type(exc).__name__,
+                    held_back,
+                )
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "request",
+                        f"the body is not a valid {self.request_type} message "
+                        "(check the client's protobuf definitions)",
+                    )
+                ]
+            ) from None
+
+    def _audit(self, refused: GatewayError, principal: Principal | None, context: Context) -> None:
+        if isinstance(refused, Unauthenticated):
+            event = "authentication"
+        elif isinstance(refused, PermissionDenied):
+            event = "authorization"
+        elif isinstance(refused, ResourceExhausted):
+            event = "limit"
+        else:
+            return  # draining, malformed bodies: not security decisions
+        audit(
+            event,
+            outcome=type(refused).__name__,
+            reason=refused.reason,
+            principal=principal.name if principal is not None else None,
+            rpc=self.method,
+            account=refused.metadata.get("account"),
+            peer=context.peer(),
         )
-        return {"rpc": self._method, **trace_fields(str(traceparent) if traceparent else None)}
 
-    def _admit(self, request: Any, context: Context) -> dict[str, str]:
-        """Raise a GatewayError unless the call may proceed; return log fields."""
-        if self._gated:
-            self._i.gate.check()
-        policy = self._i.policy
-        if not policy.needs_token(self._method):
-            return {}
-        metadata: Any = context.invocation_metadata()  # pairs of (key, value)
-        principal = policy.authenticate(metadata)
-        if request is not None:
-            policy.authorize(principal, self._method, request)
-        return {"principal": principal.name}
-
-    async def _admit_or_abort(self, request: Any, context: Context) -> dict[str, str]:
+    async def _admit_or_abort(
+        self, raw: Any, context: Context, *, streaming_request: bool
+    ) -> _Admitted:
         """``_admit``, turning a refusal into the call's status (with details)."""
         try:
-            return self._admit(request, context)
+            return self._admit(raw, context, streaming_request=streaming_request)
         except GatewayError as refused:
             await abort_with(context, refused)
             raise AssertionError("abort returned") from refused  # abort always raises
 
-    def _started(self, kind: str) -> float:
-        if self._i.metrics is not None:
-            self._i.metrics.rpc_start(self._method, kind)
-        return time.perf_counter()
+    def _requests(self, raw: AsyncIterator[bytes], context: Context, principal: Any) -> Any:
+        """Parse a streamed request's messages as the handler reads them."""
 
-    def _finished(self, kind: str, started: float, code: str, *, streaming: bool) -> None:
-        if self._i.metrics is not None:
-            self._i.metrics.observe_rpc(
-                self._method, kind, code, time.perf_counter() - started, streaming=streaming
-            )
+        async def parsed() -> AsyncIterator[Any]:
+            async for message in raw:
+                try:
+                    yield self._decode(message, context, principal)
+                except InvalidArgument as refused:
+                    await abort_with(context, refused)
+
+        return parsed()
+
+    # ---------------------------------------------------------------- handlers
 
     def unary(
         self,
@@ -144,18 +364,20 @@ class _Call:
         streaming_request: bool = False,
         streaming_response: bool = False,
     ) -> Callable[[Any, Context], Awaitable[Any]]:
+        self._set_kind(kind)
         gate = self._i.gate
         # A drain waits for unary calls; streams are ended by the actor instead.
         counted = not streaming_response
 
-        async def handle(request: Any, context: Context) -> Any:
-            started = self._started(kind)
+        async def handle(raw: Any, context: Context) -> Any:
+            started = self._started()
             error: BaseException | None = None
-            # Each call runs in its own task: these fields stay with this call.
-            set_fields(**self._log_fields(context))
             try:
-                fields = await self._admit_or_abort(None if streaming_request else request, context)
-                set_fields(**fields)
+                request, principal, _, _ = await self._admit_or_abort(
+                    raw, context, streaming_request=streaming_request
+                )
+                if streaming_request:
+                    request = self._requests(raw, context, principal)
                 if counted:
                     gate.enter()
                 try:
@@ -168,7 +390,7 @@ class _Call:
                 raise
             finally:
                 code = _code_name(error, context)
-                self._finished(kind, started, code, streaming=streaming_response)
+                self._finished(started, code, streaming=streaming_response)
 
         return handle
 
@@ -184,20 +406,53 @@ class _Call:
             return self.unary(
                 behavior, kind, streaming_request=streaming_request, streaming_response=True
             )
+        self._set_kind(kind)
+        streams = self._i.streams
 
-        async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
-            started = self._started(kind)
+        async def handle(raw: Any, context: Context) -> AsyncIterator[Any]:
+            started = self._started()
             error: BaseException | None = None
-            set_fields(**self._log_fields(context))
+            stream: OpenStream | None = None
             try:
-                fields = await self._admit_or_abort(None if streaming_request else request, context)
-                set_fields(**fields)
-                async for response in behavior(request, context):
-                    yield response
+                request, principal, credential, accounts = await self._admit_or_abort(
+                    raw, context, streaming_request=streaming_request
+                )
+                if streaming_request:
+                    request = self._requests(raw, context, principal)
+                if principal is not None and credential is not None and self.service_call:
+                    stream = await self._open_stream(principal, credential, accounts, context)
+                    current_stream.set(stream)  # this call's task only
+                responses = behavior(request, context)
+                try:
+                    async for response in responses:
+                        if stream is not None and stream.error is not None:
+                            # Revoked: nothing more leaves, even what was already queued.
+                            await abort_with(context, stream.error)
+                        yield response
+                finally:
+                    # Close the handler's generator now, not whenever it is collected:
+                    # its cleanup (unsubscribing) must not wait for the garbage collector.
+                    await responses.aclose()
             except BaseException as exc:
                 error = exc
                 raise
             finally:
-                self._finished(kind, started, _code_name(error, context), streaming=True)
+                if stream is not None:
+                    streams.close(stream)
+                self._finished(started, _code_name(error, context), streaming=True)
 
         return handle
+
+    async def _open_stream(
+        self,
+        principal: Principal,
+        credential: CallerCredential,
+        accounts: frozenset[str] | None,
+        context: Context,
+    ) -> OpenStream:
+        try:
+            return self._i.streams.open(principal, credential, accounts, self.method)
+        except ResourceExhausted as refused:
+            self._audit(refused, principal, context)
+            await abort_with(context, refused)
+            raise AssertionError("abort returned") from refused  # abort always raises

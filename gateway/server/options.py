@@ -9,11 +9,13 @@ visible to every user of the machine): from a file, or ``GATEWAY_AUTH_TOKENS``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from gateway.auth import TokenStore, TokenTableError
+from gateway.auth.limits import PrincipalLimits
 from gateway.config import GatewayConfig
 from gateway.flag_values import (
     host_port,
@@ -26,6 +28,7 @@ from gateway.security import TlsConfig
 
 TOKENS_ENV = "GATEWAY_AUTH_TOKENS"
 _G = GatewayConfig()
+_L = PrincipalLimits()
 
 
 def _log_format(text: str) -> str:
@@ -55,10 +58,33 @@ OPS_FLAGS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
     (
         "auth-tokens-file",
         Path,
-        "bearer tokens and their account grants, one principal per line: NAME "
-        "sha256:DIGEST ACCOUNTS [rw|ro] (see docs/security.md; reloaded on change); "
-        f"{TOKENS_ENV} may hold the same lines, ';'-separated",
+        "principals and their account grants, one credential per line: NAME "
+        "sha256:DIGEST|x509:KIND=VALUE ACCOUNTS [rw|ro] (a bearer token's digest, or an "
+        "mTLS client certificate's uri/dns/email/ip/cn/subject; see docs/security.md; "
+        f"reloaded on change, ending streams it no longer allows); {TOKENS_ENV} may hold "
+        "the same lines, ';'-separated",
         "FILE",
+    ),
+    (
+        "max-streams-per-principal",
+        non_negative_int,
+        "open SubscribeUpdates streams each principal may hold; more are refused with "
+        f"RESOURCE_EXHAUSTED, 0 = no limit (default {_L.max_streams})",
+        "N",
+    ),
+    (
+        "order-rate-per-principal",
+        non_negative_float,
+        "order-entry calls (PlaceOrder, CancelOrder) per second each principal may make, "
+        "sustained; more are refused with RESOURCE_EXHAUSTED, 0 = no limit (default 0)",
+        "PER_SECOND",
+    ),
+    (
+        "order-burst-per-principal",
+        non_negative_int,
+        "order-entry calls a principal may make at once above its rate "
+        "(default: one second's worth)",
+        "N",
     ),
     ("tls-cert", Path, "serve TLS with this PEM certificate chain (reloaded on change)", "FILE"),
     ("tls-key", Path, "the PEM private key of --tls-cert", "FILE"),
@@ -177,6 +203,17 @@ def ops_overrides(args: argparse.Namespace) -> dict[str, Any]:
     ):
         if given(flag) is not None:
             fields[field] = given(flag)
+    limits = {
+        field: given(flag)
+        for flag, field in (
+            ("max-streams-per-principal", "max_streams"),
+            ("order-rate-per-principal", "order_rate"),
+            ("order-burst-per-principal", "order_burst"),
+        )
+        if given(flag) is not None
+    }
+    if limits:
+        fields["limits"] = dataclasses.replace(PrincipalLimits(), **limits)
     tokens_file, tokens_env = given("auth-tokens-file"), args.auth_tokens_env
     if tokens_file is not None or tokens_env:
         try:

@@ -7,6 +7,7 @@ domain value (``validation``), asks the actor, and converts the answer
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway.auth.limits import current_stream
 from gateway.domain import OrderUpdate, SubscriptionFilter
 from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
@@ -107,17 +109,47 @@ class ExecutionServicer:
         """Stream encoded SubscribeUpdatesResponse messages (see ``add_to_server``)."""
         try:
             filter_ = validation.subscription_from_proto(request)
-            subscriber = await self._actor.subscribe(filter_)
+            subscriber = await self._subscribe(filter_)
         except GatewayError as error:
             await abort_with(context, error)
             return
+        # From here on the subscriber is ours to release, whatever ends the stream.
         try:
+            stream = current_stream.get()
+            if stream is not None:
+                # A reload that revokes the caller's credential ends the stream now,
+                # not at its next update or heartbeat.
+                stream.on_end(subscriber.end_with)
             async for wire in self._stream(filter_, subscriber):
                 yield wire
         except GatewayError as error:
             await abort_with(context, error)
         finally:
             self._actor.unsubscribe(subscriber)
+
+    async def _subscribe(self, filter_: SubscriptionFilter) -> Subscriber:
+        """Register a subscriber with the actor; never leave one behind if cancelled.
+
+        The actor registers the subscriber in its own task and then answers.
+        A stream cancelled between the two (the client went away just then)
+        would get CancelledError from the await with the subscriber already
+        registered and no handle to release it: it would stay in the fan-out
+        forever. So the registration runs as its own task, shielded from this
+        stream's cancellation, and a cancelled stream releases whatever that
+        task produces once it is done.
+        """
+        registering = asyncio.ensure_future(self._actor.subscribe(filter_))
+        try:
+            return await asyncio.shield(registering)
+        except asyncio.CancelledError:
+            registering.add_done_callback(self._release_abandoned)
+            raise
+
+    def _release_abandoned(self, registering: asyncio.Future[Subscriber]) -> None:
+        """Release the subscriber of a stream that was cancelled while it registered."""
+        if registering.cancelled() or registering.exception() is not None:
+            return  # nothing was registered (refused, or the actor stopped)
+        self._actor.unsubscribe(registering.result())
 
     async def _stream(
         self, filter_: SubscriptionFilter, subscriber: Subscriber
@@ -137,6 +169,7 @@ class ExecutionServicer:
         yield self._heartbeat()
         if filter_.snapshot:
             for order in subscriber.snapshot:
+                subscriber.check_open()
                 snapshot = OrderUpdate(order.last_sequence, order, order.updated_at, snapshot=True)
                 yield _encode_update(snapshot)
             complete = pb.SnapshotComplete(
@@ -150,6 +183,7 @@ class ExecutionServicer:
                 filter_, cursor, subscriber.live_after, self._config.replay_page
             )
             for update in updates:
+                subscriber.check_open()  # a replay ends as promptly as live updates do
                 yield _encode_update(update)
                 subscriber.last_sent = update.sequence
         while True:
