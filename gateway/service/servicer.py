@@ -1,8 +1,9 @@
 """ExecutionService: protobuf in, domain calls on the actor, protobuf out.
 
 The only layer that sees protobuf. Each RPC validates its request into a
-domain value (``validation``), asks the actor, and converts the answer
-(``convert``); every ``GatewayError`` becomes a status via ``errors``.
+domain value (``validation``), asks the actor, and encodes the answer
+(``wire``, over ``convert``); every ``GatewayError`` becomes a status via
+``errors``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
 from gateway.service import convert, validation
 from gateway.service.errors import abort_with
+from gateway.service.wire import OrderEncoder
 
 log = logging.getLogger(__name__)
 
@@ -65,33 +67,30 @@ class ExecutionServicer:
     def __init__(self, actor: OrderActor, config: ServiceConfig | None = None) -> None:
         self._actor = actor
         self._config = config or ServiceConfig()
+        # Answers and updates share each order state's encoding (see ``wire``).
+        self._wire = OrderEncoder()
+
+    # The unary RPCs answer with the encoded response (``add_to_server``
+    # registers them with a pass-through serializer).
 
     @_unary
-    async def PlaceOrder(
-        self, request: pb.PlaceOrderRequest, context: Context
-    ) -> pb.PlaceOrderResponse:
+    async def PlaceOrder(self, request: pb.PlaceOrderRequest, context: Context) -> bytes:
         spec = validation.place_order_from_proto(request)
         order = await self._actor.place_order(spec, ack_wait=_ack_wait(context))
-        return pb.PlaceOrderResponse(order=convert.order_to_proto(order))
+        return self._wire.order_response(order)
 
     @_unary
-    async def CancelOrder(
-        self, request: pb.CancelOrderRequest, context: Context
-    ) -> pb.CancelOrderResponse:
+    async def CancelOrder(self, request: pb.CancelOrderRequest, context: Context) -> bytes:
         order = await self._actor.cancel_order(validation.order_ref_from_proto(request))
-        return pb.CancelOrderResponse(order=convert.order_to_proto(order))
+        return self._wire.order_response(order)
 
     @_unary
-    async def GetOrderStatus(
-        self, request: pb.GetOrderStatusRequest, context: Context
-    ) -> pb.GetOrderStatusResponse:
+    async def GetOrderStatus(self, request: pb.GetOrderStatusRequest, context: Context) -> bytes:
         order = await self._actor.get_order(validation.order_ref_from_proto(request))
-        return pb.GetOrderStatusResponse(order=convert.order_to_proto(order))
+        return self._wire.order_response(order)
 
     @_unary
-    async def ListOrders(
-        self, request: pb.ListOrdersRequest, context: Context
-    ) -> pb.ListOrdersResponse:
+    async def ListOrders(self, request: pb.ListOrdersRequest, context: Context) -> bytes:
         query = validation.list_query_from_proto(request)
         orders, more = await self._actor.list_orders(query)
         token = (
@@ -99,9 +98,7 @@ class ExecutionServicer:
             if more and orders
             else ""
         )
-        return pb.ListOrdersResponse(
-            orders=[convert.order_to_proto(o) for o in orders], next_page_token=token
-        )
+        return self._wire.list_response(orders, token)
 
     async def SubscribeUpdates(
         self, request: pb.SubscribeUpdatesRequest, context: Context
@@ -171,7 +168,7 @@ class ExecutionServicer:
             for order in subscriber.snapshot:
                 subscriber.check_open()
                 snapshot = OrderUpdate(order.last_sequence, order, order.updated_at, snapshot=True)
-                yield _encode_update(snapshot)
+                yield self._wire.update_response(snapshot)
             complete = pb.SnapshotComplete(
                 sequence=subscriber.live_after, order_count=len(subscriber.snapshot)
             )
@@ -184,20 +181,18 @@ class ExecutionServicer:
             )
             for update in updates:
                 subscriber.check_open()  # a replay ends as promptly as live updates do
-                yield _encode_update(update)
+                yield self._wire.update_response(update)
                 subscriber.last_sent = update.sequence
         while True:
             published = await subscriber.next(self._config.heartbeat_interval)
-            yield self._heartbeat() if published is None else published.wire(_encode_update)
+            if published is None:
+                yield self._heartbeat()
+            else:
+                yield published.wire(self._wire.update_response)
 
     def _heartbeat(self) -> bytes:
         heartbeat = convert.heartbeat_to_proto(self._actor.last_sequence, datetime.now(UTC))
         return pb.SubscribeUpdatesResponse(heartbeat=heartbeat).SerializeToString()
-
-
-def _encode_update(update: OrderUpdate) -> bytes:
-    response = pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
-    return response.SerializeToString()
 
 
 def _pre_encoded(wire: bytes) -> bytes:
@@ -206,28 +201,28 @@ def _pre_encoded(wire: bytes) -> bytes:
 
 def add_to_server(servicer: ExecutionServicer, server: grpc.aio.Server) -> None:
     """Register ``servicer`` like the generated ``add_..._to_server``, except that
-    SubscribeUpdates sends bytes its handler encoded (once per update, for all
-    subscribers) instead of messages the server would encode per stream."""
+    every handler returns bytes it encoded itself (each order state once, each
+    update once for all subscribers) instead of messages the server encodes."""
     handlers = {
         "PlaceOrder": grpc.unary_unary_rpc_method_handler(
             servicer.PlaceOrder,
             request_deserializer=pb.PlaceOrderRequest.FromString,
-            response_serializer=pb.PlaceOrderResponse.SerializeToString,
+            response_serializer=_pre_encoded,
         ),
         "CancelOrder": grpc.unary_unary_rpc_method_handler(
             servicer.CancelOrder,
             request_deserializer=pb.CancelOrderRequest.FromString,
-            response_serializer=pb.CancelOrderResponse.SerializeToString,
+            response_serializer=_pre_encoded,
         ),
         "GetOrderStatus": grpc.unary_unary_rpc_method_handler(
             servicer.GetOrderStatus,
             request_deserializer=pb.GetOrderStatusRequest.FromString,
-            response_serializer=pb.GetOrderStatusResponse.SerializeToString,
+            response_serializer=_pre_encoded,
         ),
         "ListOrders": grpc.unary_unary_rpc_method_handler(
             servicer.ListOrders,
             request_deserializer=pb.ListOrdersRequest.FromString,
-            response_serializer=pb.ListOrdersResponse.SerializeToString,
+            response_serializer=_pre_encoded,
         ),
         "SubscribeUpdates": grpc.unary_stream_rpc_method_handler(
             servicer.SubscribeUpdates,
