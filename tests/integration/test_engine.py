@@ -253,3 +253,39 @@ async def test_reads_see_the_last_commit_and_never_wait_behind_commands(
     assert await actor.get_order(OrderRef("acct-1", client_order_id="r-2")) == placed
     page, _ = await actor.list_orders(ListOrdersQuery("acct-1", 10))
     assert [o.spec.client_order_id for o in page] == ["r-1", "r-2", "r-3"]
+
+
+async def test_broker_reports_go_ahead_of_queued_commands(
+    actor: OrderActor, journal: GatedJournal, broker: RecordingBroker
+) -> None:
+    resting = await actor.place_order(spec("early"))
+    assert resting.status is OrderStatus.ACCEPTED
+    # The journal stalls on the next commit, and client commands queue behind it.
+    journal.gate.clear()
+    commits = journal.commits
+    first = asyncio.ensure_future(actor.place_order(spec("q-0")))
+    await eventually(
+        lambda: asyncio.sleep(0, journal.commits), lambda n: n > commits, what="actor stalled"
+    )
+    queued = [asyncio.ensure_future(actor.place_order(spec(f"q-{i}"))) for i in range(1, 4)]
+    await asyncio.sleep(0)
+    # The venue reports a fill of the resting order after those commands queued.
+    now = datetime.now(UTC)
+    fill = Fill("exec-early", Decimal(2), Decimal("0.01"), now)
+    broker.send(
+        ExecutionReport(ReportKind.FILL, "acct-1", "early", now, resting.broker_order_id, fill)
+    )
+    await eventually(
+        lambda: asyncio.sleep(0, broker.unread_frames), lambda n: n == 0, what="frame read"
+    )
+
+    journal.gate.set()
+    await asyncio.gather(first, *queued)
+    filled = await actor.get_order(OrderRef("acct-1", order_id=resting.order_id))
+    assert filled.filled_quantity == Decimal(2)
+    created = [r for r in journal.records if r.update.order.spec.client_order_id.startswith("q-")]
+    first_of_queued = min(
+        r.sequence for r in created if r.update.order.spec.client_order_id != "q-0"
+    )
+    # Applied in the first batch after the stall, before any command queued ahead of it.
+    assert filled.last_sequence < first_of_queued
