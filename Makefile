@@ -4,7 +4,7 @@
 #   make serve   run the gateway; pass flags with ARGS="--listen 127.0.0.1:50051"
 #   make test    everything the tests need, then pytest (PYTEST_ARGS="-k e2e")
 #   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check
-#   make proto   regenerate gateway/_proto from protos/
+#   make proto   regenerate the Python code (gateway/_proto, the SDK's copy) from protos/
 #   make bench   run the benchmarks; write docs/benchmarks.md (ARGS="--quick")
 #   make tools   pinned buf (npm) and grpcurl (Go) into tools/ and .tools/
 #   make clean   caches and build output; `make distclean` also drops .venv and tools
@@ -93,8 +93,11 @@ lint-mypy: setup
 lint-buf: $(BUF_STAMP)
 	$(BUF) lint
 
+# Both committed Python copies (gateway/_proto, the SDK's); generate.py itself is
+# outside mypy's packages, so it is checked here.
 lint-proto: setup
 	$(PY) protos/generate.py --check
+	$(VENV)/bin/mypy protos/generate.py
 
 proto: setup
 	$(PY) protos/generate.py
@@ -144,34 +147,23 @@ distclean: clean
 
 # --- Clients (clients/): stubs for every language, the Python SDK, examples ---
 #
-#   make clients         regenerate every language's stubs from protos/ (buf.gen.yaml)
-#   make clients-check   fail if any committed stub is stale (part of `make lint`)
-#   make clients-tools   the pinned code generators (part of `make tools`)
-#   make clients-setup   the examples' dependencies: Go modules, npm, Maven, crates (part of `make test`)
+#   make clients         regenerate the committed stubs: Go (buf.gen.yaml) and Python (make proto)
+#   make clients-check   fail if a committed stub is stale (part of `make lint`)
+#   make clients-tools   the pinned Go generators; the TypeScript client's npm packages (part of `make tools`)
+#   make clients-setup   fetch every example's dependencies and build it once (part of `make test`)
 #
-# Every generator is a local plugin, pinned here or in a lock file: there is no
-# network beyond the package registries, so no remote buf plugins.
+# Generated code is committed only where the ecosystem expects it (Go, Python).
+# Java (protobuf-maven-plugin in pom.xml), TypeScript (`npm run build`) and Rust
+# (build.rs, with protox: no protoc) generate theirs when they build, with
+# generators pinned in their own build files; nothing to install here for them.
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
-# protoc itself only for its builtin Java generator; both from Maven Central.
-# protoc-gen-grpc-java: 1.79.0 is the newest whose linux-x86_64 binary Maven
-# Central serves here (1.84.2 and 1.85.0 are refused).
-PROTOC_VERSION := 4.36.2
-GRPC_JAVA_PLUGIN_VERSION := 1.79.0
-MAVEN_DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
-MAVEN_ARCH := $(shell uname -m | sed -e 's/^x86_64$$/x86_64/' -e 's/^aarch64$$/aarch_64/')
 MVN := mvn -B -q --no-transfer-progress
-# Rust: protoc-gen-prost (messages) and protoc-gen-tonic (the tonic client), from
-# crates.io with their own lock files. The two are released together, one version.
-PROTOC_GEN_PROST_VERSION := 0.5.0
 CARGO := cargo
 CLIENTS_TS_STAMP := clients/typescript/node_modules/.installed
-CLIENT_CODEGEN_STAMP := .tools/.codegen-go-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)-java-$(PROTOC_VERSION)-$(GRPC_JAVA_PLUGIN_VERSION)
-CLIENT_RUST_CODEGEN_STAMP := .tools/.rust-codegen-$(PROTOC_GEN_PROST_VERSION)
-# Generated stub directories, relative to the repo root: `make clients` empties them first.
-CLIENT_GEN_DIRS := clients/go/gen clients/typescript/src/gen \
-	clients/java/src/main/java/io/executiongateway/execution \
-	clients/python/src/gateway_client/_proto clients/rust/src/gen
+CLIENT_CODEGEN_STAMP := .tools/.codegen-go-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)
+# The committed Go stubs, relative to the repo root: `make clients` empties it first.
+CLIENT_GO_GEN := clients/go/gen
 SDK_STAMP := $(VENV)/.sdk-$(shell cat clients/python/pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
 CLIENTS_SETUP_STAMP := .tools/.clients-setup-$(shell cat clients/go/go.sum clients/java/pom.xml \
 	clients/typescript/package-lock.json clients/rust/Cargo.lock 2>/dev/null | sha256sum | cut -c1-16)
@@ -189,8 +181,9 @@ $(SDK_STAMP): $(SETUP_STAMP) clients/python/pyproject.toml
 	@rm -f $(VENV)/.sdk-*
 	@touch $@
 
-clients-tools: $(CLIENTS_TS_STAMP) $(CLIENT_CODEGEN_STAMP) $(CLIENT_RUST_CODEGEN_STAMP)
+clients-tools: $(CLIENTS_TS_STAMP) $(CLIENT_CODEGEN_STAMP)
 
+# ts-proto and buf (to parse the protos) are the TypeScript client's own dev dependencies.
 $(CLIENTS_TS_STAMP): clients/typescript/package.json clients/typescript/package-lock.json
 	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -199,37 +192,20 @@ $(CLIENT_CODEGEN_STAMP):
 	@mkdir -p $(TOOLS_BIN)
 	GOBIN=$(TOOLS_BIN) go install -trimpath google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS_BIN) go install -trimpath google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory="$$tmp" \
-		-Dartifact=com.google.protobuf:protoc:$(PROTOC_VERSION):exe:linux-$(MAVEN_ARCH) && \
-	$(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory="$$tmp" \
-		-Dartifact=io.grpc:protoc-gen-grpc-java:$(GRPC_JAVA_PLUGIN_VERSION):exe:linux-$(MAVEN_ARCH) && \
-	install -m 755 "$$tmp"/protoc-$(PROTOC_VERSION)-*.exe $(TOOLS_BIN)/protoc && \
-	install -m 755 "$$tmp"/protoc-gen-grpc-java-$(GRPC_JAVA_PLUGIN_VERSION)-*.exe $(TOOLS_BIN)/protoc-gen-grpc-java
-	$(TOOLS_BIN)/protoc --version
 	@rm -f .tools/.codegen-*
 	@touch $@
 
-# Built from source (about 2 minutes on two cores); --locked uses the crates' own lock files.
-$(CLIENT_RUST_CODEGEN_STAMP):
-	@mkdir -p $(TOOLS_BIN)
-	$(CARGO) install --quiet --locked --root $(CURDIR)/.tools --version $(PROTOC_GEN_PROST_VERSION) \
-		protoc-gen-prost protoc-gen-tonic
-	@rm -f .tools/.rust-codegen-*
-	@touch $@
+clients: proto $(BUF_STAMP) clients-tools
+	rm -rf $(CLIENT_GO_GEN)
+	$(BUF) generate
 
-clients: setup $(BUF_STAMP) clients-tools
-	rm -rf $(CLIENT_GEN_DIRS)
-	$(BUF) generate 2> >(grep -v '^Writing mypy to' >&2)
-
-# Regenerate into a scratch directory and compare with the committed copy.
-clients-check: setup $(BUF_STAMP) clients-tools
+# Regenerate Go into a scratch directory and compare; lint-proto checks both Python copies.
+clients-check: lint-proto $(BUF_STAMP) $(CLIENT_CODEGEN_STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(BUF) generate -o "$$tmp" 2> >(grep -v '^Writing mypy to' >&2) && \
-	stale=0 && for dir in $(CLIENT_GEN_DIRS); do \
-		diff -r -q -x __pycache__ "$$tmp/$$dir" "$$dir" || stale=1; \
-	done && \
-	if [ $$stale = 1 ]; then echo "client stubs are stale: run 'make clients' and commit"; exit 1; fi && \
+	$(BUF) generate -o "$$tmp" && \
+	if ! diff -r -q "$$tmp/$(CLIENT_GO_GEN)" $(CLIENT_GO_GEN); then \
+		echo "client stubs are stale: run 'make clients' and commit"; exit 1; \
+	fi && \
 	echo "client stubs are current"
 
 lint-clients: clients-check lint-sdk-mypy lint-rust
@@ -244,8 +220,11 @@ lint-sdk-mypy: setup
 
 clients-setup: clients-tools $(CLIENTS_SETUP_STAMP)
 
+# Each build generates its stubs, so this also proves that the generators resolve.
+# Maven's run fetches what the tests' offline (-o) runs need, protoc included.
 $(CLIENTS_SETUP_STAMP):
 	cd clients/go && go mod download && go build ./...
+	cd clients/typescript && npm run --silent build
 	cd clients/java && $(MVN) package dependency:resolve-plugins -DskipTests
 	cd clients/rust && $(CARGO) build --quiet --locked --examples
 	@rm -f .tools/.clients-setup-*
