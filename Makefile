@@ -75,8 +75,24 @@ serve: setup
 # The e2e tests find grpcurl through GATEWAY_GRPCURL, or on PATH.
 test: export PATH := $(TOOLS_BIN):$(PATH)
 test: export GATEWAY_GRPCURL := $(GRPCURL)
-test: setup tools
+test: setup tools test-system-packages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# nginx: the L7 proxy tests/e2e/test_nginx_proxy.py starts in front of the gateway.
+# A Debian package, so installed with apt-get when missing and root (as in CI);
+# anywhere else `make test` stops and says what to install, rather than letting
+# pytest skip those tests.
+.PHONY: test-system-packages
+test-system-packages:
+	@if ! command -v nginx >/dev/null && ! test -x /usr/sbin/nginx; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			tools/apt-install.sh nginx; \
+		else \
+			echo "make test needs nginx for tests/e2e/test_nginx_proxy.py;" \
+				"install it (Debian/Ubuntu: sudo apt-get install nginx) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 # Every check runs as its own target, so `make -k lint` reports them all.
 lint: lint-ruff lint-format lint-mypy lint-buf lint-proto
