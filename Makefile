@@ -6,7 +6,7 @@
 #   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check
 #   make proto   regenerate the Python code (gateway/_proto, the SDK's copy) from protos/
 #   make bench   run the benchmarks; write docs/benchmarks.md (ARGS="--quick")
-#   make tools   pinned buf (npm) and grpcurl (Go) into tools/ and .tools/
+#   make tools   pinned buf (npm), grpcurl and promtool (Go) into tools/ and .tools/
 #   make clean   caches and build output; `make distclean` also drops .venv and tools
 
 SHELL := /bin/bash
@@ -246,15 +246,43 @@ $(CLIENTS_SETUP_STAMP):
 	@rm -f .tools/.clients-setup-*
 	@touch $@
 
-# --- Operations (deploy/): Kubernetes manifests checked against the API schemas ---
+# --- Operations (deploy/): manifests, alert rules and the dashboard, checked ---
 #
 #   make lint-deploy   kubernetes-validate --strict (schemas ship in the PyPI package: no network)
+#   make lint-alerts   promtool check rules, and the rules' unit tests (deploy/prometheus)
 #
-# tests/e2e/test_deploy_files.py checks the same files in more depth (flags, drain budget).
-.PHONY: lint-deploy
-lint: lint-deploy
+# tests/e2e/test_deploy_files.py checks the manifests in more depth (flags, drain
+# budget); tests/e2e/test_observability_files.py checks that the dashboard and the
+# alerts name only metrics a live gateway exports, and the dashboard's PromQL.
+.PHONY: lint-deploy lint-alerts
+lint: lint-deploy lint-alerts
 
 DEPLOY_MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
 lint-deploy: setup
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(DEPLOY_MANIFESTS)
+
+# promtool, built from the Go module proxy like grpcurl. Prometheus numbers its Go
+# module v0.3XX.Y for release 3.XX.Y: module v0.316.0 is Prometheus 3.16.0.
+# remove_all_sd (Prometheus's own build tag) leaves out the cloud service
+# discoveries (AWS, Azure, GCE, ...), which promtool needs only to check scrape
+# configs: a smaller, quicker build with the same rule checks.
+PROMTOOL_VERSION := 3.16.0
+PROMTOOL_MODULE_VERSION := v0.316.0
+PROMTOOL := $(TOOLS_BIN)/promtool
+PROMTOOL_STAMP := .tools/.promtool-$(PROMTOOL_VERSION)
+tools: $(PROMTOOL_STAMP)
+test: export GATEWAY_PROMTOOL := $(PROMTOOL)
+
+$(PROMTOOL_STAMP):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) go install -trimpath -tags remove_all_sd \
+		-ldflags "-s -w -X github.com/prometheus/common/version.Version=$(PROMTOOL_VERSION)" \
+		github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_MODULE_VERSION)
+	$(PROMTOOL) --version | head -n1
+	@rm -f .tools/.promtool-*
+	@touch $@
+
+lint-alerts: $(PROMTOOL_STAMP)
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yaml
+	cd deploy/prometheus && $(PROMTOOL) test rules alerts.test.yaml
