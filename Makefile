@@ -3,7 +3,7 @@
 #   make setup   .venv with the package and its dev tools (quick when done)
 #   make serve   run the gateway; pass flags with ARGS="--listen 127.0.0.1:50051"
 #   make test    everything the tests need, then pytest (PYTEST_ARGS="-k e2e")
-#   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check
+#   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check, promtool
 #   make proto   regenerate the Python code (gateway/_proto, the SDK's copy) from protos/
 #   make bench   run the benchmarks; write docs/benchmarks.md (ARGS="--quick")
 #   make tools   pinned buf (npm), grpcurl and promtool (Go) into tools/ and .tools/
