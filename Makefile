@@ -3,10 +3,10 @@
 #   make setup   .venv with the package and its dev tools (quick when done)
 #   make serve   run the gateway; pass flags with ARGS="--listen 127.0.0.1:50051"
 #   make test    everything the tests need, then pytest (PYTEST_ARGS="-k e2e")
-#   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check
-#   make proto   regenerate gateway/_proto from protos/
+#   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check, promtool
+#   make proto   regenerate the Python code (gateway/_proto, the SDK's copy) from protos/
 #   make bench   run the benchmarks; write docs/benchmarks.md (ARGS="--quick")
-#   make tools   pinned buf (npm) and grpcurl (Go) into tools/ and .tools/
+#   make tools   pinned buf (npm), grpcurl and promtool (Go) into tools/ and .tools/
 #   make clean   caches and build output; `make distclean` also drops .venv and tools
 
 SHELL := /bin/bash
@@ -75,8 +75,24 @@ serve: setup
 # The e2e tests find grpcurl through GATEWAY_GRPCURL, or on PATH.
 test: export PATH := $(TOOLS_BIN):$(PATH)
 test: export GATEWAY_GRPCURL := $(GRPCURL)
-test: setup tools
+test: setup tools test-system-packages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# nginx: the L7 proxy tests/e2e/test_nginx_proxy.py starts in front of the gateway.
+# A Debian package, so installed with apt-get when missing and root (as in CI);
+# anywhere else `make test` stops and says what to install, rather than letting
+# pytest skip those tests.
+.PHONY: test-system-packages
+test-system-packages:
+	@if ! command -v nginx >/dev/null && ! test -x /usr/sbin/nginx; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			tools/apt-install.sh nginx; \
+		else \
+			echo "make test needs nginx for tests/e2e/test_nginx_proxy.py;" \
+				"install it (Debian/Ubuntu: sudo apt-get install nginx) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 # Every check runs as its own target, so `make -k lint` reports them all.
 lint: lint-ruff lint-format lint-mypy lint-buf lint-proto
@@ -93,8 +109,11 @@ lint-mypy: setup
 lint-buf: $(BUF_STAMP)
 	$(BUF) lint
 
+# Both committed Python copies (gateway/_proto, the SDK's); generate.py itself is
+# outside mypy's packages, so it is checked here.
 lint-proto: setup
 	$(PY) protos/generate.py --check
+	$(VENV)/bin/mypy protos/generate.py
 
 proto: setup
 	$(PY) protos/generate.py
@@ -144,34 +163,23 @@ distclean: clean
 
 # --- Clients (clients/): stubs for every language, the Python SDK, examples ---
 #
-#   make clients         regenerate every language's stubs from protos/ (buf.gen.yaml)
-#   make clients-check   fail if any committed stub is stale (part of `make lint`)
-#   make clients-tools   the pinned code generators (part of `make tools`)
-#   make clients-setup   the examples' dependencies: Go modules, npm, Maven, crates (part of `make test`)
+#   make clients         regenerate the committed stubs: Go (buf.gen.yaml) and Python (make proto)
+#   make clients-check   fail if a committed stub is stale (part of `make lint`)
+#   make clients-tools   the pinned Go generators; the TypeScript client's npm packages (part of `make tools`)
+#   make clients-setup   fetch every example's dependencies and build it once (part of `make test`)
 #
-# Every generator is a local plugin, pinned here or in a lock file: there is no
-# network beyond the package registries, so no remote buf plugins.
+# Generated code is committed only where the ecosystem expects it (Go, Python).
+# Java (protobuf-maven-plugin in pom.xml), TypeScript (`npm run build`) and Rust
+# (build.rs, with protox: no protoc) generate theirs when they build, with
+# generators pinned in their own build files; nothing to install here for them.
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
-# protoc itself only for its builtin Java generator; both from Maven Central.
-# protoc-gen-grpc-java: 1.79.0 is the newest whose linux-x86_64 binary Maven
-# Central serves here (1.84.2 and 1.85.0 are refused).
-PROTOC_VERSION := 4.36.2
-GRPC_JAVA_PLUGIN_VERSION := 1.79.0
-MAVEN_DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
-MAVEN_ARCH := $(shell uname -m | sed -e 's/^x86_64$$/x86_64/' -e 's/^aarch64$$/aarch_64/')
 MVN := mvn -B -q --no-transfer-progress
-# Rust: protoc-gen-prost (messages) and protoc-gen-tonic (the tonic client), from
-# crates.io with their own lock files. The two are released together, one version.
-PROTOC_GEN_PROST_VERSION := 0.5.0
 CARGO := cargo
 CLIENTS_TS_STAMP := clients/typescript/node_modules/.installed
-CLIENT_CODEGEN_STAMP := .tools/.codegen-go-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)-java-$(PROTOC_VERSION)-$(GRPC_JAVA_PLUGIN_VERSION)
-CLIENT_RUST_CODEGEN_STAMP := .tools/.rust-codegen-$(PROTOC_GEN_PROST_VERSION)
-# Generated stub directories, relative to the repo root: `make clients` empties them first.
-CLIENT_GEN_DIRS := clients/go/gen clients/typescript/src/gen \
-	clients/java/src/main/java/io/executiongateway/execution \
-	clients/python/src/gateway_client/_proto clients/rust/src/gen
+CLIENT_CODEGEN_STAMP := .tools/.codegen-go-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)
+# The committed Go stubs, relative to the repo root: `make clients` empties it first.
+CLIENT_GO_GEN := clients/go/gen
 SDK_STAMP := $(VENV)/.sdk-$(shell cat clients/python/pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
 CLIENTS_SETUP_STAMP := .tools/.clients-setup-$(shell cat clients/go/go.sum clients/java/pom.xml \
 	clients/typescript/package-lock.json clients/rust/Cargo.lock 2>/dev/null | sha256sum | cut -c1-16)
@@ -189,8 +197,9 @@ $(SDK_STAMP): $(SETUP_STAMP) clients/python/pyproject.toml
 	@rm -f $(VENV)/.sdk-*
 	@touch $@
 
-clients-tools: $(CLIENTS_TS_STAMP) $(CLIENT_CODEGEN_STAMP) $(CLIENT_RUST_CODEGEN_STAMP)
+clients-tools: $(CLIENTS_TS_STAMP) $(CLIENT_CODEGEN_STAMP)
 
+# ts-proto and buf (to parse the protos) are the TypeScript client's own dev dependencies.
 $(CLIENTS_TS_STAMP): clients/typescript/package.json clients/typescript/package-lock.json
 	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -199,37 +208,20 @@ $(CLIENT_CODEGEN_STAMP):
 	@mkdir -p $(TOOLS_BIN)
 	GOBIN=$(TOOLS_BIN) go install -trimpath google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS_BIN) go install -trimpath google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory="$$tmp" \
-		-Dartifact=com.google.protobuf:protoc:$(PROTOC_VERSION):exe:linux-$(MAVEN_ARCH) && \
-	$(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory="$$tmp" \
-		-Dartifact=io.grpc:protoc-gen-grpc-java:$(GRPC_JAVA_PLUGIN_VERSION):exe:linux-$(MAVEN_ARCH) && \
-	install -m 755 "$$tmp"/protoc-$(PROTOC_VERSION)-*.exe $(TOOLS_BIN)/protoc && \
-	install -m 755 "$$tmp"/protoc-gen-grpc-java-$(GRPC_JAVA_PLUGIN_VERSION)-*.exe $(TOOLS_BIN)/protoc-gen-grpc-java
-	$(TOOLS_BIN)/protoc --version
 	@rm -f .tools/.codegen-*
 	@touch $@
 
-# Built from source (about 2 minutes on two cores); --locked uses the crates' own lock files.
-$(CLIENT_RUST_CODEGEN_STAMP):
-	@mkdir -p $(TOOLS_BIN)
-	$(CARGO) install --quiet --locked --root $(CURDIR)/.tools --version $(PROTOC_GEN_PROST_VERSION) \
-		protoc-gen-prost protoc-gen-tonic
-	@rm -f .tools/.rust-codegen-*
-	@touch $@
+clients: proto $(BUF_STAMP) clients-tools
+	rm -rf $(CLIENT_GO_GEN)
+	$(BUF) generate
 
-clients: setup $(BUF_STAMP) clients-tools
-	rm -rf $(CLIENT_GEN_DIRS)
-	$(BUF) generate 2> >(grep -v '^Writing mypy to' >&2)
-
-# Regenerate into a scratch directory and compare with the committed copy.
-clients-check: setup $(BUF_STAMP) clients-tools
+# Regenerate Go into a scratch directory and compare; lint-proto checks both Python copies.
+clients-check: lint-proto $(BUF_STAMP) $(CLIENT_CODEGEN_STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(BUF) generate -o "$$tmp" 2> >(grep -v '^Writing mypy to' >&2) && \
-	stale=0 && for dir in $(CLIENT_GEN_DIRS); do \
-		diff -r -q -x __pycache__ "$$tmp/$$dir" "$$dir" || stale=1; \
-	done && \
-	if [ $$stale = 1 ]; then echo "client stubs are stale: run 'make clients' and commit"; exit 1; fi && \
+	$(BUF) generate -o "$$tmp" && \
+	if ! diff -r -q "$$tmp/$(CLIENT_GO_GEN)" $(CLIENT_GO_GEN); then \
+		echo "client stubs are stale: run 'make clients' and commit"; exit 1; \
+	fi && \
 	echo "client stubs are current"
 
 lint-clients: clients-check lint-sdk-mypy lint-rust
@@ -244,22 +236,53 @@ lint-sdk-mypy: setup
 
 clients-setup: clients-tools $(CLIENTS_SETUP_STAMP)
 
+# Each build generates its stubs, so this also proves that the generators resolve.
+# Maven's run fetches what the tests' offline (-o) runs need, protoc included.
 $(CLIENTS_SETUP_STAMP):
 	cd clients/go && go mod download && go build ./...
+	cd clients/typescript && npm run --silent build
 	cd clients/java && $(MVN) package dependency:resolve-plugins -DskipTests
 	cd clients/rust && $(CARGO) build --quiet --locked --examples
 	@rm -f .tools/.clients-setup-*
 	@touch $@
 
-# --- Operations (deploy/): Kubernetes manifests checked against the API schemas ---
+# --- Operations (deploy/): manifests, alert rules and the dashboard, checked ---
 #
 #   make lint-deploy   kubernetes-validate --strict (schemas ship in the PyPI package: no network)
+#   make lint-alerts   promtool check rules, and the rules' unit tests (deploy/prometheus)
 #
-# tests/e2e/test_deploy_files.py checks the same files in more depth (flags, drain budget).
-.PHONY: lint-deploy
-lint: lint-deploy
+# tests/e2e/test_deploy_files.py checks the manifests in more depth (flags, drain
+# budget); tests/e2e/test_observability_files.py checks that the dashboard and the
+# alerts name only metrics a live gateway exports, and the dashboard's PromQL.
+.PHONY: lint-deploy lint-alerts
+lint: lint-deploy lint-alerts
 
 DEPLOY_MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
 lint-deploy: setup
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(DEPLOY_MANIFESTS)
+
+# promtool, built from the Go module proxy like grpcurl. Prometheus numbers its Go
+# module v0.3XX.Y for release 3.XX.Y: module v0.316.0 is Prometheus 3.16.0.
+# remove_all_sd (Prometheus's own build tag) leaves out the cloud service
+# discoveries (AWS, Azure, GCE, ...), which promtool needs only to check scrape
+# configs: a smaller, quicker build with the same rule checks.
+PROMTOOL_VERSION := 3.16.0
+PROMTOOL_MODULE_VERSION := v0.316.0
+PROMTOOL := $(TOOLS_BIN)/promtool
+PROMTOOL_STAMP := .tools/.promtool-$(PROMTOOL_VERSION)
+tools: $(PROMTOOL_STAMP)
+test: export GATEWAY_PROMTOOL := $(PROMTOOL)
+
+$(PROMTOOL_STAMP):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) go install -trimpath -tags remove_all_sd \
+		-ldflags "-s -w -X github.com/prometheus/common/version.Version=$(PROMTOOL_VERSION)" \
+		github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_MODULE_VERSION)
+	$(PROMTOOL) --version | head -n1
+	@rm -f .tools/.promtool-*
+	@touch $@
+
+lint-alerts: $(PROMTOOL_STAMP)
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yaml
+	cd deploy/prometheus && $(PROMTOOL) test rules alerts.test.yaml

@@ -7,7 +7,15 @@ Owns the gateway's metric names. Nothing here sits on the actor's hot path:
   from ``MeteredJournal``, a wrapper around the journal the actor writes to;
 - broker call latency, errors and retries come from ``MeteredBroker``;
 - subscribers, their buffer depth, the actor's inbox depth and sequence are
-  read from the actor when Prometheus scrapes (``_ActorCollector``).
+  read from the actor when Prometheus scrapes (``_ActorCollector``), beside
+  the capacities they are measured against;
+- ``process_*`` (start time, CPU, memory, file descriptors) come from
+  prometheus_client's process collector, so a restart shows.
+
+Series that alerts compare or count from zero exist from the start (a counter
+that appears only at its first increment hides that increment from
+``increase()``). deploy/prometheus/alerts.yaml and deploy/grafana use these
+names; tests/e2e/test_observability_files.py checks that each one is exported.
 
 Each gateway has its own registry, so tests can run several in one process.
 """
@@ -19,20 +27,27 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.domain import TERMINAL_STATUSES, OrderFilled, OrderStatus
+from gateway.domain import TERMINAL_STATUSES, OrderEvent, OrderFilled, OrderStatus
 from gateway.journal import JournalRecord
 
 if TYPE_CHECKING:
     from gateway.brokers import Broker, BrokerOrderState, ExecutionReport, SubmitAck
     from gateway.domain import OrderSpec
-    from gateway.engine import OrderActor
+    from gateway.engine import EngineConfig, OrderActor
     from gateway.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -40,6 +55,9 @@ log = logging.getLogger(__name__)
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _STREAM = (0.1, 1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
 _RECENT_FAILURES = 10_000  # bounded memory for retry detection
+# The stream whose RESOURCE_EXHAUSTED ending means "a subscriber was cut off as
+# too slow" (API.md fixes these names).
+_SUBSCRIBE = ("execution.v1.ExecutionService", "SubscribeUpdates", "server_stream")
 
 
 class GatewayMetrics:
@@ -118,13 +136,31 @@ class GatewayMetrics:
             "1 while the gateway takes new calls (0 starting/draining).",
             registry=r,
         )
+        self.inbox_capacity = Gauge(
+            "gateway_actor_inbox_capacity",
+            "Messages the order actor's inbox holds (--inbox-capacity).",
+            registry=r,
+        )
+        self.subscriber_buffer_capacity = Gauge(
+            "gateway_subscriber_buffer_capacity",
+            "Updates one subscriber may have waiting before it is cut off (--subscriber-buffer).",
+            registry=r,
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.open_orders: dict[str, OrderStatus] = {}
         self._open_lock = threading.Lock()
         r.register(_OpenOrdersCollector(self))
+        # process_start_time_seconds and friends, read from /proc at scrape time.
+        ProcessCollector(registry=r)
+        # At zero from the start: the alerts count these with increase().
+        for event in get_args(OrderEvent):
+            self.child(self.order_events, event.__name__)
+        self.child(self.rpc_handled, *_SUBSCRIBE, "RESOURCE_EXHAUSTED")
 
-    def watch_actor(self, actor: OrderActor) -> None:
-        """Read the actor's gauges at scrape time."""
+    def watch_actor(self, actor: OrderActor, config: EngineConfig) -> None:
+        """Read the actor's gauges at scrape time; ``config`` gives their capacities."""
+        self.inbox_capacity.set(config.inbox_capacity)
+        self.subscriber_buffer_capacity.set(config.subscriber_buffer)
         self.registry.register(_ActorCollector(actor))
 
     def child(self, metric: Any, *labels: str) -> Any:

@@ -5,6 +5,11 @@ resumes a stream from a sequence and cancels the limit order, then prints one
 ``strategy done: ...`` line. The test checks that line and then asks the
 gateway itself whether the orders ended as the example says.
 
+Java, TypeScript and Rust commit no generated code: each run below builds
+its stubs from protos/ first (Maven's protobuf plugin, ``npm run build``,
+cargo's build.rs), so these tests also prove that the generators work and
+that the examples match the current proto.
+
 A missing toolchain fails the test under CI=true and skips it elsewhere.
 ``make clients-setup`` fetches the examples' dependencies beforehand (the
 Maven run is offline).

@@ -1,9 +1,9 @@
 //! Rust client for the execution gateway.
 //!
 //! The messages and the tonic client are generated from
-//! `protos/execution/v1/execution.proto` by `make clients` (protoc-gen-prost and
-//! protoc-gen-tonic, see `buf.gen.yaml`) into `src/gen`; never edit them by
-//! hand. The proto is the API's manual: every field is documented there, and
+//! `protos/execution/v1/execution.proto` at build time by `build.rs` (protox and
+//! tonic-prost-build, into `OUT_DIR`); nothing generated is committed. The proto
+//! is the API's manual: every field is documented there, and
 //! the same comments are on the generated types.
 //!
 //! ```no_run
@@ -32,7 +32,7 @@ pub mod execution {
     // holds an OrderUpdate unboxed, as prost does for every oneof.
     #[allow(clippy::large_enum_variant)]
     pub mod v1 {
-        // The messages; this file itself includes the client, execution.v1.tonic.rs.
-        include!("gen/execution/v1/execution.v1.rs");
+        // The messages and, in the same file, the client (see build.rs).
+        include!(concat!(env!("OUT_DIR"), "/execution.v1.rs"));
     }
 }
