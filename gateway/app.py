@@ -65,7 +65,7 @@ class Gateway:
             cast(Journal, MeteredJournal(self.journal, self.metrics)),
             config.engine,
         )
-        self.metrics.watch_actor(self.actor, config.engine)
+        self.metrics.watch_actor(self.actor)
         # A broker that stops answering turns the execution service NOT_SERVING.
         self.actor.on_broker_health(self.set_broker_health)
         if isinstance(self.broker, Reconnects):

@@ -198,6 +198,11 @@ class OrderActor:
         return count
 
     @property
+    def config(self) -> EngineConfig:
+        """The limits and timings this actor runs with."""
+        return self._config
+
+    @property
     def last_sequence(self) -> int:
         """The newest durable sequence."""
         return self._ledger.committed
@@ -226,6 +231,22 @@ class OrderActor:
     @property
     def subscriber_count(self) -> int:
         return len(self._fanout)
+
+    def orders_in_doubt(self) -> tuple[int, float]:
+        """Orders waiting on the broker (PENDING_NEW, PENDING_CANCEL) as of the last
+        commit, and the seconds since the oldest of them last changed (0 if none).
+
+        Read at scrape time: it walks the open orders, never the history.
+        """
+        waiting = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL)
+        count, oldest = 0, None
+        for order in self.open_orders():
+            if order.status in waiting:
+                count += 1
+                if oldest is None or order.updated_at < oldest:
+                    oldest = order.updated_at
+        age = 0.0 if oldest is None else max(0.0, (self._clock() - oldest).total_seconds())
+        return count, age
 
     @property
     def order_count(self) -> int:

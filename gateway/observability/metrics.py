@@ -47,7 +47,7 @@ from gateway.journal import JournalRecord
 if TYPE_CHECKING:
     from gateway.brokers import Broker, BrokerOrderState, ExecutionReport, SubmitAck
     from gateway.domain import OrderSpec
-    from gateway.engine import EngineConfig, OrderActor
+    from gateway.engine import OrderActor
     from gateway.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -157,8 +157,9 @@ class GatewayMetrics:
             self.child(self.order_events, event.__name__)
         self.child(self.rpc_handled, *_SUBSCRIBE, "RESOURCE_EXHAUSTED")
 
-    def watch_actor(self, actor: OrderActor, config: EngineConfig) -> None:
-        """Read the actor's gauges at scrape time; ``config`` gives their capacities."""
+    def watch_actor(self, actor: OrderActor) -> None:
+        """Read the actor's gauges at scrape time; its config gives their capacities."""
+        config = actor.config
         self.inbox_capacity.set(config.inbox_capacity)
         self.subscriber_buffer_capacity.set(config.subscriber_buffer)
         self.registry.register(_ActorCollector(actor))
@@ -245,6 +246,17 @@ class _ActorCollector(Collector):
         )
         yield GaugeMetricFamily(
             "gateway_last_sequence", "Newest durable update sequence.", value=actor.last_sequence
+        )
+        in_doubt, oldest = actor.orders_in_doubt()
+        yield GaugeMetricFamily(
+            "gateway_orders_in_doubt",
+            "Orders waiting on the broker's answer (PENDING_NEW or PENDING_CANCEL).",
+            value=in_doubt,
+        )
+        yield GaugeMetricFamily(
+            "gateway_oldest_in_doubt_seconds",
+            "Seconds since the oldest order in doubt last changed (0 if none).",
+            value=oldest,
         )
         yield GaugeMetricFamily(
             "gateway_subscribers", "Open SubscribeUpdates streams.", value=actor.subscriber_count

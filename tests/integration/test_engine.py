@@ -289,3 +289,19 @@ async def test_broker_reports_go_ahead_of_queued_commands(
     )
     # Applied in the first batch after the stall, before any command queued ahead of it.
     assert filled.last_sequence < first_of_queued
+
+
+async def test_orders_waiting_on_the_broker_are_counted_with_the_oldest_age(
+    actor: OrderActor, broker: RecordingBroker
+) -> None:
+    assert actor.orders_in_doubt() == (0, 0.0)
+    broker.hold_submits()
+    pending = await actor.place_order(spec("held"), ack_wait=0.01)
+    assert pending.status is OrderStatus.PENDING_NEW
+
+    count, age = actor.orders_in_doubt()
+    assert count == 1
+    assert age >= 0.0
+    broker.release_submits()
+    await actor.idle()
+    assert actor.orders_in_doubt() == (0, 0.0)
