@@ -182,8 +182,8 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
     queries = results.get("queries", {})
     query = queries.get("gateway", {}).get("GetOrderStatus")
-    if query:
-        share = queries.get("background_rate", 0) / max(queries.get("saturation", 1), 1)
+    if query and "saturation" in queries:
+        share = queries["background_rate"] / queries["saturation"]
         found.append(
             Target(
                 f"GetOrderStatus p99 beside PlaceOrder at {_pct(share)} of saturation",
@@ -298,8 +298,8 @@ def _latency(latency: dict[str, Any]) -> list[str]:
 
 
 def _queries(queries: dict[str, Any]) -> list[str]:
-    if not queries.get("gateway"):
-        return []
+    if not queries.get("gateway") or "query_rate" not in queries:
+        return []  # none, or a run from before the rates were shares of saturation
     lines = [
         "## GetOrderStatus and CancelOrder beside a PlaceOrder load",
         "",
