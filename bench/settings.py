@@ -30,7 +30,7 @@ class Settings:
     """PlaceOrder (market orders) behind the GetOrderStatus and CancelOrder
     runs, as a fraction of the market-order saturation."""
 
-    query_fraction: float = 0.2
+    query_fraction: float = 0.1
     """GetOrderStatus and CancelOrder calls/s beside that load, as a fraction of
     the same saturation: the two loads together stay below it."""
 
