@@ -12,26 +12,34 @@ class Settings:
     concurrency: tuple[int, ...] = (1, 4, 16, 64, 256)
     """Closed-loop PlaceOrder callers per throughput point (the saturation sweep)."""
 
-    sweep_seconds: float = 5.0
+    sweep_seconds: float = 4.0
     """Length of each throughput point."""
 
-    rates: tuple[int, ...] = (1000, 3000)
-    """Fixed PlaceOrder rates (calls/s, open loop) for the latency runs."""
+    load_fractions: tuple[float, ...] = (0.5, 0.8)
+    """Open-loop PlaceOrder rates for the latency runs, as fractions of the
+    saturation throughput measured earlier in the same run. Past saturation an
+    open-loop queue only grows, and p99 measures the length of the run."""
 
-    rate_seconds: float = 10.0
-    """Length of each fixed-rate run."""
+    rate_seconds: float = 8.0
+    """Length of each open-loop run (latency, and the queries beside load)."""
 
     rate_concurrency: int = 64
-    """ghz workers behind a fixed-rate run (enough that the schedule is kept)."""
+    """ghz workers behind an open-loop run (enough that the schedule is kept)."""
 
-    background_rate: int = 1000
-    """PlaceOrder calls/s behind the GetOrderStatus and CancelOrder runs."""
+    background_fraction: float = 0.5
+    """PlaceOrder (market orders) behind the GetOrderStatus and CancelOrder
+    runs, as a fraction of the market-order saturation."""
 
-    query_rate: int = 500
-    """GetOrderStatus and CancelOrder calls/s under that load."""
+    query_fraction: float = 0.1
+    """GetOrderStatus and CancelOrder calls/s beside that load, as a fraction of
+    the same saturation: the two loads together stay below it."""
 
     resting_orders: int = 6000
-    """Resting limit orders placed first, for GetOrderStatus and CancelOrder."""
+    """Resting limit orders placed first, for GetOrderStatus and CancelOrder
+    (more if the cancel run needs more)."""
+
+    one_caller_seconds: float = 5.0
+    """Length of each one-caller run (simulated ack latency 0)."""
 
     subscribers: int = 100
     fanout_updates_per_second: int = 500
@@ -49,12 +57,13 @@ class Settings:
 
     @classmethod
     def quick(cls) -> Settings:
-        """A smoke run (about a minute): smaller, shorter, same scenarios."""
+        """A smoke run (a minute or two): smaller, shorter, same scenarios."""
         return cls(
             concurrency=(1, 16, 64),
             sweep_seconds=2.0,
             rate_seconds=3.0,
-            resting_orders=2000,
+            resting_orders=1000,
+            one_caller_seconds=2.0,
             fanout_seconds=3.0,
             replay_events=100_000,
             memory_orders=100_000,

@@ -11,11 +11,16 @@ from __future__ import annotations
 import sys
 
 
-def main() -> None:
-    tree, *arguments = sys.argv[1:]
+def use(tree: str) -> None:
+    """Make ``import gateway`` (not yet imported) load the package found in ``tree``."""
     # An editable install finds ``gateway`` before sys.path is searched: drop it.
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
     sys.path.insert(0, tree)
+
+
+def main() -> None:
+    tree, *arguments = sys.argv[1:]
+    use(tree)
     from gateway.cli import main as gateway_main
 
     sys.argv = ["gateway", *arguments]

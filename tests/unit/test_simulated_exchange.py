@@ -506,3 +506,121 @@ def test_exec_ids_and_broker_order_ids_are_unique_across_orders() -> None:
     assert len(acks) == 10
     assert len(exec_ids) == len(set(exec_ids))
     assert total(reports) == Decimal(200)
+
+
+# Order books: a time step looks only at orders that can expire, trigger or trade
+
+
+def rest_away_from_the_market(exchange: SimulatedExchange, per_kind: int) -> None:
+    """Rest ``per_kind`` orders of each kind that can trade only if a price halves or doubles."""
+    far: list[tuple[OrderType, Side, str | None, str | None]] = [
+        (OrderType.LIMIT, Side.BUY, "50", None),
+        (OrderType.LIMIT, Side.SELL, "200", None),
+        (OrderType.STOP, Side.BUY, None, "200"),
+        (OrderType.STOP, Side.SELL, None, "50"),
+        (OrderType.STOP_LIMIT, Side.BUY, "199", "200"),
+        (OrderType.STOP_LIMIT, Side.SELL, "51", "50"),
+    ]
+    for n in range(per_kind):
+        for k, (order_type, side, limit, stop) in enumerate(far):
+            symbol = ("AAPL", "MSFT")[n % 2]
+            spec = order(
+                f"far-{n}-{k}",
+                symbol=symbol,
+                side=side,
+                order_type=order_type,
+                limit=limit,
+                stop=stop,
+                tif=TimeInForce.GTC,
+            )
+            assert kinds(exchange.submit(spec, T0)[1]) == [ReportKind.ACCEPTED]
+
+
+def test_a_tick_does_not_look_at_orders_resting_away_from_the_price() -> None:
+    exchange = SimulatedExchange(SimConfig(seed=3))
+    rest_away_from_the_market(exchange, per_kind=500)
+
+    for n in range(1, 201):
+        assert exchange.tick(T0 + timedelta(seconds=n)) == []
+
+    assert len(exchange.open_orders()) == 3000
+    assert exchange.orders_examined == 0
+
+
+def test_a_step_looks_only_at_the_orders_the_price_reaches() -> None:
+    exchange = SimulatedExchange()
+    rest_away_from_the_market(exchange, per_kind=500)
+    near = order("near", order_type=OrderType.LIMIT, limit="99", tif=TimeInForce.GTC)
+    exchange.submit(near, T0)
+
+    reports = exchange.set_price("AAPL", Decimal("98.99"), T0)
+
+    assert {report.client_order_id for report in reports} == {"near"}
+    assert exchange.orders_examined == 1
+    # Halving AAPL's price fills its 250 buy limits at 50, triggers and fills
+    # its 250 sell stops at 50, and triggers its 250 sell stop-limits (which
+    # then rest as limits at 51): 1,000 visits for 750 of the 3,000 orders,
+    # and none to MSFT's.
+    reports = exchange.set_price("AAPL", Decimal(50), T0)
+
+    assert len({report.client_order_id for report in reports}) == 500
+    assert exchange.orders_examined == 1 + 1000
+    assert len(exchange.open_orders()) == 2500
+
+
+def test_orders_filling_in_one_step_report_in_arrival_order_across_prices_and_symbols() -> None:
+    config = SimConfig(symbols={"MSFT": SymbolConfig(liquidity=Decimal(10), max_step_ticks=0)})
+    exchange = SimulatedExchange(config)
+    gtc = TimeInForce.GTC
+    exchange.submit(order("b1", order_type=OrderType.LIMIT, limit="99.50", tif=gtc), T0)
+    # MSFT fills 10 of 100 at once; the rest trades on every later step.
+    exchange.submit(order("m2", symbol="MSFT"), T0)
+    exchange.submit(order("b3", order_type=OrderType.LIMIT, limit="99.00", tif=gtc), T0)
+    exchange.submit(order("s4", side=Side.SELL, order_type=OrderType.STOP, stop="98"), T0)
+    exchange.submit(order("b5", order_type=OrderType.LIMIT, limit="99.80", tif=gtc), T0)
+
+    reports = exchange.set_price("AAPL", Decimal(98), T0)
+
+    # One at a time, in the order they arrived: not by price, not by symbol.
+    by_order = [r.client_order_id for r in reports if r.kind is ReportKind.FILL]
+    assert by_order == [c for c in ("b1", "m2", "b3", "s4", "b5") for _ in range(3)]
+
+
+def test_limits_and_stops_trade_at_exactly_their_price() -> None:
+    exchange = SimulatedExchange()
+    gtc = TimeInForce.GTC
+    exchange.submit(order("sell", side=Side.SELL, order_type=OrderType.LIMIT, limit="101"), T0)
+    exchange.submit(order("stop", side=Side.SELL, order_type=OrderType.STOP, stop="99"), T0)
+    exchange.submit(order("buy", order_type=OrderType.LIMIT, limit="98", tif=gtc), T0)
+
+    assert {r.client_order_id for r in exchange.set_price("AAPL", Decimal(101), T0)} == {"sell"}
+    assert {r.client_order_id for r in exchange.set_price("AAPL", Decimal(99), T0)} == {"stop"}
+    assert {r.client_order_id for r in exchange.set_price("AAPL", Decimal(98), T0)} == {"buy"}
+
+
+def test_an_order_left_unfilled_by_liquidity_is_looked_at_on_every_step_until_filled() -> None:
+    exchange = limited("30")
+    exchange.submit(order(quantity="100"), T0)
+
+    for n in range(1, 6):
+        exchange.tick(T0 + timedelta(seconds=n))
+
+    # Three more steps fill it (30 + 30 + 30 + 10); the last two find nothing.
+    assert exchange.orders_examined == 3
+    assert exchange.open_orders() == []
+
+
+def test_cancelled_day_orders_cost_nothing_at_session_end() -> None:
+    exchange = SimulatedExchange(SimConfig(session_end=time(20, 0)))
+    for n in range(1000):
+        exchange.submit(resting(f"d{n}", TimeInForce.DAY), T0)
+    for n in range(1000):
+        if n % 100:
+            exchange.cancel("acct", f"d{n}", T0)
+
+    reports = exchange.tick(T0.replace(hour=20))
+
+    assert [r.client_order_id for r in reports] == [f"d{n}" for n in range(0, 1000, 100)]
+    assert kinds(reports) == [ReportKind.EXPIRED] * 10
+    assert exchange.orders_examined == 10
+    assert exchange.open_orders() == []

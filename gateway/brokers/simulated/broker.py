@@ -135,8 +135,20 @@ class SimulatedBroker:
             await self._publish(self._exchange.set_price(symbol, price, self._clock()))
 
     async def _run_ticker(self, interval: float) -> None:
+        # The market keeps its own clock: ticks fall on a fixed grid of loop
+        # times, so a busy event loop neither slows the market down (as
+        # "sleep, then tick" would, by the tick and the loop's lag) nor makes
+        # it catch up in a burst after a stall: ticks it missed are skipped.
+        # A tick costs the exchange what trades in it (see SymbolBook), so
+        # this runs on the gateway's loop without walking the resting orders.
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
         while True:
-            await asyncio.sleep(interval)
+            next_at += interval
+            late = loop.time() - next_at
+            if late > 0:
+                next_at += late // interval * interval  # whole ticks missed: skipped
+            await asyncio.sleep(next_at - loop.time())
             await self.tick()
 
     async def _publish(self, reports: Sequence[ExecutionReport]) -> None:

@@ -16,18 +16,26 @@ stop, then act as market (STOP) or limit (STOP_LIMIT) orders. DAY orders
 expire at the first ``session_end`` after their submission. Time moves only
 in ``tick`` and ``set_price``: that is when expiry and resting matches happen.
 Cancelling a terminal or unknown order raises ``BrokerRejected``.
+
+A time step costs what can happen in it, not what rests: each symbol's
+``SymbolBook`` keeps its orders sorted by the price at which they trade or
+trigger, and DAY orders sit in a heap by expiry, so a step looks only at
+orders that expire, trigger or trade. Orders that trade in one step do so
+in arrival order across all symbols, which fixes the order of their reports
+and of the random draws that price their fills.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from gateway.brokers.base import BrokerOrderState, ExecutionReport, ReportKind, SubmitAck
 from gateway.brokers.errors import BrokerRejected
+from gateway.brokers.simulated.book import BookOrder, SymbolBook
 from gateway.brokers.simulated.config import SimConfig
 from gateway.domain import (
     ALLOWED_TIME_IN_FORCE,
@@ -40,40 +48,10 @@ from gateway.domain import (
 )
 
 ZERO = Decimal(0)
+# Below this many entries a heap of expiries is never compacted.
+_SMALL_HEAP = 64
 _USES_LIMIT = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _USES_STOP = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
-
-
-@dataclass(slots=True)
-class _BookOrder:
-    """An order as the exchange holds it; mutable because the book is the exchange's own."""
-
-    spec: OrderSpec
-    broker_order_id: str
-    expires_at: datetime | None
-    triggered: bool
-    status: OrderStatus = OrderStatus.ACCEPTED
-    fills: list[Fill] = field(default_factory=list)
-    reason: str = ""
-
-    @property
-    def filled(self) -> Decimal:
-        return sum((fill.quantity for fill in self.fills), ZERO)
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.spec.quantity - self.filled
-
-    def state(self) -> BrokerOrderState:
-        return BrokerOrderState(
-            account=self.spec.account,
-            client_order_id=self.spec.client_order_id,
-            broker_order_id=self.broker_order_id,
-            status=self.status,
-            filled_quantity=self.filled,
-            fills=tuple(self.fills),
-            reason=self.reason,
-        )
 
 
 class SimulatedExchange:
@@ -87,10 +65,17 @@ class SimulatedExchange:
         self._prices: dict[str, Decimal] = {
             symbol: settings.price for symbol, settings in self._config.symbols.items()
         }
-        self._accounts: dict[str, dict[str, _BookOrder]] = {}
-        self._by_broker_id: dict[str, _BookOrder] = {}
-        # Working orders by broker id; arrival order is matching priority.
-        self._open: dict[str, _BookOrder] = {}
+        self._accounts: dict[str, dict[str, BookOrder]] = {}
+        self._by_broker_id: dict[str, BookOrder] = {}
+        # Working orders by arrival sequence, oldest first (for open_orders).
+        self._open: dict[int, BookOrder] = {}
+        self._books: dict[str, SymbolBook] = {}
+        # (expires_at, sequence) of resting DAY orders. An order that leaves
+        # the book otherwise stays here until popped or compacted away;
+        # _expiring counts the entries still live.
+        self._expiries: list[tuple[datetime, int]] = []
+        self._expiring = 0
+        self._expiry_examined = 0
         self._last_id = 0
         self.received: Counter[tuple[str, str]] = Counter()
         """Submits that arrived, per (account, client_order_id), repeats included:
@@ -99,6 +84,17 @@ class SimulatedExchange:
     @property
     def config(self) -> SimConfig:
         return self._config
+
+    @property
+    def orders_examined(self) -> int:
+        """Orders that time steps (``tick``, ``set_price``) have visited so far.
+
+        A step visits each order that expires, each stop it triggers and each
+        order that can trade at the new price (a stop that triggers and trades
+        counts twice); orders resting away from the price are never visited,
+        so this grows with what happens, not with what rests.
+        """
+        return self._expiry_examined + sum(book.examined for book in self._books.values())
 
     def price(self, symbol: str) -> Decimal:
         """Return the reference price of ``symbol`` (its configured start if never traded)."""
@@ -135,9 +131,10 @@ class SimulatedExchange:
         self._validate(spec)
 
         self._last_id += 1
-        order = _BookOrder(
+        order = BookOrder(
             spec=spec,
             broker_order_id=f"{self._config.order_id_prefix}-{self._last_id}",
+            sequence=self._last_id,
             expires_at=self._expiry(spec, now),
             triggered=spec.order_type not in _USES_STOP,
         )
@@ -154,7 +151,7 @@ class SimulatedExchange:
         if tif in (TimeInForce.IOC, TimeInForce.FOK):
             reports.append(self._finish(order, OrderStatus.CANCELED, f"{tif.value}: unfilled", now))
         else:
-            self._open[order.broker_order_id] = order
+            self._rest(order)
         return SubmitAck(order.broker_order_id), reports
 
     def cancel(
@@ -218,25 +215,62 @@ class SimulatedExchange:
         # Submitted after today's session end: it works for the next session.
         return expires if expires > now else expires + timedelta(days=1)
 
+    def _rest(self, order: BookOrder) -> None:
+        self._open[order.sequence] = order
+        self._books.setdefault(order.spec.symbol, SymbolBook()).add(order)
+        if order.expires_at is not None:
+            heapq.heappush(self._expiries, (order.expires_at, order.sequence))
+            self._expiring += 1
+
+    def _retire(self, order: BookOrder) -> None:
+        """Take a finished order out of the working set (if it was resting there)."""
+        if self._open.pop(order.sequence, None) is None:
+            return
+        self._books[order.spec.symbol].remove(order)
+        if order.expires_at is None:
+            return
+        self._expiring -= 1
+        # Cancelled and filled orders leave dead heap entries behind; rebuild
+        # once they are the majority, so the heap stays proportional to the
+        # live DAY orders at an amortised O(1) per order.
+        heap = self._expiries
+        if len(heap) > _SMALL_HEAP and len(heap) > 2 * self._expiring:
+            heap[:] = [entry for entry in heap if entry[1] in self._open]
+            heapq.heapify(heap)
+
     def _settle(self, now: datetime) -> list[ExecutionReport]:
         # Expire first: an order past its session must not fill at a later price.
+        expired = []
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            order = self._open.get(heapq.heappop(heap)[1])
+            if order is not None:  # else it was cancelled or filled already
+                expired.append(order)
+        self._expiry_examined += len(expired)
+        expired.sort(key=_arrival)
         reports = [
-            self._finish(order, OrderStatus.EXPIRED, "session ended", now)
-            for order in list(self._open.values())
-            if order.expires_at is not None and now >= order.expires_at
+            self._finish(order, OrderStatus.EXPIRED, "session ended", now) for order in expired
         ]
-        for order in list(self._open.values()):
+
+        tradable: list[BookOrder] = []
+        for symbol, book in self._books.items():
+            if book:
+                tradable += book.tradable(self.price(symbol))
+        # Arrival order, across symbols: what fixes the report order and the
+        # random draws that price the fills.
+        tradable.sort(key=_arrival)
+        for order in tradable:
             reports += self._match(order, now)
         return reports
 
-    def _stop_reached(self, order: _BookOrder) -> bool:
+    def _stop_reached(self, order: BookOrder) -> bool:
         spec = order.spec
         if order.triggered or spec.stop_price is None:
             return True
         price = self.price(spec.symbol)
         return price >= spec.stop_price if spec.side is Side.BUY else price <= spec.stop_price
 
-    def _marketable(self, order: _BookOrder) -> bool:
+    def _marketable(self, order: BookOrder) -> bool:
         spec = order.spec
         if not self._stop_reached(order):
             return False
@@ -245,13 +279,15 @@ class SimulatedExchange:
         price = self.price(spec.symbol)
         return spec.limit_price >= price if spec.side is Side.BUY else spec.limit_price <= price
 
-    def _fully_fillable(self, order: _BookOrder) -> bool:
+    def _fully_fillable(self, order: BookOrder) -> bool:
         liquidity = self._config.symbol(order.spec.symbol).liquidity
         return self._marketable(order) and (liquidity is None or liquidity >= order.remaining)
 
-    def _match(self, order: _BookOrder, now: datetime) -> list[ExecutionReport]:
+    def _match(self, order: BookOrder, now: datetime) -> list[ExecutionReport]:
         # A stop, once reached, stays triggered: a stop-limit then works as a
-        # limit order even if the price moves back through the stop.
+        # limit order even if the price moves back through the stop. Only a
+        # new order can change here: the books trigger their own stops (and
+        # move them), and hand out triggered orders only.
         order.triggered = self._stop_reached(order)
         if not self._marketable(order):
             return []
@@ -268,11 +304,11 @@ class SimulatedExchange:
                 price=self._fill_price(spec),
                 time=now,
             )
-            order.fills.append(fill)
+            order.add_fill(fill)
             reports.append(self._report(order, ReportKind.FILL, now, fill=fill))
         if order.remaining == ZERO:
             order.status = OrderStatus.FILLED
-            self._open.pop(order.broker_order_id, None)
+            self._retire(order)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
         return reports
@@ -288,15 +324,15 @@ class SimulatedExchange:
         return price if spec.limit_price is None else max(price, spec.limit_price)
 
     def _finish(
-        self, order: _BookOrder, status: OrderStatus, reason: str, now: datetime
+        self, order: BookOrder, status: OrderStatus, reason: str, now: datetime
     ) -> ExecutionReport:
         order.status = status
         order.reason = reason
-        self._open.pop(order.broker_order_id, None)
+        self._retire(order)
         kind = ReportKind.EXPIRED if status is OrderStatus.EXPIRED else ReportKind.CANCELED
         return self._report(order, kind, now, reason=reason)
 
-    def _find(self, account: str, client_order_id: str, broker_order_id: str) -> _BookOrder | None:
+    def _find(self, account: str, client_order_id: str, broker_order_id: str) -> BookOrder | None:
         if client_order_id:
             order = self._accounts.get(account, {}).get(client_order_id)
             if order and broker_order_id and order.broker_order_id != broker_order_id:
@@ -307,7 +343,7 @@ class SimulatedExchange:
 
     @staticmethod
     def _report(
-        order: _BookOrder,
+        order: BookOrder,
         kind: ReportKind,
         now: datetime,
         *,
@@ -323,6 +359,10 @@ class SimulatedExchange:
             fill=fill,
             reason=reason,
         )
+
+
+def _arrival(order: BookOrder) -> int:
+    return order.sequence
 
 
 def _split(quantity: Decimal, parts: int) -> list[Decimal]:
