@@ -267,8 +267,15 @@ async def test_broker_reports_go_ahead_of_queued_commands(
     await eventually(
         lambda: asyncio.sleep(0, journal.commits), lambda n: n > commits, what="actor stalled"
     )
-    queued = [asyncio.ensure_future(actor.place_order(spec(f"q-{i}"))) for i in range(1, 4)]
+    # The next batch is applied while that commit waits; then the actor waits
+    # for the commit, and what comes now stays queued.
+    applied = [asyncio.ensure_future(actor.place_order(spec(f"q-{i}"))) for i in range(1, 4)]
+    await eventually(
+        lambda: asyncio.sleep(0, actor.inbox_depth), lambda n: n == 0, what="batch taken"
+    )
+    queued = [asyncio.ensure_future(actor.place_order(spec(f"q-{i}"))) for i in range(4, 7)]
     await asyncio.sleep(0)
+    assert actor.inbox_depth == 3
     # The venue reports a fill of the resting order after those commands queued.
     now = datetime.now(UTC)
     fill = Fill("exec-early", Decimal(2), Decimal("0.01"), now)
@@ -280,12 +287,12 @@ async def test_broker_reports_go_ahead_of_queued_commands(
     )
 
     journal.gate.set()
-    await asyncio.gather(first, *queued)
+    await asyncio.gather(first, *applied, *queued)
     filled = await actor.get_order(OrderRef("acct-1", order_id=resting.order_id))
     assert filled.filled_quantity == Decimal(2)
-    created = [r for r in journal.records if r.update.order.spec.client_order_id.startswith("q-")]
+    later = {f"q-{i}" for i in range(4, 7)}
     first_of_queued = min(
-        r.sequence for r in created if r.update.order.spec.client_order_id != "q-0"
+        r.sequence for r in journal.records if r.update.order.spec.client_order_id in later
     )
     # Applied in the first batch after the stall, before any command queued ahead of it.
     assert filled.last_sequence < first_of_queued
