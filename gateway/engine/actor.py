@@ -27,7 +27,6 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +70,7 @@ from gateway.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from gateway.journal import Journal, JournalRecord
+from gateway.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +123,6 @@ class OrderActor:
         self._fanout = Fanout()
         self._running = False
         self._loop_task: asyncio.Task[None] | None = None
-        # The commit in flight (its batch's answers go out when it is done).
-        self._committing: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._health = BrokerHealth(self._config.broker_failure_threshold)
         self._tasks = BrokerTasks(
@@ -171,9 +168,6 @@ class OrderActor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._committing is not None:
-            # Let the commit in flight finish: its callers get their answers.
-            await asyncio.gather(self._committing, return_exceptions=True)
         self._fanout.close_all(_shutting_down)
         for message in self._mailbox.drain_commands():
             reply = getattr(message, "reply", None)
@@ -421,13 +415,6 @@ class OrderActor:
     # ------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
-        """Apply batches and commit them, two stages deep.
-
-        While one batch's commit waits for its fsync, the next batch is
-        applied; its append is issued only once the previous commit is done,
-        so commits, answers and updates keep their order and the journal
-        never holds a batch whose predecessor failed.
-        """
         take = self._mailbox.take
         limit = self._config.max_batch
         while True:
@@ -436,15 +423,7 @@ class OrderActor:
                 self._handle(result)
             for command in commands:
                 self._handle(command)
-            batch = self._seal()
-            previous = self._committing
-            if previous is not None:
-                try:
-                    await previous
-                except BaseException:
-                    self._refuse(batch.replies)
-                    raise
-            self._committing = asyncio.create_task(self._commit(batch), name="journal-commit")
+            await self._commit()
 
     def _handle(self, message: Command | Result) -> None:
         match message:
@@ -457,22 +436,18 @@ class OrderActor:
             case _:
                 self._desk.handle(message)
 
-    def _seal(self) -> _Batch:
-        """Take what the batch just applied owes: its records, answers and work."""
+    async def _commit(self) -> None:
+        records = self._ledger.take_pending()
         desk = self._desk
-        batch = _Batch(self._ledger.take_pending(), desk.replies, desk.after_commit)
-        desk.replies, desk.after_commit = [], []
-        return batch
-
-    async def _commit(self, batch: _Batch) -> None:
-        records, replies = batch.records, batch.replies
+        replies, desk.replies = desk.replies, []
+        actions, desk.after_commit = desk.after_commit, []
         if records:
             try:
                 await self._journal.append(records)
             except Exception as exc:
                 self._fail(exc, replies)
                 raise
-            self._ledger.committed_through(records)
+            self._ledger.committed_through(records[-1].sequence)
             publish = self._fanout.publish
             for record in records:
                 publish(record.update)
@@ -483,7 +458,7 @@ class OrderActor:
                 future.set_exception(value)
             else:
                 future.set_result(value)
-        for action in batch.actions:
+        for action in actions:
             action()
 
     def _fail(self, error: Exception, replies: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -496,12 +471,6 @@ class OrderActor:
         log.critical("journal write failed; the gateway must restart: %r", error)
         self._running = False
         self.failure = error
-        self._refuse(replies)
-        self._failed.set()
-
-    @staticmethod
-    def _refuse(replies: list[tuple[asyncio.Future[Any], Any]]) -> None:
-        """Answer UNAVAILABLE to callers whose changes will never be durable."""
         unavailable = Unavailable(
             "journal write failed; the gateway is restarting, retry shortly",
             reason="JOURNAL_FAILED",
@@ -509,6 +478,7 @@ class OrderActor:
         for future, _ in replies:
             if not future.done():
                 future.set_exception(unavailable)
+        self._failed.set()
 
     async def wait_failed(self) -> BaseException:
         """Return once the actor has failed for good (it never returns otherwise)."""
@@ -522,11 +492,10 @@ class OrderActor:
         if message.reply.done():
             return  # the stream went away while queued
         if subscriber.filter.snapshot:
-            # As of the last commit: the next batch may already be applied.
             subscriber.snapshot = sorted(
                 (
                     order
-                    for order in self.open_orders()
+                    for order in self._table.open_orders()
                     if subscriber.filter.matches(order.spec.account, order.spec.symbol)
                 ),
                 key=lambda order: order.last_sequence,
@@ -612,15 +581,6 @@ class OrderActor:
             result.errors,
         )
         return result.errors == 0
-
-
-@dataclass(slots=True)
-class _Batch:
-    """One applied batch, waiting for its commit."""
-
-    records: list[JournalRecord]
-    replies: list[tuple[asyncio.Future[Any], Any]]
-    actions: list[Callable[[], None]]
 
 
 def _resolve(future: asyncio.Future[Order | None], order: Order | None) -> None:

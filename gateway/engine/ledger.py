@@ -4,16 +4,15 @@ Synchronous and single-owner (the actor's task), with no asyncio in it, so
 it is unit-tested on its own. Every change is an event: ``emit`` applies
 it, gives it the next sequence and keeps the record until the actor hands
 the batch to the journal (``take_pending``) and reports it durable
-(``committed_through``); the next batch may be applied meanwhile. Reads
-(``durable``, ``find``, ``page``) see the table as of the last commit:
-changes not yet durable are hidden, so no client ever reads a state a crash
-could take back.
+(``committed_through``). Reads (``durable``, ``find``, ``page``) see the
+table as of the last commit: changes not yet durable are hidden, so no
+client ever reads a state a crash could take back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from gateway.domain import (
     IllegalTransition,
@@ -78,22 +77,10 @@ class Ledger:
         pending, self._pending = self._pending, []
         return pending
 
-    def committed_through(self, records: Sequence[JournalRecord]) -> None:
-        """``records`` (the oldest batch handed over) are durable: reads may see them.
-
-        A later batch may already be applied: an order it changed again
-        reads as of its last durable change, until that batch commits too.
-        """
-        sequence = records[-1].sequence
+    def committed_through(self, sequence: int) -> None:
+        """Everything up to ``sequence`` is durable: reads may see it."""
         self.committed = sequence
-        before_commit, table = self._before_commit, self.table
-        for record in records:
-            order = record.update.order
-            current = table.get(order.order_id)
-            if current is None or current.last_sequence <= sequence:
-                before_commit.pop(order.order_id, None)
-            else:
-                before_commit[order.order_id] = order
+        self._before_commit.clear()
 
     def replay(self, records: Iterable[JournalRecord], floor: int = 0) -> int:
         """Re-apply journaled ``records`` (all durable); return how many there were.

@@ -88,7 +88,7 @@ class Desk:
             self.desk.handle(message)
         pending = self.ledger.take_pending()
         if pending:
-            self.ledger.committed_through(pending)
+            self.ledger.committed_through(pending[-1].sequence)
         replies, self.desk.replies = self.desk.replies, []
         actions, self.desk.after_commit = self.desk.after_commit, []
         for action in actions:
