@@ -28,6 +28,9 @@ CACHE_SIZE = 4096
 
 def _length_delimited(tag: bytes, payload: bytes) -> bytes:
     size = len(payload)
+    if size < 0x4000:  # every order and update: a one- or two-byte length
+        length = bytes((size,)) if size < 0x80 else bytes(((size & 0x7F) | 0x80, size >> 7))
+        return b"".join((tag, length, payload))
     prefix = bytearray(tag)
     while size > 0x7F:
         prefix.append((size & 0x7F) | 0x80)

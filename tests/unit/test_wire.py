@@ -94,3 +94,11 @@ def test_the_cache_is_bounded() -> None:
     assert encoder.hits == 0
     encoder.order(kept[4])
     assert encoder.hits == 1
+
+
+def test_lengths_of_every_varint_width_decode() -> None:
+    encoder = OrderEncoder()
+    for size in (10, 127, 128, 16_383, 16_384, 70_000):
+        big = order(reason="r" * size)
+        wire = encoder.order_response(big)
+        assert pb.GetOrderStatusResponse.FromString(wire).order.reject_reason == "r" * size
