@@ -24,9 +24,9 @@ from gateway.auth.limits import StreamRegistry
 from gateway.brokers import Broker
 from gateway.brokers.base import Reconnects
 from gateway.config import GatewayConfig
-from gateway.datadir import DataDir, DataDirBusy
 from gateway.engine import OrderActor
 from gateway.journal import Journal, JournalError, SqliteJournal
+from gateway.journal.datadir import DataDir, DataDirBusy
 from gateway.observability import GatewayMetrics, MeteredBroker, MeteredJournal, serve_metrics
 from gateway.security import ReloadingCredentials, TlsError
 from gateway.server import ClosableHealthServicer, DrainGate, GatewayInterceptor, HealthReporter

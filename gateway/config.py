@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.auth import TokenStore
 from gateway.auth.limits import PrincipalLimits
+from gateway.auth.tokens import TokenStore
 from gateway.brokers.alpaca import AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
-from gateway.security import TlsConfig
-from gateway.service.servicer import ServiceConfig
+from gateway.service.config import ServiceConfig
+
+if TYPE_CHECKING:
+    # gateway.security builds grpc credentials; a config is plain values and
+    # must load without grpc (tests/unit/test_config_imports.py).
+    from gateway.security import TlsConfig
 
 MIB = 1024 * 1024
 

@@ -3,11 +3,12 @@
 Owns the gateway's metric names. Nothing here sits on the actor's hot path:
 
 - RPC counts and latencies come from the server interceptor (``observe_rpc``);
-- journal commit latency, order events, fills and open orders by status come
-  from ``MeteredJournal``, a wrapper around the journal the actor writes to;
+- journal commit latency, order events and fills come from ``MeteredJournal``,
+  a wrapper around the journal the actor writes to;
 - broker call latency, errors and retries come from ``MeteredBroker``;
-- subscribers, their buffer depth, the actor's inbox depth and sequence are
-  read from the actor when Prometheus scrapes (``_ActorCollector``).
+- open orders by status, subscribers, their buffer depth, the actor's inbox
+  depth and sequence are read from the actor when Prometheus scrapes
+  (``_ActorCollector``): the actor's table is the one copy.
 
 Each gateway has its own registry, so tests can run several in one process.
 """
@@ -15,7 +16,6 @@ Each gateway has its own registry, so tests can run several in one process.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -119,9 +119,6 @@ class GatewayMetrics:
             registry=r,
         )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self.open_orders: dict[str, OrderStatus] = {}
-        self._open_lock = threading.Lock()
-        r.register(_OpenOrdersCollector(self))
 
     def watch_actor(self, actor: OrderActor) -> None:
         """Read the actor's gauges at scrape time."""
@@ -154,46 +151,22 @@ class GatewayMetrics:
     def rpc_start(self, method: str, kind: str) -> None:
         self.child(self.rpc_started, *self._rpc_labels(method, kind)).inc()
 
-    def record_events(self, records: Sequence[JournalRecord], *, replayed: bool = False) -> None:
-        """Account for committed (or, at start, replayed) journal records."""
-        with self._open_lock:
-            for record in records:
-                order = record.update.order
-                if not order.is_terminal:
-                    self.open_orders[order.order_id] = order.status
-                    was_open = False
-                else:
-                    # A late fill after a cancel is a second terminal update: count once.
-                    was_open = self.open_orders.pop(order.order_id, None) is not None
-                if replayed:
-                    continue
-                if was_open:
-                    self.child(self.orders_finished, order.status.name).inc()
-                self.child(self.order_events, type(record.event).__name__).inc()
-                if isinstance(record.event, OrderFilled):
-                    self.fills.inc()
-        if not replayed:
-            self.journal_records.inc(len(records))
-
-    def open_orders_by_status(self) -> dict[str, int]:
-        counts = {s.name: 0 for s in OrderStatus if s not in TERMINAL_STATUSES}
-        with self._open_lock:
-            for status in self.open_orders.values():
-                counts[status.name] = counts.get(status.name, 0) + 1
-        return counts
-
-
-class _OpenOrdersCollector(Collector):
-    def __init__(self, metrics: GatewayMetrics) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "gateway_open_orders", "Orders not yet terminal, by status.", labels=["status"]
-        )
-        for status, count in self._metrics.open_orders_by_status().items():
-            family.add_metric([status], count)
-        yield family
+    def record_events(self, records: Sequence[JournalRecord]) -> None:
+        """Account for committed journal records (on the event loop, after each commit)."""
+        for record in records:
+            event = record.event
+            order = record.update.order
+            # The update that made an order terminal. A late fill after a cancel
+            # keeps it CANCELED (not counted again) unless it completes the
+            # order: then the venue did fill it all, and it counts as FILLED too.
+            if order.is_terminal and (
+                not isinstance(event, OrderFilled) or order.status is OrderStatus.FILLED
+            ):
+                self.child(self.orders_finished, order.status.name).inc()
+            self.child(self.order_events, type(event).__name__).inc()
+            if isinstance(event, OrderFilled):
+                self.fills.inc()
+        self.journal_records.inc(len(records))
 
 
 class _ActorCollector(Collector):
@@ -207,6 +180,14 @@ class _ActorCollector(Collector):
         yield GaugeMetricFamily(
             "gateway_orders", "Orders in the order table.", value=actor.order_count
         )
+        family = GaugeMetricFamily(
+            "gateway_open_orders", "Orders not yet terminal, by status.", labels=["status"]
+        )
+        counts = actor.open_orders_by_status
+        for status in OrderStatus:
+            if status not in TERMINAL_STATUSES:
+                family.add_metric([status.name], counts.get(status, 0))
+        yield family
         yield GaugeMetricFamily(
             "gateway_last_sequence", "Newest durable update sequence.", value=actor.last_sequence
         )
@@ -252,9 +233,9 @@ class MeteredJournal:
         return getattr(self._inner, name)
 
     def replay(self) -> Iterable[JournalRecord]:
-        for record in self._inner.replay():
-            self._metrics.record_events([record], replayed=True)
-            yield record
+        # Replayed records were counted by the process that committed them;
+        # what is open now is the actor's to say (gateway_open_orders).
+        return self._inner.replay()
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         started = time.perf_counter()

@@ -16,14 +16,14 @@ from typing import Any
 
 from gateway.auth import TokenStore, TokenTableError
 from gateway.auth.limits import PrincipalLimits
-from gateway.config import GatewayConfig
-from gateway.flag_values import (
+from gateway.cli.flag_values import (
     host_port,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
 )
+from gateway.config import GatewayConfig
 from gateway.security import TlsConfig
 
 TOKENS_ENV = "GATEWAY_AUTH_TOKENS"

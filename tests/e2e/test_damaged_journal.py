@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from gateway.app import Gateway
-from gateway.datadir import JOURNAL_FILE
 from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
+from gateway.journal.datadir import JOURNAL_FILE
 from tests.conftest import gateway_test_config
 from tests.processes import GATEWAY_READY, clean_env, start
 

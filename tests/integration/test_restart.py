@@ -14,8 +14,8 @@ from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import Gateway, StartupError
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
-from gateway.datadir import JOURNAL_FILE
 from gateway.journal import SqliteJournal
+from gateway.journal.datadir import JOURNAL_FILE
 from tests.conftest import gateway_test_config
 from tests.support import eventually, place_request, resting_buy
 

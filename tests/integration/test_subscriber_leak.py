@@ -27,7 +27,8 @@ from gateway.engine import EngineConfig, OrderActor, Subscriber
 from gateway.journal import MemoryJournal
 from gateway.observability import GatewayMetrics
 from gateway.server import DrainGate, GatewayInterceptor
-from gateway.service.servicer import ExecutionServicer, ServiceConfig, add_to_server
+from gateway.service.config import ServiceConfig
+from gateway.service.servicer import ExecutionServicer, add_to_server
 from tests.support import eventually, resting_buy
 
 SUBSCRIBE = "/execution.v1.ExecutionService/SubscribeUpdates"

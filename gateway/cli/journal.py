@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from gateway.datadir import JOURNAL_FILE
 from gateway.journal import JournalError, JournalRecord
+from gateway.journal.datadir import JOURNAL_FILE
 from gateway.journal.inspect import format_jsonl, format_table, iter_records
 
 

@@ -20,19 +20,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from gateway import logs
 from gateway.brokers.alpaca import ALLOW_LIVE_ENV, AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
-from gateway.config import GatewayConfig
-from gateway.engine import EngineConfig
-from gateway.flag_values import (
+from gateway.cli.flag_values import (
     host_port,
     non_negative_float,
     positive_float,
     positive_int,
     symbol_prices,
 )
+from gateway.config import GatewayConfig
+from gateway.engine import EngineConfig
+from gateway.observability import logs
 from gateway.server.options import OPS_FLAGS, add_switches, ops_overrides
 from gateway.service.servicer import ServiceConfig
 
@@ -377,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gateway`` command (``gateway journal ...`` inspects)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["journal"]:
-        from gateway import journal_command
+        from gateway.cli import journal as journal_command
 
         return journal_command.main(arguments[1:])
     parser = build_parser()
