@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from pathlib import Path
 from typing import cast
 from wsgiref.simple_server import WSGIServer
 
@@ -25,7 +26,7 @@ from gateway.brokers import Broker
 from gateway.brokers.base import Reconnects
 from gateway.config import GatewayConfig
 from gateway.engine import OrderActor
-from gateway.journal import Journal, JournalError, SqliteJournal
+from gateway.journal import Journal, JournalDamaged, JournalError, SqliteJournal
 from gateway.journal.datadir import DataDir, DataDirBusy
 from gateway.observability import GatewayMetrics, MeteredBroker, MeteredJournal, serve_metrics
 from gateway.security import ReloadingCredentials, TlsError
@@ -40,6 +41,18 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExecutionService"].full_name
 
 class StartupError(Exception):
     """The gateway cannot start (port in use, bad data dir, ...); a one-line reason."""
+
+
+class JournalNeedsSalvage(StartupError):
+    """The journal is damaged: the gateway will not drop records on its own."""
+
+    def __init__(self, damaged: JournalDamaged, data_dir: Path) -> None:
+        super().__init__(
+            f"{damaged}; nothing was changed. Keeping its good records before the damage "
+            f"drops the rest, so that is an operator's decision: run `gateway journal salvage "
+            f"--data-dir {data_dir}` (the damaged file is kept aside), then start again "
+            "(docs/durability.md)"
+        )
 
 
 class Gateway:
@@ -134,7 +147,10 @@ class Gateway:
         await server.start()
         self._server = server
         await self.broker.connect()
-        await self.actor.start()
+        try:
+            await self.actor.start()
+        except JournalDamaged as exc:  # a row that only fails when replayed
+            raise JournalNeedsSalvage(exc, config.data_dir) from None
         if config.tokens is not None:
             self._background.append(asyncio.create_task(self._reload_tokens(), name="tokens"))
         self.health_reporter.update(ready=True)
@@ -288,10 +304,13 @@ def _open_data_dir(config: GatewayConfig) -> tuple[DataDir, Journal]:
     except (DataDirBusy, OSError) as exc:
         raise StartupError(str(exc)) from None
     try:
-        journal = SqliteJournal.open(data_dir.journal_path)
+        journal = SqliteJournal.open(data_dir.journal_path, salvage=config.salvage_journal)
+    except JournalDamaged as exc:
+        data_dir.release()
+        raise JournalNeedsSalvage(exc, config.data_dir) from None
     except (JournalError, OSError, sqlite3.Error) as exc:
         data_dir.release()
         raise StartupError(f"cannot open the journal {data_dir.journal_path}: {exc}") from None
     if journal.recovery is not None:
-        log.error("journal recovered from damage: %s", journal.recovery)
+        log.warning("journal salvaged as asked (--salvage-journal): %s", journal.recovery)
     return data_dir, journal

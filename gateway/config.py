@@ -36,6 +36,13 @@ class GatewayConfig:
     data_dir: Path = Path("gateway-data")
     """Directory for the journal; created if missing."""
 
+    salvage_journal: bool = False
+    """If the journal is damaged, keep its good records before the damage and start.
+
+    Off, a damaged journal stops the start (exit code 65) and changes nothing:
+    dropping records is an operator's decision (docs/durability.md). The
+    damaged file is always kept aside."""
+
     reflection: bool = True
     """Serve gRPC server reflection (for grpcurl and other tools)."""
 

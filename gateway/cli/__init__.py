@@ -39,6 +39,7 @@ from gateway.service.servicer import ServiceConfig
 log = logging.getLogger("gateway")
 
 ENV_PREFIX = "GATEWAY_"
+EXIT_JOURNAL_DAMAGED = 65  # EX_DATAERR (sysexits.h): the journal, not the setup, is at fault
 
 
 def _session_end(text: str) -> time | None:
@@ -389,12 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
-    from gateway.app import StartupError
+    from gateway.app import JournalNeedsSalvage, StartupError
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(serve(config))
     except StartupError as exc:
         print(f"gateway: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_JOURNAL_DAMAGED if isinstance(exc, JournalNeedsSalvage) else 1
     return 0
