@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +44,7 @@ from gateway.journal import (
 )
 from gateway.journal.codec import FORMAT_VERSION, decode_record, encode_record
 from gateway.journal.inspect import format_jsonl, format_table, iter_records
+from tests.support import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 13, 30, tzinfo=UTC)
@@ -120,13 +121,6 @@ async def salvage(path: Path) -> tuple[SqliteJournal, list[JournalRecord]]:
         assert {k: v for k, v in after.items() if k in before} == before
     journal = SqliteJournal.open(path, salvage=True)
     return journal, list(journal.replay())
-
-
-async def wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.001)
 
 
 @pytest.fixture
@@ -211,7 +205,7 @@ async def test_append_does_not_block_the_event_loop(journal: SqliteJournal) -> N
     ticker = asyncio.create_task(tick())
     append = asyncio.create_task(journal.append(make_records(1, 2000)))
     try:
-        await wait_for(lambda: ticks >= 200)
+        await eventually(lambda: ticks, lambda n: n >= 200, interval=0.001, what="ticks")
         assert not append.done()
         blocker.execute("ROLLBACK")
         await append
