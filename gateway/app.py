@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sqlite3
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -28,7 +28,13 @@ from gateway.config import GatewayConfig
 from gateway.engine import OrderActor
 from gateway.journal import Journal, JournalDamaged, JournalError, SqliteJournal
 from gateway.journal.datadir import DataDir, DataDirBusy
-from gateway.observability import GatewayMetrics, MeteredBroker, MeteredJournal, serve_metrics
+from gateway.observability import (
+    GatewayMetrics,
+    MeteredBroker,
+    MeteredJournal,
+    serve_metrics,
+    tracing,
+)
 from gateway.security import ReloadingCredentials, TlsError
 from gateway.server import ClosableHealthServicer, DrainGate, GatewayInterceptor, HealthReporter
 from gateway.server.listen import add_port, exposure_problem
@@ -64,6 +70,7 @@ class Gateway:
         *,
         broker: Broker | None = None,
         journal: Journal | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.config = config
         self.data_dir: DataDir | None = None
@@ -84,6 +91,9 @@ class Gateway:
         if isinstance(self.broker, Reconnects):
             # Reports sent while the stream was away are lost: reconcile.
             self.broker.add_reconnect_listener(self.actor.request_reconcile)
+        self.tracing_interceptor: Any = None
+        if config.otlp_endpoint is not None or tracer_provider is not None:
+            self.tracing_interceptor = _start_tracing(config.otlp_endpoint, tracer_provider)
         self.health = ClosableHealthServicer()
         self.health_reporter = HealthReporter(self.health, SERVICE_NAME)
         self.gate = DrainGate()
@@ -121,7 +131,11 @@ class Gateway:
         interceptor = GatewayInterceptor(
             self.policy, self.gate, self.metrics, limits=config.limits, streams=self.streams
         )
-        server = grpc.aio.server(interceptors=[interceptor], options=config.server_options())
+        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [interceptor]
+        if self.tracing_interceptor is not None:
+            # First: the server span (continuing the client's trace) covers our policy too.
+            interceptors.insert(0, self.tracing_interceptor)
+        server = grpc.aio.server(interceptors=interceptors, options=config.server_options())
         add_to_server(ExecutionServicer(self.actor, config.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         await self.health_reporter.flush()  # NOT_SERVING until recovered and connected
@@ -221,6 +235,8 @@ class Gateway:
             await asyncio.to_thread(self._metrics_server.shutdown)
             self._metrics_server.server_close()
         await self.broker.close()
+        if self.tracing_interceptor is not None:
+            await asyncio.to_thread(tracing.shutdown)  # flushes the exporter: blocking I/O
         if self.data_dir is not None:
             self.data_dir.release()
 
@@ -270,6 +286,15 @@ class Gateway:
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def _start_tracing(endpoint: str | None, provider: Any) -> Any:
+    try:
+        return tracing.enable(endpoint, provider=provider)
+    except ImportError:
+        raise StartupError(
+            "--otlp-endpoint needs OpenTelemetry: pip install 'execution-gateway[otel]'"
+        ) from None
 
 
 def _default_broker(config: GatewayConfig) -> Broker:

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from gateway.domain import TERMINAL_STATUSES, OrderFilled, OrderStatus
 from gateway.journal import JournalRecord
+from gateway.observability import tracing
 
 if TYPE_CHECKING:
     from gateway.brokers import Broker, BrokerOrderState, ExecutionReport, SubmitAck
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _STREAM = (0.1, 1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
 _RECENT_FAILURES = 10_000  # bounded memory for retry detection
+_SPAN_ORDER_IDS = 32  # order ids named on one journal.commit span
 
 
 class GatewayMetrics:
@@ -239,7 +241,8 @@ class MeteredJournal:
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         started = time.perf_counter()
-        await self._inner.append(records)
+        with tracing.span("journal.commit", lambda: _commit_attributes(records)):
+            await self._inner.append(records)
         self._metrics.journal_commit_seconds.observe(time.perf_counter() - started)
         self._metrics.record_events(records)
 
@@ -252,6 +255,21 @@ class MeteredJournal:
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def _commit_attributes(records: Sequence[JournalRecord]) -> dict[str, Any]:
+    # A batch can hold thousands of records: name a bounded number of orders.
+    order_ids = list(dict.fromkeys(r.event.order_id for r in records))
+    return {
+        "gateway.records": len(records),
+        "gateway.order_ids": order_ids[:_SPAN_ORDER_IDS],
+        "gateway.last_sequence": records[-1].sequence if records else 0,
+    }
+
+
+def _broker_attributes(key: tuple[str, str]) -> dict[str, Any]:
+    account, client_order_id = key
+    return {"gateway.account": account, "gateway.client_order_id": client_order_id}
 
 
 class MeteredBroker:
@@ -274,7 +292,8 @@ class MeteredBroker:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            result = await call()
+            with tracing.span(f"broker.{operation}", lambda: _broker_attributes(key)):
+                result = await call()
         except Exception as exc:
             outcome = type(exc).__name__
             self._failed[full_key] = None
