@@ -49,7 +49,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
+	$(PY) -m pip install --quiet -e '.[dev,otel]' $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 	@rm -f $(VENV)/.setup-*
 	@touch $@
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -24,10 +25,16 @@ from gateway.auth.limits import StreamRegistry
 from gateway.brokers import Broker
 from gateway.brokers.base import Reconnects
 from gateway.config import GatewayConfig
-from gateway.datadir import DataDir, DataDirBusy
 from gateway.engine import OrderActor
-from gateway.journal import Journal, JournalError, SqliteJournal
-from gateway.observability import GatewayMetrics, MeteredBroker, MeteredJournal, serve_metrics
+from gateway.journal import Journal, JournalDamaged, JournalError, SqliteJournal
+from gateway.journal.datadir import DataDir, DataDirBusy
+from gateway.observability import (
+    GatewayMetrics,
+    MeteredBroker,
+    MeteredJournal,
+    serve_metrics,
+    tracing,
+)
 from gateway.security import ReloadingCredentials, TlsError
 from gateway.server import ClosableHealthServicer, DrainGate, GatewayInterceptor, HealthReporter
 from gateway.server.listen import add_port, exposure_problem
@@ -42,6 +49,18 @@ class StartupError(Exception):
     """The gateway cannot start (port in use, bad data dir, ...); a one-line reason."""
 
 
+class JournalNeedsSalvage(StartupError):
+    """The journal is damaged: the gateway will not drop records on its own."""
+
+    def __init__(self, damaged: JournalDamaged, data_dir: Path) -> None:
+        super().__init__(
+            f"{damaged}; nothing was changed. Keeping its good records before the damage "
+            f"drops the rest, so that is an operator's decision: run `gateway journal salvage "
+            f"--data-dir {data_dir}` (the damaged file is kept aside), then start again "
+            "(docs/durability.md)"
+        )
+
+
 class Gateway:
     """One running gateway: server, actor, broker and journal."""
 
@@ -51,6 +70,7 @@ class Gateway:
         *,
         broker: Broker | None = None,
         journal: Journal | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.config = config
         self.data_dir: DataDir | None = None
@@ -71,6 +91,9 @@ class Gateway:
         if isinstance(self.broker, Reconnects):
             # Reports sent while the stream was away are lost: reconcile.
             self.broker.add_reconnect_listener(self.actor.request_reconcile)
+        self.tracing_interceptor: Any = None
+        if config.otlp_endpoint is not None or tracer_provider is not None:
+            self.tracing_interceptor = _start_tracing(config.otlp_endpoint, tracer_provider)
         self.health = ClosableHealthServicer()
         self.health_reporter = HealthReporter(self.health, SERVICE_NAME)
         self.gate = DrainGate()
@@ -108,7 +131,11 @@ class Gateway:
         interceptor = GatewayInterceptor(
             self.policy, self.gate, self.metrics, limits=config.limits, streams=self.streams
         )
-        server = grpc.aio.server(interceptors=[interceptor], options=config.server_options())
+        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [interceptor]
+        if self.tracing_interceptor is not None:
+            # First: the server span (continuing the client's trace) covers our policy too.
+            interceptors.insert(0, self.tracing_interceptor)
+        server = grpc.aio.server(interceptors=interceptors, options=config.server_options())
         add_to_server(ExecutionServicer(self.actor, config.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         await self.health_reporter.flush()  # NOT_SERVING until recovered and connected
@@ -134,7 +161,10 @@ class Gateway:
         await server.start()
         self._server = server
         await self.broker.connect()
-        await self.actor.start()
+        try:
+            await self.actor.start()
+        except JournalDamaged as exc:  # a row that only fails when replayed
+            raise JournalNeedsSalvage(exc, config.data_dir) from None
         if config.tokens is not None:
             self._background.append(asyncio.create_task(self._reload_tokens(), name="tokens"))
         self.health_reporter.update(ready=True)
@@ -205,6 +235,8 @@ class Gateway:
             await asyncio.to_thread(self._metrics_server.shutdown)
             self._metrics_server.server_close()
         await self.broker.close()
+        if self.tracing_interceptor is not None:
+            await asyncio.to_thread(tracing.shutdown)  # flushes the exporter: blocking I/O
         if self.data_dir is not None:
             self.data_dir.release()
 
@@ -256,6 +288,15 @@ class Gateway:
             await self._server.wait_for_termination()
 
 
+def _start_tracing(endpoint: str | None, provider: Any) -> Any:
+    try:
+        return tracing.enable(endpoint, provider=provider)
+    except ImportError:
+        raise StartupError(
+            "--otlp-endpoint needs OpenTelemetry: pip install 'execution-gateway[otel]'"
+        ) from None
+
+
 def _default_broker(config: GatewayConfig) -> Broker:
     if config.broker == "alpaca":
         return _alpaca_broker(config)
@@ -288,10 +329,13 @@ def _open_data_dir(config: GatewayConfig) -> tuple[DataDir, Journal]:
     except (DataDirBusy, OSError) as exc:
         raise StartupError(str(exc)) from None
     try:
-        journal = SqliteJournal.open(data_dir.journal_path)
+        journal = SqliteJournal.open(data_dir.journal_path, salvage=config.salvage_journal)
+    except JournalDamaged as exc:
+        data_dir.release()
+        raise JournalNeedsSalvage(exc, config.data_dir) from None
     except (JournalError, OSError, sqlite3.Error) as exc:
         data_dir.release()
         raise StartupError(f"cannot open the journal {data_dir.journal_path}: {exc}") from None
     if journal.recovery is not None:
-        log.error("journal recovered from damage: %s", journal.recovery)
+        log.warning("journal salvaged as asked (--salvage-journal): %s", journal.recovery)
     return data_dir, journal

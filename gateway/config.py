@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.auth import TokenStore
 from gateway.auth.limits import PrincipalLimits
+from gateway.auth.tokens import TokenStore
 from gateway.brokers.alpaca import AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
-from gateway.security import TlsConfig
-from gateway.service.servicer import ServiceConfig
+from gateway.observability.logs import LogConfig
+from gateway.service.config import ServiceConfig
+
+if TYPE_CHECKING:
+    # gateway.security builds grpc credentials; a config is plain values and
+    # must load without grpc (tests/unit/test_config_imports.py).
+    from gateway.security import TlsConfig
 
 MIB = 1024 * 1024
 
@@ -26,10 +32,17 @@ class GatewayConfig:
     """Everything a running gateway needs to know."""
 
     listen: str = "127.0.0.1:50051"
-    """HOST:PORT to serve gRPC on (plaintext h2c); port 0 picks a free port."""
+    """HOST:PORT to serve gRPC on (h2c, or TLS with a certificate); port 0 picks a free port."""
 
     data_dir: Path = Path("gateway-data")
-    """Directory for the journal; created if missing."""
+    """Directory of the journal, locked by one gateway at a time; created if missing."""
+
+    salvage_journal: bool = False
+    """If the journal is damaged, keep its good records before the damage and start.
+
+    Off, a damaged journal stops the start (exit code 65) and changes nothing:
+    dropping records is an operator's decision (docs/durability.md). The
+    damaged file is always kept aside."""
 
     reflection: bool = True
     """Serve gRPC server reflection (for grpcurl and other tools)."""
@@ -44,13 +57,15 @@ class GatewayConfig:
     at most ``drain_delay + shutdown_grace`` (plus the broker's close)."""
 
     insecure: bool = False
-    """Allow serving a non-loopback address with no authentication."""
+    """Allow a non-loopback listen address with no tokens.
+
+    Only behind something that authenticates callers (a mesh, a proxy)."""
 
     tokens: TokenStore | None = None
     """Bearer tokens and their principals; None: no authentication (loopback only)."""
 
     reflection_requires_auth: bool = False
-    """Whether server reflection needs a valid token (when tokens are configured)."""
+    """Require a valid token for server reflection (when tokens are configured)."""
 
     auth_reload_interval: float = 2.0
     """Seconds between checks of the principals file for changes."""
@@ -62,7 +77,13 @@ class GatewayConfig:
     """Serve TLS (mTLS if it names a client CA) instead of plaintext h2c."""
 
     metrics_listen: str | None = None
-    """HOST:PORT for the Prometheus /metrics endpoint; None: no endpoint."""
+    """Serve Prometheus metrics at http://HOST:PORT/metrics (default: off)."""
+
+    otlp_endpoint: str | None = None
+    """Export OpenTelemetry traces over OTLP/gRPC to this URL, e.g. http://collector:4317.
+
+    Off by default, and then tracing costs nothing. Needs the ``otel`` extra
+    (``pip install execution-gateway[otel]``); see docs/operations.md."""
 
     max_message_bytes: int = 4 * MIB
     """Largest request or response message accepted or sent."""
@@ -94,14 +115,19 @@ class GatewayConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     broker: str = "simulated"
-    """Which broker: "simulated" (in-process, the default) or "alpaca"."""
+    """simulated (in-process) or alpaca (Alpaca's Trading API, paper by default; keys
+    from APCA_API_KEY_ID / APCA_API_SECRET_KEY or --alpaca-credentials-file)."""
 
     alpaca: AlpacaConfig | None = None
     """The Alpaca adapter's settings when ``broker`` is "alpaca"."""
 
     sim_faults: FaultConfig | None = None
-    """Faults injected between the gateway and the simulated broker (None: none)."""
+    """Faults to inject between the gateway and the simulated broker, from a TOML file.
+
+    Errors, lost acks, rate limits, latency, duplicate and reordered reports,
+    disconnects; see docs/faults.md."""
 
     def server_options(self) -> list[tuple[str, int]]:
         """Return the grpc.aio server channel options these settings mean."""

@@ -17,7 +17,7 @@ from gateway.brokers.testing import RecordingBroker
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
 from gateway.journal import MemoryJournal
-from gateway.service.servicer import ServiceConfig
+from gateway.service.config import ServiceConfig
 
 if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import grpc
 from google.protobuf.message import Message
@@ -19,23 +20,54 @@ T = TypeVar("T")
 STREAM_END: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 
 
+@overload
 async def eventually(
     probe: Callable[[], Awaitable[T]],
-    until: Callable[[T], bool],
+    until: Callable[[T], bool] = ...,
+    *,
+    within: float = ...,
+    interval: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T],
+    until: Callable[[T], bool] = ...,
+    *,
+    within: float = ...,
+    interval: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    until: Callable[[Any], bool] = bool,
     *,
     within: float = 10.0,
     interval: float = 0.02,
     what: str = "condition",
-) -> T:
-    """Poll ``probe`` until ``until(result)`` holds; fail after ``within`` seconds."""
+) -> Any:
+    """Poll ``probe`` until ``until(result)`` holds; fail after ``within`` seconds.
+
+    The one poller of the test suite. ``probe`` is a plain function (a value
+    read: ``lambda: actor.subscriber_count``) or returns an awaitable (a call:
+    ``lambda: stub.GetOrderStatus(...)``); ``until`` defaults to truthiness.
+    The deadline only fails on a hang: it is far above any normal wait. A
+    blocking probe (a subprocess) is fine from a sync test via ``asyncio.run``.
+    """
     deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
+    while True:
+        last = probe()
+        if inspect.isawaitable(last):
+            last = await last
         if until(last):
             return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not reached within {within}s; last value: {last!r}")
         await asyncio.sleep(interval)
-    raise AssertionError(f"{what} not reached within {within}s; last value: {last!r}")
 
 
 def place_request(

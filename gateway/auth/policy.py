@@ -21,14 +21,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway.auth.certificates import AuthContext, CertificateIdentity, peer_identity
 from gateway.auth.tokens import Principal, TokenStore
 from gateway.errors import PermissionDenied, Unauthenticated
 
-SERVICE = pb.DESCRIPTOR.services_by_name["ExecutionService"].full_name
+# Fixed by the public contract (docs/API.md); a test holds it to the proto's name.
+SERVICE = "execution.v1.ExecutionService"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 REFLECTION_PREFIXES = ("/grpc.reflection.v1alpha.", "/grpc.reflection.v1.")
 
@@ -39,23 +38,22 @@ CallerCredential = bytes | CertificateIdentity
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """What one RPC needs: whether it writes, and the accounts its request names."""
+    """What one RPC needs: whether it writes, and what naming no account means."""
 
     write: bool
-    accounts: Callable[[Any], Sequence[str]]
+    none_means_granted: bool = False
+    """An empty account list asks for every account the caller may see."""
 
 
-def _one(request: Any) -> Sequence[str]:
-    return (request.account,)
-
-
-# Every ExecutionService RPC, the accounts its request names, and whether it writes.
+# Every ExecutionService RPC and whether it writes. Which accounts a request
+# names is the service layer's to read (``validation.accounts_named``): this
+# module never sees a protobuf message.
 RULES: dict[str, Rule] = {
-    f"/{SERVICE}/PlaceOrder": Rule(write=True, accounts=_one),
-    f"/{SERVICE}/CancelOrder": Rule(write=True, accounts=_one),
-    f"/{SERVICE}/GetOrderStatus": Rule(write=False, accounts=_one),
-    f"/{SERVICE}/ListOrders": Rule(write=False, accounts=_one),
-    f"/{SERVICE}/SubscribeUpdates": Rule(write=False, accounts=lambda r: list(r.accounts)),
+    f"/{SERVICE}/PlaceOrder": Rule(write=True),
+    f"/{SERVICE}/CancelOrder": Rule(write=True),
+    f"/{SERVICE}/GetOrderStatus": Rule(write=False),
+    f"/{SERVICE}/ListOrders": Rule(write=False),
+    f"/{SERVICE}/SubscribeUpdates": Rule(write=False, none_means_granted=True),
 }
 
 
@@ -154,24 +152,26 @@ class AuthPolicy:
         found = self.tokens.lookup_certificate(credential)
         return found[0] if len(found) == 1 else None
 
-    def authorize(self, principal: Principal, method: str, request: Any) -> Sequence[str]:
+    def authorize(
+        self, principal: Principal, method: str, accounts: Sequence[str] = ()
+    ) -> Sequence[str]:
         """Raise PermissionDenied unless ``principal`` may make this call.
 
-        Return the accounts the request names (see ``check``).
+        Return the accounts the call is for (see ``check``).
         """
         if not method.startswith(f"/{SERVICE}/"):
             return ()  # reflection: authentication was all it needed
-        return self.check(principal, method, RULES.get(method), request)
+        return self.check(principal, method, RULES.get(method), accounts)
 
     def check(
-        self, principal: Principal, method: str, rule: Rule | None, request: Any
+        self, principal: Principal, method: str, rule: Rule | None, accounts: Sequence[str]
     ) -> Sequence[str]:
         """Raise PermissionDenied unless ``principal`` may make a ``method`` call under ``rule``.
 
-        Return the accounts the request names; empty means every account, and
-        only for a principal granted all. A SubscribeUpdates request with no
-        ``accounts`` means "every account the caller may see": it is narrowed
-        here to the principal's grants.
+        ``accounts`` are those the request names. Return the accounts the call
+        is for: empty means every account, and only for a principal granted
+        all. Where ``rule`` says no account means "every account the caller
+        may see", that is narrowed here to the principal's grants.
         """
         if rule is None:
             raise PermissionDenied(
@@ -183,7 +183,6 @@ class AuthPolicy:
                 reason="READ_ONLY_PRINCIPAL",
                 metadata={"principal": principal.name},
             )
-        accounts = rule.accounts(request)
         for account in accounts:
             # An empty name is malformed, not forbidden: validation answers it.
             if account and not principal.may_read(account):
@@ -192,8 +191,6 @@ class AuthPolicy:
                     reason="ACCOUNT_NOT_GRANTED",
                     metadata={"principal": principal.name, "account": account},
                 )
-        narrow = isinstance(request, pb.SubscribeUpdatesRequest) and not accounts
-        if narrow and not principal.all_accounts:
-            request.accounts.extend(sorted(principal.accounts))
-            return rule.accounts(request)
+        if rule.none_means_granted and not accounts and not principal.all_accounts:
+            return tuple(sorted(principal.accounts))
         return accounts

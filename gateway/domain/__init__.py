@@ -22,7 +22,6 @@ from gateway.domain.events import (
     OrderFilled,
     OrderRejected,
     OrderUpdate,
-    SequencedEvent,
 )
 from gateway.domain.order import Fill, Order, OrderSpec
 from gateway.domain.queries import ListOrdersQuery, OrderRef, SubscriptionFilter
@@ -50,7 +49,6 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "OrderUpdate",
-    "SequencedEvent",
     "Side",
     "SubscriptionFilter",
     "TimeInForce",

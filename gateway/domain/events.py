@@ -100,14 +100,6 @@ OrderEvent = (
 
 
 @dataclass(frozen=True, slots=True)
-class SequencedEvent:
-    """An event with its gateway-wide sequence number: one journal record."""
-
-    sequence: int
-    event: OrderEvent
-
-
-@dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """What a subscriber is told: an order's state after one sequenced event."""
 

@@ -26,6 +26,7 @@ import functools
 import gc
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -277,6 +278,17 @@ class OrderActor:
     def inbox_depth(self) -> int:
         """Commands and broker results waiting for the actor."""
         return len(self._mailbox)
+
+    @property
+    def open_orders_by_status(self) -> dict[OrderStatus, int]:
+        """Non-terminal orders (committed or not) by status; for a metrics scrape thread."""
+        # The loop may change the open set while another thread walks it; a
+        # scrape that loses that race walks again rather than the hot path locking.
+        while True:
+            try:
+                return dict(Counter(o.status for o in self._table.open_orders()))
+            except RuntimeError:
+                continue
 
     def subscriber_buffer_depths(self) -> list[int]:
         """Updates waiting in each live subscriber's buffer."""

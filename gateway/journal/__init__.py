@@ -3,12 +3,13 @@
 from gateway.journal.base import Journal, JournalRecord
 from gateway.journal.codec import CorruptRecord, IncompatibleJournal, JournalError
 from gateway.journal.memory import MemoryJournal
-from gateway.journal.sqlite import RecoveryReport, SqliteJournal
+from gateway.journal.sqlite import JournalDamaged, RecoveryReport, SqliteJournal
 
 __all__ = [
     "CorruptRecord",
     "IncompatibleJournal",
     "Journal",
+    "JournalDamaged",
     "JournalError",
     "JournalRecord",
     "MemoryJournal",

@@ -13,14 +13,20 @@ costs one hand-off to the thread and one wake-up of the loop when it is
 durable. ``read`` uses its own read-only connection on its own thread, which
 WAL lets run beside the writer.
 
-Damage: opening checks every row's checksum and order and catches SQLite's
+Damage: opening runs SQLite's ``PRAGMA quick_check`` (the b-trees and
+their pages), checks every row's checksum and order, and catches SQLite's
 own "malformed"/"not a database" errors; ``replay`` decodes each row (doing
-that at open too would double the start-up time of a large journal). A
-damaged file is never changed or deleted: it is linked aside as
-``<name>.corrupt-<UTC time>`` (with its -wal/-shm) and a fresh file holding
-every good record before the first bad one takes its place; ``recovery``
-says what happened. A torn WAL tail is not damage: SQLite drops the
-unfinished commit itself, and that commit was never acknowledged.
+that at open too would double the start-up time of a large journal). Damage
+found is reported, never repaired on its own: the journal raises
+``JournalDamaged`` and changes nothing, because dropping records is a
+decision for an operator (an acknowledged order lost that way would turn up
+at the broker as somebody else's). Opened with ``salvage=True`` (``gateway
+journal salvage``), the damaged file is linked aside as
+``<name>.corrupt-<UTC time>`` (with its -wal/-shm), never changed or
+deleted, and a fresh file holding every good record before the first bad
+one takes its place; ``recovery`` says what happened. A torn WAL tail is not
+damage: SQLite drops the unfinished commit itself, and that commit was never
+acknowledged.
 
 Sequences are never reused. Records dropped by a recovery were durable, so
 their updates may have reached subscribers, who resume by sequence. The
@@ -51,6 +57,7 @@ from gateway.journal.codec import (
     FORMAT_VERSION,
     CorruptRecord,
     IncompatibleJournal,
+    JournalError,
     decode_record,
     encode_record,
 )
@@ -95,6 +102,15 @@ class RecoveryReport:
     """New records start after this: above any sequence the dropped records had."""
     moved_to: Path
     """Where the damaged file now is (its -wal/-shm beside it, same prefix)."""
+
+
+class JournalDamaged(JournalError):
+    """The journal file is damaged; nothing was changed. Salvaging is the operator's call."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"journal {path} is damaged ({problem})")
+        self.path = path
+        self.problem = problem
 
 
 def is_damage(error: sqlite3.DatabaseError) -> bool:
@@ -186,9 +202,10 @@ def iter_rows(
 class SqliteJournal:
     """The ``Journal`` protocol on one SQLite file; see the module docstring."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, salvage: bool = False) -> None:
         self.path = path
         self.recovery: RecoveryReport | None = None
+        self._salvage = salvage
         path.parent.mkdir(parents=True, exist_ok=True)
         _tidy_leftovers(path)
         self._last_sequence = 0
@@ -205,9 +222,13 @@ class SqliteJournal:
         self._read_conn: sqlite3.Connection | None = None
 
     @classmethod
-    def open(cls, path: Path) -> SqliteJournal:
-        """Open (creating, verifying or recovering) the journal at ``path``."""
-        return cls(path)
+    def open(cls, path: Path, *, salvage: bool = False) -> SqliteJournal:
+        """Open (creating or verifying) the journal at ``path``.
+
+        Raise ``JournalDamaged`` if it is damaged, unless ``salvage``: then keep
+        its good records before the damage (see the module docstring).
+        """
+        return cls(path, salvage=salvage)
 
     @property
     def last_sequence(self) -> int:
@@ -220,8 +241,9 @@ class SqliteJournal:
         """Yield every record in sequence order, streaming (never all in memory).
 
         Checksums were verified at open; a row that still fails to decode (a
-        defect, not disk damage) ends the replay there and is recovered from
-        like damage, as long as nothing was appended yet.
+        defect, not disk damage) ends the replay there with ``JournalDamaged``,
+        or, when salvaging and nothing was appended yet, is recovered from like
+        damage found at open.
         """
         conn = connect_read_only(self.path)
         previous = 0
@@ -232,6 +254,8 @@ class SqliteJournal:
                 except CorruptRecord as exc:
                     if self._appended:
                         raise
+                    if not self._salvage:
+                        raise JournalDamaged(self.path, str(exc)) from None
                     problem = str(exc)
                     break
                 previous = record.sequence
@@ -341,7 +365,10 @@ class SqliteJournal:
     # -------------------------------------------------- opening, recovery
 
     def _verify(self) -> None:
-        """Check the existing file, recovering if damaged; set ``last_sequence``."""
+        """Check the existing file; set ``last_sequence``.
+
+        Raise ``JournalDamaged`` if it is damaged, or salvage it if asked to.
+        """
         if not self.path.exists():
             return
         scan = _scan(self.path)
@@ -355,6 +382,8 @@ class SqliteJournal:
             )
             self._last_sequence = max(scan.last_sequence, scan.floor)
             return
+        if not self._salvage:
+            raise JournalDamaged(self.path, problem)
         salvage = _salvage_copy(self.path)
         try:
             source = self.path
@@ -419,6 +448,7 @@ def _scan(path: Path) -> _Scan:
             if read_format_version(conn) is None:
                 return _Scan(0, 0, None)
             floor = read_sequence_floor(conn)
+            structure = _quick_check(conn)
             for row in iter_rows(conn):
                 last, _ = check_row(row, last)
                 count += 1
@@ -430,7 +460,19 @@ def _scan(path: Path) -> _Scan:
         if not is_damage(exc):
             raise  # locked, I/O error, permissions: not ours to "repair"
         return _Scan(count, last, f"after sequence {last}: SQLite: {exc}", floor)
-    return _Scan(count, last, None, floor)
+    return _Scan(count, last, structure, floor)
+
+
+def _quick_check(conn: sqlite3.Connection) -> str | None:
+    """Run SQLite's ``PRAGMA quick_check``; return its first findings, or None if clean.
+
+    It walks every page of every b-tree (linear in the file's size), so it
+    finds damage the row scan cannot see, such as a broken index page.
+    """
+    findings = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
+    if findings == ["ok"]:
+        return None
+    return "SQLite quick_check: " + "; ".join(findings)
 
 
 def _readable_max_sequence(path: Path) -> int:

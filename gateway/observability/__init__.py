@@ -1,4 +1,4 @@
-"""What the gateway tells operators: Prometheus metrics (logs live in ``gateway.logs``)."""
+"""What the gateway tells operators: Prometheus metrics and structured logs (``logs``)."""
 
 from gateway.observability.metrics import (
     GatewayMetrics,

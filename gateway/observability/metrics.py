@@ -3,12 +3,13 @@
 Owns the gateway's metric names. Nothing here sits on the actor's hot path:
 
 - RPC counts and latencies come from the server interceptor (``observe_rpc``);
-- journal commit latency, order events, fills and open orders by status come
-  from ``MeteredJournal``, a wrapper around the journal the actor writes to;
+- journal commit latency, order events and fills come from ``MeteredJournal``,
+  a wrapper around the journal the actor writes to;
 - broker call latency, errors and retries come from ``MeteredBroker``;
-- subscribers, their buffer depth, the actor's inbox depth and sequence are
-  read from the actor when Prometheus scrapes (``_ActorCollector``), beside
-  the capacities they are measured against;
+- open orders by status, orders in doubt, subscribers, their buffer depth,
+  the actor's inbox depth and sequence are read from the actor when
+  Prometheus scrapes (``_ActorCollector``), beside the capacities they are
+  measured against: the actor's table is the one copy;
 - ``process_*`` (start time, CPU, memory, file descriptors) come from
   prometheus_client's process collector, so a restart shows.
 
@@ -23,7 +24,6 @@ Each gateway has its own registry, so tests can run several in one process.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -43,6 +43,7 @@ from prometheus_client.registry import Collector
 
 from gateway.domain import TERMINAL_STATUSES, OrderEvent, OrderFilled, OrderStatus
 from gateway.journal import JournalRecord
+from gateway.observability import tracing
 
 if TYPE_CHECKING:
     from gateway.brokers import Broker, BrokerOrderState, ExecutionReport, SubmitAck
@@ -58,6 +59,7 @@ _RECENT_FAILURES = 10_000  # bounded memory for retry detection
 # The stream whose RESOURCE_EXHAUSTED ending means "a subscriber was cut off as
 # too slow" (API.md fixes these names).
 _SUBSCRIBE = ("execution.v1.ExecutionService", "SubscribeUpdates", "server_stream")
+_SPAN_ORDER_IDS = 32  # order ids named on one journal.commit span
 
 
 class GatewayMetrics:
@@ -147,9 +149,6 @@ class GatewayMetrics:
             registry=r,
         )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self.open_orders: dict[str, OrderStatus] = {}
-        self._open_lock = threading.Lock()
-        r.register(_OpenOrdersCollector(self))
         # process_start_time_seconds and friends, read from /proc at scrape time.
         ProcessCollector(registry=r)
         # At zero from the start: the alerts count these with increase().
@@ -191,46 +190,22 @@ class GatewayMetrics:
     def rpc_start(self, method: str, kind: str) -> None:
         self.child(self.rpc_started, *self._rpc_labels(method, kind)).inc()
 
-    def record_events(self, records: Sequence[JournalRecord], *, replayed: bool = False) -> None:
-        """Account for committed (or, at start, replayed) journal records."""
-        with self._open_lock:
-            for record in records:
-                order = record.update.order
-                if not order.is_terminal:
-                    self.open_orders[order.order_id] = order.status
-                    was_open = False
-                else:
-                    # A late fill after a cancel is a second terminal update: count once.
-                    was_open = self.open_orders.pop(order.order_id, None) is not None
-                if replayed:
-                    continue
-                if was_open:
-                    self.child(self.orders_finished, order.status.name).inc()
-                self.child(self.order_events, type(record.event).__name__).inc()
-                if isinstance(record.event, OrderFilled):
-                    self.fills.inc()
-        if not replayed:
-            self.journal_records.inc(len(records))
-
-    def open_orders_by_status(self) -> dict[str, int]:
-        counts = {s.name: 0 for s in OrderStatus if s not in TERMINAL_STATUSES}
-        with self._open_lock:
-            for status in self.open_orders.values():
-                counts[status.name] = counts.get(status.name, 0) + 1
-        return counts
-
-
-class _OpenOrdersCollector(Collector):
-    def __init__(self, metrics: GatewayMetrics) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "gateway_open_orders", "Orders not yet terminal, by status.", labels=["status"]
-        )
-        for status, count in self._metrics.open_orders_by_status().items():
-            family.add_metric([status], count)
-        yield family
+    def record_events(self, records: Sequence[JournalRecord]) -> None:
+        """Account for committed journal records (on the event loop, after each commit)."""
+        for record in records:
+            event = record.event
+            order = record.update.order
+            # The update that made an order terminal. A late fill after a cancel
+            # keeps it CANCELED (not counted again) unless it completes the
+            # order: then the venue did fill it all, and it counts as FILLED too.
+            if order.is_terminal and (
+                not isinstance(event, OrderFilled) or order.status is OrderStatus.FILLED
+            ):
+                self.child(self.orders_finished, order.status.name).inc()
+            self.child(self.order_events, type(event).__name__).inc()
+            if isinstance(event, OrderFilled):
+                self.fills.inc()
+        self.journal_records.inc(len(records))
 
 
 class _ActorCollector(Collector):
@@ -244,6 +219,14 @@ class _ActorCollector(Collector):
         yield GaugeMetricFamily(
             "gateway_orders", "Orders in the order table.", value=actor.order_count
         )
+        family = GaugeMetricFamily(
+            "gateway_open_orders", "Orders not yet terminal, by status.", labels=["status"]
+        )
+        counts = actor.open_orders_by_status
+        for status in OrderStatus:
+            if status not in TERMINAL_STATUSES:
+                family.add_metric([status.name], counts.get(status, 0))
+        yield family
         yield GaugeMetricFamily(
             "gateway_last_sequence", "Newest durable update sequence.", value=actor.last_sequence
         )
@@ -300,13 +283,14 @@ class MeteredJournal:
         return getattr(self._inner, name)
 
     def replay(self) -> Iterable[JournalRecord]:
-        for record in self._inner.replay():
-            self._metrics.record_events([record], replayed=True)
-            yield record
+        # Replayed records were counted by the process that committed them;
+        # what is open now is the actor's to say (gateway_open_orders).
+        return self._inner.replay()
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         started = time.perf_counter()
-        await self._inner.append(records)
+        with tracing.span("journal.commit", lambda: _commit_attributes(records)):
+            await self._inner.append(records)
         self._metrics.journal_commit_seconds.observe(time.perf_counter() - started)
         self._metrics.record_events(records)
 
@@ -319,6 +303,21 @@ class MeteredJournal:
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def _commit_attributes(records: Sequence[JournalRecord]) -> dict[str, Any]:
+    # A batch can hold thousands of records: name a bounded number of orders.
+    order_ids = list(dict.fromkeys(r.event.order_id for r in records))
+    return {
+        "gateway.records": len(records),
+        "gateway.order_ids": order_ids[:_SPAN_ORDER_IDS],
+        "gateway.last_sequence": records[-1].sequence if records else 0,
+    }
+
+
+def _broker_attributes(key: tuple[str, str]) -> dict[str, Any]:
+    account, client_order_id = key
+    return {"gateway.account": account, "gateway.client_order_id": client_order_id}
 
 
 class MeteredBroker:
@@ -341,7 +340,8 @@ class MeteredBroker:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            result = await call()
+            with tracing.span(f"broker.{operation}", lambda: _broker_attributes(key)):
+                result = await call()
         except Exception as exc:
             outcome = type(exc).__name__
             self._failed[full_key] = None

@@ -53,9 +53,10 @@ from gateway.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
-from gateway.logs import add_fields, trace_fields
 from gateway.observability import GatewayMetrics
+from gateway.observability.logs import add_fields, trace_fields
 from gateway.server.drain import DrainGate
+from gateway.service import validation
 from gateway.service.errors import abort_with
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,10 @@ class _Method:
                         f"{self.method} is not open to token holders",
                         reason="METHOD_NOT_GRANTED",
                     )
-                named = self._i.policy.check(principal, self.method, self.rule, request)
+                named = self._i.policy.check(
+                    principal, self.method, self.rule, validation.accounts_named(request)
+                )
+                validation.grant_subscription(request, named)
                 accounts = frozenset(named) if named else None
         except GatewayError as refused:
             if principal is None:

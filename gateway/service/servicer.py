@@ -12,7 +12,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ from gateway.domain import OrderUpdate, SubscriptionFilter
 from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
 from gateway.service import convert, validation
+from gateway.service.config import ServiceConfig
 from gateway.service.errors import abort_with
 from gateway.service.wire import OrderEncoder
 
@@ -32,17 +32,6 @@ log = logging.getLogger(__name__)
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceConfig:
-    """What the RPC layer decides on its own."""
-
-    heartbeat_interval: float = 5.0
-    """Seconds of silence on an update stream before a heartbeat is sent."""
-
-    replay_page: int = 500
-    """Journal records read per page while replaying for after_sequence."""
 
 
 def _unary(

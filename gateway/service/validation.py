@@ -304,6 +304,37 @@ def list_query_from_proto(req: pb.ListOrdersRequest) -> ListOrdersQuery:
     )
 
 
+def accounts_named(request: object) -> Sequence[str]:
+    """Return the accounts an ExecutionService request names, before validation.
+
+    Authorization asks this (it must decide before the handler validates);
+    the fields are the ones the functions here validate as accounts.
+    """
+    if isinstance(request, pb.SubscribeUpdatesRequest):
+        return tuple(request.accounts)
+    if isinstance(request, _ONE_ACCOUNT):
+        return (request.account,)
+    return ()
+
+
+_ONE_ACCOUNT = (
+    pb.PlaceOrderRequest,
+    pb.CancelOrderRequest,
+    pb.GetOrderStatusRequest,
+    pb.ListOrdersRequest,
+)
+
+
+def grant_subscription(request: object, accounts: Sequence[str]) -> None:
+    """Make a SubscribeUpdates request naming no account name ``accounts``.
+
+    Authorization narrows "every account" to what the caller was granted;
+    the handler then validates and filters as if the client had named them.
+    """
+    if isinstance(request, pb.SubscribeUpdatesRequest) and not request.accounts:
+        request.accounts.extend(accounts)
+
+
 def subscription_from_proto(req: pb.SubscribeUpdatesRequest) -> SubscriptionFilter:
     """Validate a SubscribeUpdates request and return the filter it asks for."""
     v = _Violations()

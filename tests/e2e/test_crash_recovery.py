@@ -26,8 +26,8 @@ import pytest
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
-from gateway.datadir import JOURNAL_FILE
 from gateway.domain import OrderFilled
+from gateway.journal.datadir import JOURNAL_FILE
 from gateway.journal.inspect import iter_records
 from tests.processes import GATEWAY_READY, VENUE_READY, Service, clean_env, start
 from tests.support import eventually, place_request, resting_buy

@@ -1,27 +1,32 @@
-"""A damaged journal file: a clear report, a running gateway, no evidence lost."""
+"""A damaged journal file: start refuses and changes nothing; salvage is the operator's step."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from gateway.app import Gateway
-from gateway.datadir import JOURNAL_FILE
 from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
+from gateway.journal.datadir import JOURNAL_FILE
 from tests.conftest import gateway_test_config
 from tests.processes import GATEWAY_READY, clean_env, start
 
 pytestmark = pytest.mark.e2e
 
 
-def serve_once(data_dir: Path) -> str:
+EXIT_JOURNAL_DAMAGED = 65
+
+
+def serve_once(data_dir: Path, *flags: str) -> str:
     """Start a gateway on ``data_dir``, stop it cleanly, return what it logged."""
     gateway = start(
-        ["gateway", "--listen=127.0.0.1:0", f"--data-dir={data_dir}"],
+        ["gateway", "--listen=127.0.0.1:0", f"--data-dir={data_dir}", *flags],
         GATEWAY_READY,
         clean_env(),
     )
@@ -29,21 +34,49 @@ def serve_once(data_dir: Path) -> str:
     return gateway.log()
 
 
-def test_a_file_of_garbage_is_moved_aside_and_the_gateway_starts(tmp_path: Path) -> None:
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+        check=False,
+    )
+
+
+def aside(data_dir: Path) -> list[Path]:
+    return [p for p in data_dir.iterdir() if p.name.startswith(f"{JOURNAL_FILE}.corrupt-")]
+
+
+def test_a_damaged_journal_stops_the_start_until_an_operator_salvages_it(
+    tmp_path: Path,
+) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     garbage = os.urandom(64 * 1024)
     (data_dir / JOURNAL_FILE).write_bytes(garbage)
-    log = serve_once(data_dir)
-    assert "Traceback" not in log
-    assert "ERROR" in log
-    kept = [p for p in data_dir.iterdir() if p.name.startswith(f"{JOURNAL_FILE}.corrupt-")]
-    assert len(kept) == 1
-    assert kept[0].read_bytes() == garbage  # the evidence is untouched
-    # ...and the next start is quiet: no crash loop, nothing more moved aside.
+
+    refused = run("--listen=127.0.0.1:0", f"--data-dir={data_dir}")
+    assert refused.returncode == EXIT_JOURNAL_DAMAGED, refused.stderr
+    assert "Traceback" not in refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("gateway: error: journal")
+    assert "damaged" in last
+    assert f"gateway journal salvage --data-dir {data_dir}" in last
+    assert (data_dir / JOURNAL_FILE).read_bytes() == garbage  # nothing changed
+    assert aside(data_dir) == []
+
+    salvaged = run("journal", "salvage", f"--data-dir={data_dir}")
+    assert salvaged.returncode == 0, salvaged.stderr
+    assert "salvaged" in salvaged.stdout
+    (kept,) = aside(data_dir)
+    assert kept.read_bytes() == garbage  # the evidence is untouched
+    # ...and the next start is quiet; a second salvage finds nothing to do.
     again = serve_once(data_dir)
     assert "corrupt" not in again.lower()
-    assert len([p for p in data_dir.iterdir() if ".corrupt-" in p.name]) == 1
+    assert "nothing to do" in run("journal", "salvage", f"--data-dir={data_dir}").stdout
+    assert len(aside(data_dir)) == 1
 
 
 async def write_real_journal(tmp_path: Path, orders: int) -> int:
@@ -66,13 +99,17 @@ def spec_for(client_order_id: str) -> OrderSpec:
     )  # fmt: skip
 
 
-async def test_a_truncated_journal_keeps_its_good_prefix(tmp_path: Path) -> None:
+async def test_salvage_at_start_keeps_a_truncated_journals_good_prefix(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     path = data_dir / JOURNAL_FILE
     written = await write_real_journal(tmp_path, orders=300)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    log = serve_once(data_dir)
+    assert run("--listen=127.0.0.1:0", f"--data-dir={data_dir}").returncode == (
+        EXIT_JOURNAL_DAMAGED
+    )
+    log = serve_once(data_dir, "--salvage-journal")
     assert "Traceback" not in log
+    assert "salvaged" in log
     with sqlite3.connect(path) as conn:
         kept = conn.execute("SELECT COUNT(*), MAX(sequence) FROM events").fetchone()
     assert 0 < kept[0] < written

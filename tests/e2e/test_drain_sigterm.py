@@ -110,9 +110,7 @@ async def test_sigterm_under_load_loses_no_acknowledged_order_and_streams_resume
                 asyncio.create_task(place_until_refused(stub, w, acknowledged, stop_at))
                 for w in range(WORKERS)
             ]
-            await eventually(
-                lambda: _value(len(acknowledged)), lambda n: n >= 40, what="load", within=30
-            )
+            await eventually(lambda: len(acknowledged), lambda n: n >= 40, what="load", within=30)
             signalled = time.monotonic()
             first.process.send_signal(15)  # SIGTERM
             await asyncio.gather(*workers)
@@ -201,7 +199,3 @@ def test_a_bad_token_table_is_a_one_line_error_without_the_token(tmp_path: Path)
     assert "Traceback" not in result.stderr
     assert TOKEN not in result.stderr
     assert "mode must be rw or ro" in result.stderr.strip().splitlines()[-1]
-
-
-async def _value(value: int) -> int:
-    return value

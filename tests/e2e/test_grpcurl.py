@@ -6,12 +6,12 @@ come from server reflection; nothing here imports the generated code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.processes import GATEWAY_READY, Service, clean_env, grpcurl_path, start
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -114,20 +115,6 @@ def _new_id() -> str:
     return f"e2e-{uuid.uuid4().hex[:16]}"
 
 
-def _eventually(
-    probe: Callable[[], T], until: Callable[[T], bool], *, timeout: float, what: str
-) -> T:
-    """Poll ``probe`` until ``until(result)`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last = probe()
-    while not until(last):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout}s; last value: {last!r}")
-        time.sleep(0.1)
-        last = probe()
-    return last
-
-
 def _json_stream(text: str) -> list[dict[str, Any]]:
     """Split grpcurl's output for a stream: JSON objects one after another."""
     decoder = json.JSONDecoder()
@@ -153,11 +140,15 @@ def _place_and_fill(grpcurl: Grpcurl, client_order_id: str) -> dict[str, Any]:
         order: dict[str, Any] = grpcurl.call("GetOrderStatus", request)["order"]
         return order
 
-    return _eventually(
-        status,
-        lambda order: order.get("status") == "ORDER_STATUS_FILLED",
-        timeout=FILL_DEADLINE,
-        what=f"{client_order_id} FILLED",
+    # A sync test: the one poller runs on a loop of its own (the probe blocks on grpcurl).
+    return asyncio.run(
+        eventually(
+            status,
+            lambda order: order.get("status") == "ORDER_STATUS_FILLED",
+            within=FILL_DEADLINE,
+            interval=0.1,
+            what=f"{client_order_id} FILLED",
+        )
     )
 
 

@@ -25,7 +25,7 @@ from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.journal import MemoryJournal
-from gateway.service.servicer import ServiceConfig
+from gateway.service.config import ServiceConfig
 from tests.conftest import gateway_test_config
 from tests.processes import require_tool
 from tests.support import STREAM_END, eventually, resting_buy, violated_fields

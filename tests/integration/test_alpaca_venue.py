@@ -167,7 +167,7 @@ async def test_a_market_order_is_acked_then_filled_through_the_stream(
     ack = await broker.submit(market("mkt-1"))
 
     await eventually(
-        lambda: _value(collected.filled("mkt-1")),
+        lambda: collected.filled("mkt-1"),
         lambda filled: filled == Decimal(10),
         what="fills adding up to the order",
     )
@@ -189,16 +189,14 @@ async def test_a_resting_limit_order_is_open_until_cancelled(
     broker: AlpacaBroker, collected: Collected
 ) -> None:
     ack = await broker.submit(resting("rest-1"))
-    await eventually(
-        lambda: _value(collected.of("rest-1", ReportKind.ACCEPTED)), bool, what="acceptance"
-    )
+    await eventually(lambda: collected.of("rest-1", ReportKind.ACCEPTED), bool, what="acceptance")
     open_ = await broker.open_orders(ACCOUNT)
     assert [(s.client_order_id, s.status) for s in open_] == [("rest-1", OrderStatus.ACCEPTED)]
 
     # Without a broker order id the adapter finds the order by client_order_id.
     await broker.cancel(ACCOUNT, "rest-1", "")
     canceled = await eventually(
-        lambda: _value(collected.of("rest-1", ReportKind.CANCELED)), bool, what="canceled event"
+        lambda: collected.of("rest-1", ReportKind.CANCELED), bool, what="canceled event"
     )
     assert canceled[0].broker_order_id == ack.broker_order_id
     assert await broker.open_orders() == []
@@ -326,19 +324,19 @@ async def test_the_stream_reconnects_and_reports_continue(venue: VenueServer) ->
     try:
         await adapter.submit(resting("gap-1", limit="50"))
         await eventually(
-            lambda: _value(collected.of("gap-1", ReportKind.ACCEPTED)), bool, what="acceptance"
+            lambda: collected.of("gap-1", ReportKind.ACCEPTED), bool, what="acceptance"
         )
 
         dropped = await admin(venue, "POST", "/_venue/streams/drop")
         assert dropped == {"dropped": 1}
-        await eventually(lambda: _value(adapter.reconnects), lambda n: n == 1, what="a reconnect")
+        await eventually(lambda: adapter.reconnects, lambda n: n == 1, what="a reconnect")
         assert reconnected == [1]
         assert adapter.stream_connected
 
         # The price falls through the limit after the reconnect: the fills arrive.
         await admin(venue, "POST", "/_venue/prices", {"symbol": "AAPL", "price": "40"})
         await eventually(
-            lambda: _value(collected.filled("gap-1")),
+            lambda: collected.filled("gap-1"),
             lambda filled: filled == Decimal(10),
             what="fills after the reconnect",
         )
@@ -452,10 +450,6 @@ def test_credentials_come_from_env_or_file_and_never_show(tmp_path: Path) -> Non
 
 
 # ------------------------------------------------------------------ helpers
-
-
-async def _value(value: Any) -> Any:
-    return value
 
 
 async def _first_failure(call: Callable[[], Awaitable[object]], tries: int) -> Exception:

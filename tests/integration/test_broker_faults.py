@@ -3,7 +3,6 @@ a dead broker, lost reports, orders that never arrived."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -167,7 +166,7 @@ async def test_an_order_left_in_doubt_is_asked_about_without_waiting_for_reconci
         unhealthy_probe_interval=0.2,
     )
     await eventually(
-        lambda: asyncio.sleep(0, gw.actor.reconcile_passes),
+        lambda: gw.actor.reconcile_passes,
         lambda n: n >= 1,
         what="the start-up reconciliation pass",
     )
@@ -176,7 +175,7 @@ async def test_an_order_left_in_doubt_is_asked_about_without_waiting_for_reconci
     assert order.status == pb.ORDER_STATUS_PENDING_NEW
     # Submit lost, then the one question failed: the submit ends in doubt.
     await eventually(
-        lambda: asyncio.sleep(0, faulty.injected.get("error", 0)),
+        lambda: faulty.injected.get("error", 0),
         lambda n: n >= 1,
         what="the question about the order failed",
     )
@@ -202,7 +201,7 @@ async def test_rate_limits_are_retried_after_the_venues_retry_after(
     order = (await stub.PlaceOrder(resting_buy("limited"))).order
     assert order.status == pb.ORDER_STATUS_PENDING_NEW
     await eventually(
-        lambda: asyncio.sleep(0, faulty.injected.get("rate_limit", 0)),
+        lambda: faulty.injected.get("rate_limit", 0),
         lambda n: n >= 2,
         what="two rate-limited tries",
     )
@@ -239,9 +238,7 @@ async def test_a_dead_broker_fails_new_orders_fast_and_recovers(
     # The broker certainly never got it: a rejection is the truth.
     assert first.status == pb.ORDER_STATUS_REJECTED
     assert "unavailable" in first.reject_reason
-    await eventually(
-        lambda: asyncio.sleep(0, gw.actor.broker_healthy), lambda ok: not ok, what="unhealthy"
-    )
+    await eventually(lambda: gw.actor.broker_healthy, lambda ok: not ok, what="unhealthy")
     assert await execution_health(gw) == health_pb2.HealthCheckResponse.NOT_SERVING
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.PlaceOrder(resting_buy("refused"))
@@ -252,9 +249,7 @@ async def test_a_dead_broker_fails_new_orders_fast_and_recovers(
     assert (await order_of(stub, "doomed")).status == pb.ORDER_STATUS_REJECTED  # reads work
 
     faulty.enabled = False  # the broker comes back
-    await eventually(
-        lambda: asyncio.sleep(0, gw.actor.broker_healthy), lambda ok: ok, what="healthy again"
-    )
+    await eventually(lambda: gw.actor.broker_healthy, lambda ok: ok, what="healthy again")
     assert flips == [False, True]
     await eventually(
         lambda: execution_health(gw),
@@ -274,9 +269,7 @@ async def test_fills_lost_in_a_disconnect_are_recovered_by_reconciliation(
     gw, stub = await start(started, tmp_path, faulty, ack_wait=0.5, broker_backoff=0.05)
     order = (await stub.PlaceOrder(resting_buy("gap", limit_price="99"))).order
     # Every report dies in the first disconnect; stop injecting more.
-    await eventually(
-        lambda: asyncio.sleep(0, faulty.injected.get("disconnect", 0)), lambda n: n >= 1
-    )
+    await eventually(lambda: faulty.injected.get("disconnect", 0), lambda n: n >= 1)
     faulty.faults = replace(faults, disconnect_rate=0.0)
     await venue.set_price("AAPL", Decimal("98"))  # the buy fills while reports are lost
     filled = await eventually(

@@ -237,7 +237,7 @@ async def test_chaos_run_keeps_the_order_table_right(
 
             await eventually(disagreements, lambda found: not found, within=60, what="agreement")
             await eventually(
-                lambda: asyncio.sleep(0, checker.last_sequence),
+                lambda: checker.last_sequence,
                 lambda seq: seq == gateway.actor.last_sequence,
                 what="the watcher caught up",
             )

@@ -59,9 +59,7 @@ def spec(client_order_id: str, *, limit: str | None = "0.01", quantity: str = "1
 
 async def delivered(broker: RecordingBroker, actor: OrderActor) -> None:
     """Wait until the actor took every frame the broker streamed and committed it."""
-    await eventually(
-        lambda: asyncio.sleep(0, broker.unread_frames), lambda n: n == 0, what="frames read"
-    )
+    await eventually(lambda: broker.unread_frames, lambda n: n == 0, what="frames read")
     await actor.flush()
 
 
@@ -70,7 +68,7 @@ async def reconciled(actor: OrderActor) -> None:
     target = actor.reconcile_passes + 1
     actor.request_reconcile()
     await eventually(
-        lambda: asyncio.sleep(0, actor.reconcile_passes),
+        lambda: actor.reconcile_passes,
         lambda n: n >= target,
         what="a reconciliation pass",
     )
@@ -108,9 +106,7 @@ async def test_a_full_inbox_answers_resource_exhausted(
 ) -> None:
     journal.gate.clear()
     first = asyncio.ensure_future(actor.place_order(spec("o-0")))
-    await eventually(
-        lambda: asyncio.sleep(0, journal.commits), lambda n: n >= 1, what="actor stalled"
-    )
+    await eventually(lambda: journal.commits, lambda n: n >= 1, what="actor stalled")
     queued = [asyncio.ensure_future(actor.place_order(spec(f"o-{i}"))) for i in range(1, 5)]
     await asyncio.sleep(0)
     with pytest.raises(ResourceExhausted) as caught:
@@ -175,9 +171,7 @@ async def test_reports_for_unknown_orders_are_counted_not_adopted(
 ) -> None:
     now = datetime.now(UTC)
     broker.send(ExecutionReport(ReportKind.ACCEPTED, "acct-1", "placed-elsewhere", now, "B-9"))
-    await eventually(
-        lambda: asyncio.sleep(0, actor.unknown_reports), lambda n: n == 1, what="report counted"
-    )
+    await eventually(lambda: actor.unknown_reports, lambda n: n == 1, what="report counted")
     assert actor.order_count == 0
 
 
@@ -230,9 +224,7 @@ async def test_reads_see_the_last_commit_and_never_wait_behind_commands(
         actor.cancel_order(OrderRef("acct-1", order_id=resting.order_id))
     )
     new = asyncio.ensure_future(actor.place_order(spec("r-2")))
-    await eventually(
-        lambda: asyncio.sleep(0, journal.commits), lambda n: n > commits, what="actor stalled"
-    )
+    await eventually(lambda: journal.commits, lambda n: n > commits, what="actor stalled")
     queued = asyncio.ensure_future(actor.place_order(spec("r-3")))
     await asyncio.sleep(0)
 
@@ -264,9 +256,7 @@ async def test_broker_reports_go_ahead_of_queued_commands(
     journal.gate.clear()
     commits = journal.commits
     first = asyncio.ensure_future(actor.place_order(spec("q-0")))
-    await eventually(
-        lambda: asyncio.sleep(0, journal.commits), lambda n: n > commits, what="actor stalled"
-    )
+    await eventually(lambda: journal.commits, lambda n: n > commits, what="actor stalled")
     queued = [asyncio.ensure_future(actor.place_order(spec(f"q-{i}"))) for i in range(1, 4)]
     await asyncio.sleep(0)
     # The venue reports a fill of the resting order after those commands queued.
@@ -275,9 +265,7 @@ async def test_broker_reports_go_ahead_of_queued_commands(
     broker.send(
         ExecutionReport(ReportKind.FILL, "acct-1", "early", now, resting.broker_order_id, fill)
     )
-    await eventually(
-        lambda: asyncio.sleep(0, broker.unread_frames), lambda n: n == 0, what="frame read"
-    )
+    await eventually(lambda: broker.unread_frames, lambda n: n == 0, what="frame read")
 
     journal.gate.set()
     await asyncio.gather(first, *queued)

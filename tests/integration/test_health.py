@@ -52,7 +52,7 @@ async def test_not_serving_until_the_broker_is_connected_then_serving(tmp_path: 
     gw = Gateway(gateway_test_config(tmp_path), broker=broker, journal=MemoryJournal())
     starting = asyncio.create_task(gw.start())
     try:
-        await eventually(lambda: _value(gw.port), lambda port: port > 0, what="listening")
+        await eventually(lambda: gw.port, lambda port: port > 0, what="listening")
         async with grpc.aio.insecure_channel(gw.address) as channel:
             await eventually(
                 lambda: _ready(channel), lambda ok: ok, what="server answering health checks"
@@ -107,10 +107,6 @@ async def _ready(channel: grpc.aio.Channel) -> bool:
     except grpc.aio.AioRpcError:
         return False
     return True
-
-
-async def _value(value: int) -> int:
-    return value
 
 
 async def test_stopping_ends_open_watches_instead_of_waiting_out_the_grace(

@@ -92,8 +92,11 @@ async def test_rpcs_orders_fills_journal_and_streams_are_measured(metered: Gatew
     assert value(samples, "gateway_broker_calls_total", operation="submit", outcome="ok") == 2
     assert value(samples, "gateway_broker_call_seconds_count", operation="submit") == 2
     assert value(samples, "gateway_subscribers") == 1
-    assert value(samples, "gateway_subscriber_buffer_depth_max") >= 0
-    assert value(samples, "gateway_actor_inbox_depth") >= 0
+    exported = {name for name, _ in samples}
+    assert {"gateway_subscriber_buffer_depth_max", "gateway_actor_inbox_depth"} <= exported
+    # One series per non-terminal status, from the actor's table (zeros included).
+    open_series = {dict(ls)["status"] for n, ls in samples if n == "gateway_open_orders"}
+    assert open_series == {"PENDING_NEW", "ACCEPTED", "PARTIALLY_FILLED", "PENDING_CANCEL"}
     assert value(samples, "gateway_broker_up") == 1
     assert value(samples, "gateway_serving") == 1
     assert value(samples, "gateway_last_sequence") == metered.actor.last_sequence

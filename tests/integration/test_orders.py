@@ -67,27 +67,30 @@ async def test_status_by_client_order_id_matches_by_order_id(stub: Stub) -> None
 
 
 async def test_repeated_place_returns_the_same_order_and_submits_once(
-    stub: Stub, broker: RecordingBroker
+    gateway: Gateway, stub: Stub, broker: RecordingBroker
 ) -> None:
     first = (await stub.PlaceOrder(resting_buy("dup-1"))).order
     second = (await stub.PlaceOrder(resting_buy("dup-1"))).order
     assert second.order_id == first.order_id
+    await gateway.actor.idle()
     assert broker.submit_count("acct-1", "dup-1") == 1
 
 
 async def test_concurrent_duplicates_in_flight_reach_the_broker_once(
-    stub: Stub, broker: RecordingBroker
+    gateway: Gateway, stub: Stub, broker: RecordingBroker
 ) -> None:
     broker.hold_submits()
     calls = [asyncio.ensure_future(stub.PlaceOrder(resting_buy("race-1"))) for _ in range(25)]
     await eventually(
-        lambda: asyncio.sleep(0, broker.submit_count("acct-1", "race-1")),
+        lambda: broker.submit_count("acct-1", "race-1"),
         lambda n: n >= 1,
         what="the submit reaching the broker",
     )
     broker.release_submits()
     orders = [response.order for response in await asyncio.gather(*calls)]
     assert len({o.order_id for o in orders}) == 1
+    # Every consequence of those calls has run, so a second submit would show.
+    await gateway.actor.idle()
     assert broker.submit_count("acct-1", "race-1") == 1
     assert all(o.status == pb.ORDER_STATUS_ACCEPTED for o in orders)
 

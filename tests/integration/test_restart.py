@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,10 +13,10 @@ import pytest
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
-from gateway.app import Gateway, StartupError
+from gateway.app import Gateway, JournalNeedsSalvage, StartupError
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
-from gateway.datadir import JOURNAL_FILE
 from gateway.journal import SqliteJournal
+from gateway.journal.datadir import JOURNAL_FILE
 from tests.conftest import gateway_test_config
 from tests.support import eventually, place_request, resting_buy
 
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
 
 
-async def run_gateway(tmp_path: Path) -> Gateway:
+async def run_gateway(tmp_path: Path, *, salvage: bool = False) -> Gateway:
     # A fresh simulated venue each time: what matters here is our own state.
     broker = SimulatedBroker(SimConfig(seed=1, tick_interval=0.01))
-    gw = Gateway(gateway_test_config(tmp_path), broker=broker)
+    config = dataclasses.replace(gateway_test_config(tmp_path), salvage_journal=salvage)
+    gw = Gateway(config, broker=broker)
     await gw.start()
     return gw
 
@@ -104,7 +106,9 @@ async def test_numbers_of_records_lost_to_damage_are_never_reused(tmp_path: Path
         conn.execute("UPDATE events SET crc = crc + 1 WHERE sequence = ?", (last_seen,))
     conn.close()
 
-    second = await run_gateway(tmp_path)
+    with pytest.raises(JournalNeedsSalvage):
+        await run_gateway(tmp_path)
+    second = await run_gateway(tmp_path, salvage=True)
     try:
         assert isinstance(second.journal, SqliteJournal)
         recovery = second.journal.recovery

@@ -104,7 +104,7 @@ async def test_a_removed_token_ends_its_streams_unauthenticated(secured: Secured
             pass
     assert message.update.order.client_order_id == "b-1"
     await eventually(
-        lambda: asyncio.sleep(0, secured.gateway.actor.subscriber_count),
+        lambda: secured.gateway.actor.subscriber_count,
         lambda n: n == 1,
         what="alice's subscriber released",
     )
@@ -140,8 +140,10 @@ async def test_a_revoked_stream_is_sent_nothing_of_the_account_after_the_reload(
 ) -> None:
     alice = await opened(secured.stub, "alice", ["acct-a"])
     secured.rewrite({k: v for k, v in GRANTS.items() if k != "alice"})
+    tokens = secured.gateway.config.tokens
+    assert tokens is not None
     await eventually(
-        lambda: asyncio.sleep(0, secured.gateway.config.tokens.generation),  # type: ignore[union-attr]
+        lambda: tokens.generation,
         lambda generation: generation >= 1,
         what="the reload",
     )

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,12 +37,14 @@ from gateway.domain import (
 from gateway.journal import (
     CorruptRecord,
     IncompatibleJournal,
+    JournalDamaged,
     JournalRecord,
     MemoryJournal,
     SqliteJournal,
 )
 from gateway.journal.codec import FORMAT_VERSION, decode_record, encode_record
 from gateway.journal.inspect import format_jsonl, format_table, iter_records
+from tests.support import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 13, 30, tzinfo=UTC)
@@ -95,11 +97,30 @@ async def reopen(path: Path) -> tuple[SqliteJournal, list[JournalRecord]]:
     return journal, list(journal.replay())
 
 
-async def wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.001)
+def files_of(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.parent.iterdir()) if p.is_file()}
+
+
+async def open_and_replay(path: Path) -> None:
+    journal = SqliteJournal.open(path)
+    try:
+        list(journal.replay())  # a record that only fails to decode is found here
+    finally:
+        await journal.close()
+
+
+async def salvage(path: Path) -> tuple[SqliteJournal, list[JournalRecord]]:
+    """Check that a plain open refuses ``path`` and changes nothing; then salvage it."""
+    before = files_of(path)
+    with pytest.raises(JournalDamaged) as refused:
+        await open_and_replay(path)
+    assert str(path) in str(refused.value)
+    assert refused.value.problem
+    if before:  # opening read-only may add a -shm; it never changes or moves a file
+        after = files_of(path)
+        assert {k: v for k, v in after.items() if k in before} == before
+    journal = SqliteJournal.open(path, salvage=True)
+    return journal, list(journal.replay())
 
 
 @pytest.fixture
@@ -184,7 +205,7 @@ async def test_append_does_not_block_the_event_loop(journal: SqliteJournal) -> N
     ticker = asyncio.create_task(tick())
     append = asyncio.create_task(journal.append(make_records(1, 2000)))
     try:
-        await wait_for(lambda: ticks >= 200)
+        await eventually(lambda: ticks, lambda n: n >= 200, interval=0.001, what="ticks")
         assert not append.done()
         blocker.execute("ROLLBACK")
         await append
@@ -249,14 +270,16 @@ async def test_every_acknowledged_record_survives_sigkill(tmp_path: Path) -> Non
 # -------------------------------------------------------------- damage
 
 
-async def test_a_truncated_file_keeps_its_good_prefix(tmp_path: Path) -> None:
+async def test_a_truncated_file_is_refused_and_salvage_keeps_the_good_prefix(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "journal.db"
     records = make_records(1, 2000)
     await write(path, records)  # close checkpoints: everything is in the main file
     size = path.stat().st_size
     cut(path, to=size // 2)
 
-    journal, replayed = await reopen(path)
+    journal, replayed = await salvage(path)
     report = journal.recovery
     assert report is not None
     assert 0 < report.kept < 2000
@@ -297,11 +320,11 @@ async def test_a_torn_wal_tail_loses_only_the_unfinished_commit(tmp_path: Path) 
     assert journal.recovery is None
 
 
-async def test_a_file_of_garbage_becomes_an_empty_journal_and_is_kept(tmp_path: Path) -> None:
+async def test_a_file_of_garbage_is_refused_and_salvage_keeps_it_aside(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     garbage = random.Random(1).randbytes(50_000)
     path.write_bytes(garbage)
-    journal, replayed = await reopen(path)
+    journal, replayed = await salvage(path)
     assert replayed == []
     assert journal.recovery is not None
     assert journal.recovery.kept == 0
@@ -342,7 +365,7 @@ async def test_a_bad_checksum_in_the_middle_keeps_the_prefix(tmp_path: Path) -> 
     records = make_records(1, 100)
     await write(path, records)
     corrupt_row(path, 61)
-    journal, replayed = await reopen(path)
+    journal, replayed = await salvage(path)
     await journal.close()
     assert replayed == records[:60]
     assert journal.recovery is not None
@@ -354,12 +377,12 @@ async def test_a_bad_checksum_in_the_middle_keeps_the_prefix(tmp_path: Path) -> 
     conn.close()
 
 
-async def test_an_undecodable_row_is_recovered_from_during_replay(tmp_path: Path) -> None:
+async def test_an_undecodable_row_is_refused_at_replay_and_salvaged(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     records = make_records(1, 100)
     await write(path, records)
     corrupt_row(path, 31, b'{"v": 1, "event": "nonsense"}')
-    journal, replayed = await reopen(path)
+    journal, replayed = await salvage(path)
     assert replayed == records[:30]
     assert journal.recovery is not None
     assert journal.recovery.last_good_sequence == 30
@@ -374,7 +397,7 @@ async def test_dropped_sequences_are_never_handed_out_again(tmp_path: Path) -> N
     path = tmp_path / "journal.db"
     await write(path, make_records(1, 100))
     corrupt_row(path, 61)
-    journal, _ = await reopen(path)
+    journal, _ = await salvage(path)
     assert journal.recovery is not None
     floor = journal.recovery.sequence_floor
     # Readable rows reach 100, and the file's size bounds what else it held.
@@ -392,11 +415,41 @@ async def test_dropped_sequences_are_never_handed_out_again(tmp_path: Path) -> N
     # A second recovery keeps the floor it found, so it only ever rises.
     await again.close()
     corrupt_row(path, floor + 1)
-    third, replayed = await reopen(path)
+    third, replayed = await salvage(path)
     await third.close()
     assert third.recovery is not None
     assert third.recovery.sequence_floor > floor + 1
     assert [r.sequence for r in replayed] == list(range(1, 61))
+
+
+def break_index_page(path: Path) -> None:
+    """Zero the order_id index's root page: every row still reads, the file is damaged."""
+    with sqlite3.connect(path) as conn:
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'events_by_order'"
+        ).fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    data = bytearray(path.read_bytes())
+    start = (root - 1) * page_size
+    data[start + 1 : start + page_size] = bytes(page_size - 1)  # keep the page type byte
+    path.write_bytes(bytes(data))
+
+
+async def test_quick_check_finds_damage_the_row_scan_cannot_see(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    records = make_records(1, 300)
+    await write(path, records)
+    break_index_page(path)
+    journal, replayed = await salvage(path)
+    await journal.close()
+    assert journal.recovery is not None
+    assert "quick_check" in journal.recovery.problem
+    assert replayed == records  # the table itself was sound: every record kept
+    again, replayed = await reopen(path)
+    await again.close()
+    assert again.recovery is None
+    assert replayed == records
 
 
 async def test_a_garbled_sequence_floor_is_damage_and_a_new_one_is_set(tmp_path: Path) -> None:
@@ -405,7 +458,7 @@ async def test_a_garbled_sequence_floor_is_damage_and_a_new_one_is_set(tmp_path:
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO meta (key, value) VALUES ('sequence_floor', 'lots')")
     conn.close()
-    journal, replayed = await reopen(path)
+    journal, replayed = await salvage(path)
     await journal.close()
     assert journal.recovery is not None
     assert "invalid sequence floor" in journal.recovery.problem

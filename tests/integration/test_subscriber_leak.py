@@ -27,7 +27,8 @@ from gateway.engine import EngineConfig, OrderActor, Subscriber
 from gateway.journal import MemoryJournal
 from gateway.observability import GatewayMetrics
 from gateway.server import DrainGate, GatewayInterceptor
-from gateway.service.servicer import ExecutionServicer, ServiceConfig, add_to_server
+from gateway.service.config import ServiceConfig
+from gateway.service.servicer import ExecutionServicer, add_to_server
 from tests.support import eventually, resting_buy
 
 SUBSCRIBE = "/execution.v1.ExecutionService/SubscribeUpdates"
@@ -114,7 +115,7 @@ async def rig() -> AsyncIterator[Rig]:
 
 async def back_to_baseline(rig: Rig) -> None:
     await eventually(
-        lambda: asyncio.sleep(0, (rig.actor.subscriber_count, rig.gauge())),
+        lambda: (rig.actor.subscriber_count, rig.gauge()),
         lambda counts: counts == (0, 0),
         within=5,
         what="fan-out size and gateway_subscribers back to 0",
@@ -135,7 +136,7 @@ async def test_a_stream_cancelled_while_held_at_an_await_point_leaves_no_subscri
     # The server has seen the cancel (the handler ended CANCELLED) before the
     # held await point is let go: exactly the order of events that leaked.
     await eventually(
-        lambda: asyncio.sleep(0, rig.cancelled_calls()),
+        lambda: rig.cancelled_calls(),
         lambda n: n == cancelled_before + 1,
         within=5,
         what="the server handled the cancel",

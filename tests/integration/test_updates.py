@@ -202,7 +202,7 @@ async def test_cancelled_streams_release_their_subscriber(gateway: Gateway, stub
         await next_message(stream)
         stream.cancel()
     await eventually(
-        lambda: asyncio.sleep(0, gateway.actor.subscriber_count),
+        lambda: gateway.actor.subscriber_count,
         lambda n: n == 0,
         what="every subscriber released",
     )

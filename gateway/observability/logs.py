@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -89,6 +90,17 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Where log lines go and how they look."""
+
+    level: str = "INFO"
+    """Lowest level logged: DEBUG, INFO, WARNING or ERROR."""
+
+    format: str = "text"
+    """text, or json (one JSON object per line, for log collectors)."""
 
 
 def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:

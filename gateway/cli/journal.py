@@ -1,0 +1,129 @@
+"""``gateway journal show|salvage``: the operator's view of the journal, and its repair.
+
+``show`` reads the journal read-only (safe while the gateway runs) and prints
+events for one order or a sequence range, as a table or as JSON lines.
+
+``salvage`` is the one way records are ever dropped: a gateway refuses to
+start on a damaged journal (exit code 65), and an operator who accepts losing
+what follows the damage runs this (with the gateway stopped: it takes the
+data directory's lock). The damaged file is kept aside, untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from gateway.journal import JournalError, JournalRecord, SqliteJournal
+from gateway.journal.datadir import JOURNAL_FILE, DataDir, DataDirBusy
+from gateway.journal.inspect import format_jsonl, format_table, iter_records
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway journal",
+        description="Inspect the gateway's journal (read-only; safe while it runs).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser(
+        "show",
+        help="print journal events",
+        description="Print the events of one order or of a sequence range, oldest first.",
+    )
+    show.add_argument(
+        "--data-dir", type=Path, default=Path("gateway-data"), help="the gateway's --data-dir"
+    )
+    show.add_argument("--order-id", help="only this order (the gateway's order_id)")
+    show.add_argument(
+        "--client-order-id", help="only this client_order_id (with --account if ambiguous)"
+    )
+    show.add_argument("--account", help="only this account")
+    show.add_argument("--from", dest="from_sequence", type=int, help="first sequence")
+    show.add_argument("--to", dest="to_sequence", type=int, help="last sequence")
+    show.add_argument("--format", choices=("table", "jsonl"), default="table", help="output format")
+    salvage = commands.add_parser(
+        "salvage",
+        help="keep a damaged journal's good records, dropping the rest (gateway stopped)",
+        description="Check the journal (SQLite quick_check, every row's checksum, every "
+        "record's decoding). If it is damaged, move the damaged file aside (kept, untouched, "
+        "as journal.db.corrupt-<time>) and put in its place a journal of every good record "
+        "before the first bad one; new sequences start above any the lost records could "
+        "have had. Records after the damage are dropped: reconciliation with the broker "
+        "brings back the orders it still knows. Needs the gateway stopped.",
+    )
+    salvage.add_argument(
+        "--data-dir", type=Path, default=Path("gateway-data"), help="the gateway's --data-dir"
+    )
+    return parser
+
+
+def salvage(data_dir: Path) -> int:
+    """Salvage the journal in ``data_dir``; exit 0 (salvaged or sound) or 1."""
+    directory = DataDir(data_dir)
+    if not directory.journal_path.is_file():
+        print(f"gateway journal: no journal in {data_dir}", file=sys.stderr)
+        return 1
+    try:
+        directory.acquire()
+    except (DataDirBusy, OSError) as exc:
+        print(f"gateway journal: {exc}", file=sys.stderr)
+        return 1
+    try:
+        journal = SqliteJournal.open(directory.journal_path, salvage=True)
+        # Decoding every record finds what checksums cannot (and salvages it too).
+        replayed = sum(1 for _ in journal.replay())
+        asyncio.run(journal.close())
+    except (JournalError, OSError) as exc:
+        print(f"gateway journal: cannot salvage: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        directory.release()
+    report = journal.recovery
+    if report is None:
+        print(f"journal {directory.journal_path} is sound ({replayed} records): nothing to do")
+        return 0
+    print(
+        f"journal {directory.journal_path} salvaged: {report.problem}; kept {report.kept} "
+        f"records up to sequence {report.last_good_sequence}; new records start after "
+        f"sequence {report.sequence_floor}; the damaged file is kept as {report.moved_to}"
+    )
+    return 0
+
+
+def _selected(args: argparse.Namespace) -> Iterator[JournalRecord]:
+    records = iter_records(
+        args.data_dir / JOURNAL_FILE,
+        order_id=args.order_id,
+        from_sequence=args.from_sequence,
+        to_sequence=args.to_sequence,
+    )
+    for record in records:
+        spec = record.update.order.spec
+        if args.account and spec.account != args.account:
+            continue
+        if args.client_order_id and spec.client_order_id != args.client_order_id:
+            continue
+        yield record
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run ``gateway journal ...``; exit 1 if the journal cannot be read."""
+    args = build_parser().parse_args(argv)
+    if args.command == "salvage":
+        return salvage(args.data_dir)
+    formatter = format_table if args.format == "table" else format_jsonl
+    try:
+        for line in formatter(_selected(args)):
+            print(line)
+    except FileNotFoundError:
+        print(f"gateway journal: no journal in {args.data_dir}", file=sys.stderr)
+        return 1
+    except JournalError as exc:
+        print(f"gateway journal: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `| head` closed the pipe: not an error
+        return 0
+    return 0

@@ -1,0 +1,96 @@
+"""Traces (--otlp-endpoint): a client's trace continues through the gateway.
+
+Recorded with the OpenTelemetry SDK's in-memory exporter; the packages are
+the ``otel`` extra, which ``make setup`` installs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
+from gateway.app import Gateway
+from gateway.brokers.simulated import SimConfig, SimulatedBroker
+from gateway.journal import MemoryJournal
+from gateway.observability import tracing
+from tests.conftest import gateway_test_config
+from tests.support import eventually, resting_buy
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_SPAN_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
+
+
+@pytest.fixture
+async def traced(tmp_path: Path) -> AsyncIterator[tuple[Gateway, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    gateway = Gateway(
+        gateway_test_config(tmp_path),
+        broker=SimulatedBroker(SimConfig(seed=3, tick_interval=0.01)),
+        journal=MemoryJournal(),
+        tracer_provider=provider,
+    )
+    await gateway.start()
+    try:
+        yield gateway, exporter
+    finally:
+        await gateway.stop()
+    assert not tracing.enabled()
+
+
+def named(spans: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
+    return [s for s in spans if s.name.startswith(prefix)]
+
+
+async def test_a_clients_trace_continues_into_the_gateway_and_its_broker_and_journal(
+    traced: tuple[Gateway, InMemorySpanExporter],
+) -> None:
+    gateway, exporter = traced
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        stub = pb_grpc.ExecutionServiceStub(channel)
+        placed = await stub.PlaceOrder(
+            resting_buy("traced-1"),
+            metadata=(("traceparent", TRACEPARENT), ("authorization", "Bearer not-a-secret")),
+        )
+    order_id = placed.order.order_id
+    spans = await eventually(
+        exporter.get_finished_spans,
+        lambda found: bool(named(found, "broker.submit")) and bool(named(found, "journal.commit")),
+        what="broker and journal spans",
+    )
+    (server,) = [s for s in spans if s.name.endswith("/PlaceOrder")]
+    assert server.context is not None
+    assert server.parent is not None
+    assert format(server.context.trace_id, "032x") == TRACE_ID  # the client's trace
+    assert format(server.parent.span_id, "016x") == PARENT_SPAN_ID
+
+    commits = named(spans, "journal.commit")
+    committed = [str((s.attributes or {}).get("gateway.order_ids")) for s in commits]
+    assert any(order_id in ids for ids in committed)
+    (submit,) = named(spans, "broker.submit")
+    assert (submit.attributes or {})["gateway.client_order_id"] == "traced-1"
+    # Identifiers only: nothing a caller sent as a credential is recorded.
+    for span in spans:
+        for value in (span.attributes or {}).values():
+            assert "not-a-secret" not in str(value)
+
+
+def test_off_no_span_is_built() -> None:
+    assert not tracing.enabled()
+
+    def never() -> dict[str, object]:
+        raise AssertionError("attributes built while tracing is off")
+
+    first = tracing.span("journal.commit", never)
+    assert first is tracing.span("broker.submit", never)  # one shared no-op
+    with first:
+        pass
