@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest order quantity accepted; larger orders are rejected (422)",
     )
     add("--latency", type=float, default=0.0, help="seconds added to every REST call")
+    add(
+        "--stream-delay",
+        type=float,
+        default=0.0,
+        help="seconds each stream message is held back, so REST answers run ahead of it",
+    )
     add("--error-rate", type=float, default=0.0, help="fraction of REST calls failing 500")
     add(
         "--lost-answer-rate",
@@ -124,6 +130,7 @@ def config_from(args: argparse.Namespace) -> VenueConfig:
         ),
         faults=Faults(
             latency=args.latency,
+            stream_delay=args.stream_delay,
             error_rate=args.error_rate,
             lost_answer_rate=args.lost_answer_rate,
             rate_limit_rate=args.rate_limit_rate,

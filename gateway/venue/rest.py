@@ -249,6 +249,7 @@ async def put_faults(request: web.Request) -> web.Response:
             "error_rate": faults.error_rate,
             "lost_answer_rate": faults.lost_answer_rate,
             "rate_limit_rate": faults.rate_limit_rate,
+            "stream_delay": faults.stream_delay,
         }
     )
 
