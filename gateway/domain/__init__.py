@@ -14,6 +14,7 @@ from gateway.domain.enums import (
 from gateway.domain.events import (
     CancelRejected,
     CancelRequested,
+    FillsReconciled,
     OrderAccepted,
     OrderCanceled,
     OrderCreated,
@@ -24,7 +25,7 @@ from gateway.domain.events import (
     OrderUpdate,
     SequencedEvent,
 )
-from gateway.domain.order import Fill, Order, OrderSpec
+from gateway.domain.order import Fill, Order, OrderSpec, ProvisionalFill
 from gateway.domain.queries import ListOrdersQuery, OrderRef, SubscriptionFilter
 from gateway.domain.state_machine import TRANSITIONS, IllegalTransition, apply_event
 
@@ -35,6 +36,7 @@ __all__ = [
     "CancelRejected",
     "CancelRequested",
     "Fill",
+    "FillsReconciled",
     "IllegalTransition",
     "ListOrdersQuery",
     "Order",
@@ -50,6 +52,7 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "OrderUpdate",
+    "ProvisionalFill",
     "SequencedEvent",
     "Side",
     "SubscriptionFilter",
