@@ -367,7 +367,14 @@ class OrderDesk:
         order = self._table.get(order_id)
         if order is None or order.is_terminal or self._inflight.submitting(order_id):
             return
-        if order.status is not OrderStatus.PENDING_NEW:
+        # Cancelled while its submit was in doubt, and the broker never had it:
+        # as unarrived as an order still PENDING_NEW.
+        never_acked = order.status is OrderStatus.PENDING_NEW or (
+            order.status is OrderStatus.PENDING_CANCEL
+            and order.status_before_cancel is OrderStatus.PENDING_NEW
+            and not order.broker_order_id
+        )
+        if not never_acked:
             flight = self._inflight.of(order_id)
             if not flight.reported_missing:
                 flight.reported_missing = True

@@ -3,11 +3,13 @@
 The engine trades through the real ``AlpacaBroker`` against the paper venue,
 whose stream is held behind its REST answers (``Faults.stream_delay``), as
 Alpaca's can be. The market moves only when a test ticks it, so what REST
-says and what the stream says next is decided here, not by timing.
+says and what the stream says next is decided here, not by timing. Also:
+what a reconciliation pass costs against the rate limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -121,6 +123,8 @@ async def rig() -> AsyncIterator[Rig]:
             request_timeout=5.0,
             reconnect_backoff=0.02,
             reconnect_backoff_max=0.2,
+            # The venue here has no rate limit; the client-side one is tested apart.
+            calls_per_minute=100_000,
         )
     )
     journal = MemoryJournal()
@@ -169,3 +173,36 @@ async def test_rest_ahead_of_the_stream_after_a_lost_submit_answer_counts_each_f
     assert order.average_fill_price == venue["filled_avg_price"]
     assert rig.booked_fills(order.order_id) == rig.executions.by_order["race-1"]
     assert rig.actor.illegal_transitions == 0
+
+
+async def test_a_reconciliation_pass_asks_in_bulk_not_order_by_order(rig: Rig) -> None:
+    resting = [
+        OrderSpec(
+            ACCOUNT,
+            f"rest-{i}",
+            "AAPL",
+            Side.BUY,
+            OrderType.LIMIT,
+            Decimal(1),
+            TimeInForce.GTC,
+            limit_price=Decimal("0.01"),
+        )
+        for i in range(300)
+    ]
+    for spec in resting:
+        await rig.actor.place_order(spec)
+    calls = rig.venue.state.calls
+    singles = calls[("GET", "/v2/orders:by_client_order_id")]
+    lists = calls[("GET", "/v2/orders")]
+    passes = rig.actor.reconcile_passes
+
+    rig.actor.request_reconcile()
+    await eventually(
+        lambda: asyncio.sleep(0, rig.actor.reconcile_passes),
+        lambda n: n > passes,
+        what="a reconciliation pass",
+    )
+    # 300 open orders: one bulk page of every order since the oldest, one of
+    # the open ones (for orders placed elsewhere); none asked about singly.
+    assert calls[("GET", "/v2/orders:by_client_order_id")] == singles
+    assert calls[("GET", "/v2/orders")] - lists == 2
