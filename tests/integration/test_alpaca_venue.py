@@ -486,3 +486,46 @@ def _keys() -> dict[str, str]:
 def test_faults_validate() -> None:
     with pytest.raises(ValueError, match="error_rate"):
         Faults(error_rate=2.0)
+
+
+# ------------------------------------------------------------ a trading day
+
+
+async def test_the_venue_sends_a_trading_days_events_and_the_adapter_maps_them() -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).time()
+    server = VenueServer(
+        VenueConfig(
+            accounts=(VenueAccount(KEY_ID, SECRET, name=VENUE_ACCOUNT),),
+            sim=SimConfig(seed=3, tick_interval=0.02, session_end=soon, order_id_prefix="VENUE"),
+        )
+    )
+    sent: list[tuple[str, str]] = []
+    server.state.venue.subscribe(
+        lambda _, m: sent.append((m["data"]["order"]["client_order_id"], m["data"]["event"]))
+    )
+    await server.start()
+    adapter = AlpacaBroker(config(server.url))
+    await adapter.connect()
+    gathered = Collected(adapter)
+    try:
+        await adapter.submit(resting("day-cancel"))
+        await adapter.submit(market("day-expire", order_type=OrderType.LIMIT,
+                                    limit_price=Decimal("0.01")))  # fmt: skip
+        await adapter.cancel(ACCOUNT, "day-cancel", "")
+        await eventually(
+            lambda: _value(gathered.of("day-expire", ReportKind.EXPIRED)),
+            bool,
+            what="the DAY order expired at the session's end",
+        )
+        assert [e for c, e in sent if c == "day-cancel"] == [
+            "pending_new", "new", "pending_cancel", "canceled",
+        ]  # fmt: skip
+        assert [e for c, e in sent if c == "day-expire"] == ["pending_new", "new", "expired"]
+        # pending_new and pending_cancel tell the gateway nothing new: not reported.
+        assert [r.kind for r in gathered.of("day-cancel")] == [
+            ReportKind.ACCEPTED, ReportKind.CANCELED,
+        ]  # fmt: skip
+    finally:
+        await gathered.stop()
+        await adapter.close()
+        await server.stop()
