@@ -3,12 +3,14 @@
 from gateway.brokers.base import (
     Broker,
     BrokerOrderState,
+    BulkOrderStates,
     ExecutionReport,
     ReportKind,
     SubmitAck,
 )
 from gateway.brokers.errors import (
     BrokerError,
+    BrokerRateLimited,
     BrokerRejected,
     BrokerTimeout,
     BrokerTransientError,
@@ -19,10 +21,12 @@ __all__ = [
     "Broker",
     "BrokerError",
     "BrokerOrderState",
+    "BrokerRateLimited",
     "BrokerRejected",
     "BrokerTimeout",
     "BrokerTransientError",
     "BrokerUnavailable",
+    "BulkOrderStates",
     "ExecutionReport",
     "ReportKind",
     "SubmitAck",

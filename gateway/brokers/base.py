@@ -96,6 +96,23 @@ class Reconnects(Protocol):
 
 
 @runtime_checkable
+class BulkOrderStates(Protocol):
+    """A broker that answers for many orders in one call (optional).
+
+    Reconciliation asks this first and asks order by order only for what
+    the answer lacks, so a pass over hundreds of orders costs a few calls,
+    not hundreds, against a venue's rate limit.
+    """
+
+    async def orders_since(self, account: str, since: datetime) -> list[BrokerOrderState]:
+        """Return the venue's view of the account's orders submitted after ``since``.
+
+        It may stop short of the newest (a bounded number of pages): an order
+        missing from the answer is asked about by ``order_status``.
+        """
+
+
+@runtime_checkable
 class Broker(Protocol):
     """A venue the gateway trades through.
 

@@ -33,5 +33,10 @@ class BrokerUnavailable(BrokerTransientError):
     """The request certainly did not reach the venue (connection refused, down)."""
 
 
+class BrokerRateLimited(BrokerUnavailable):
+    """The venue refused the request for its rate limit (HTTP 429): it is up,
+    and did not act. Retried after ``retry_after``; never a sign of a broker down."""
+
+
 class BrokerTimeout(BrokerTransientError):
     """The request may or may not have taken effect at the venue."""

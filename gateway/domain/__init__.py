@@ -14,6 +14,7 @@ from gateway.domain.enums import (
 from gateway.domain.events import (
     CancelRejected,
     CancelRequested,
+    FillsReconciled,
     OrderAccepted,
     OrderCanceled,
     OrderCreated,
@@ -23,7 +24,7 @@ from gateway.domain.events import (
     OrderRejected,
     OrderUpdate,
 )
-from gateway.domain.order import Fill, Order, OrderSpec
+from gateway.domain.order import Fill, Order, OrderSpec, ProvisionalFill
 from gateway.domain.queries import ListOrdersQuery, OrderRef, SubscriptionFilter
 from gateway.domain.state_machine import TRANSITIONS, IllegalTransition, apply_event
 
@@ -34,6 +35,7 @@ __all__ = [
     "CancelRejected",
     "CancelRequested",
     "Fill",
+    "FillsReconciled",
     "IllegalTransition",
     "ListOrdersQuery",
     "Order",
@@ -49,6 +51,7 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "OrderUpdate",
+    "ProvisionalFill",
     "Side",
     "SubscriptionFilter",
     "TimeInForce",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from gateway.domain.order import Fill, Order, OrderSpec
 
@@ -45,10 +46,31 @@ class OrderRejected:
 
 @dataclass(frozen=True, slots=True)
 class OrderFilled:
-    """The broker executed (part of) the order."""
+    """The broker executed (part of) the order: one of its executions, itemised."""
 
     order_id: str
     fill: Fill
+    time: datetime
+    broker_order_id: str = ""
+    # The order's cumulative filled quantity at the broker right after this
+    # execution, when the broker says (Alpaca does). It places the execution
+    # within the order: inside a provisional total it replaces its share.
+    cumulative_quantity: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FillsReconciled:
+    """The broker's totals show fills whose executions have not reached us.
+
+    Its cumulative quantity and average price are booked as the order's
+    totals; the difference to the itemised executions is provisional (see
+    ``ProvisionalFill``) until they arrive. Never an execution of its own:
+    subscribers see the order's totals move, with no ``fill``.
+    """
+
+    order_id: str
+    cumulative_quantity: Decimal
+    average_price: Decimal
     time: datetime
     broker_order_id: str = ""
 
@@ -92,6 +114,7 @@ OrderEvent = (
     | OrderAccepted
     | OrderRejected
     | OrderFilled
+    | FillsReconciled
     | CancelRequested
     | OrderCanceled
     | CancelRejected

@@ -57,6 +57,38 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvisionalFill:
+    """Fill quantity the broker's totals show but none of whose executions reached us.
+
+    Booked from a status answer (``FillsReconciled``) that ran ahead of the
+    report stream: the broker said ``cumulative`` filled at a notional of
+    ``notional``. The executions inside that cumulative which we book since
+    (``confirmed_*``) replace their share of it instead of adding to the
+    order's totals, so nothing is counted twice. It is gone once they all came.
+    """
+
+    cumulative: Decimal
+    """The broker's cumulative filled quantity it was booked from."""
+
+    notional: Decimal
+    """The broker's average price times ``cumulative``."""
+
+    confirmed_quantity: Decimal
+    """Quantity of real executions within ``cumulative``, booked before or since."""
+
+    confirmed_notional: Decimal
+
+    @property
+    def quantity(self) -> Decimal:
+        """Quantity no execution stands behind yet."""
+        return self.cumulative - self.confirmed_quantity
+
+    @property
+    def open_notional(self) -> Decimal:
+        return self.notional - self.confirmed_notional
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
     """The gateway's record of one order, as of ``updated_at``."""
 
@@ -77,6 +109,13 @@ class Order:
     reject_reason: str = ""
     # The status to return to if the broker refuses a cancel.
     status_before_cancel: OrderStatus | None = None
+    # The highest cumulative filled quantity the broker has stated (on a fill
+    # report or in a status answer): no fill may take the order beyond it, and
+    # a status answer below it is stale.
+    broker_filled: Decimal = ZERO
+    # Part of filled_quantity/fill_notional booked from the broker's totals
+    # and not yet replaced by its executions (None: every unit is itemised).
+    provisional: ProvisionalFill | None = None
 
     @property
     def is_terminal(self) -> bool:

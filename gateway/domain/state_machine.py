@@ -3,6 +3,14 @@
 ``apply_event(order, event, sequence)`` returns the order after the event or
 raises ``IllegalTransition``. It is pure: no I/O, no clock, no dedup (the
 engine removes duplicate fills by exec_id before calling it).
+
+Fill accounting holds two kinds of quantity: executions (``OrderFilled``),
+and totals the broker stated before their executions reached us
+(``FillsReconciled``, kept as the order's ``provisional`` part). An execution
+that the broker's cumulative quantity places inside a provisional total
+replaces its share of it; only one beyond it adds. Neither may take the order
+past what the broker has said it filled. So an execution is counted once
+whichever of the two arrives first, by construction rather than by timing.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from gateway.domain.enums import OrderStatus
 from gateway.domain.events import (
     CancelRejected,
     CancelRequested,
+    FillsReconciled,
     OrderAccepted,
     OrderCanceled,
     OrderCreated,
@@ -22,7 +31,7 @@ from gateway.domain.events import (
     OrderFilled,
     OrderRejected,
 )
-from gateway.domain.order import Order
+from gateway.domain.order import ZERO, Order, ProvisionalFill
 
 
 class IllegalTransition(Exception):
@@ -54,17 +63,20 @@ TRANSITIONS: dict[tuple[OrderStatus, type], Target] = {
     # Reports can overtake the submit's ack: a fill or a cancel before
     # ACCEPTED is the real world, not an error.
     (S.PENDING_NEW, OrderFilled): Rule.PROGRESS,
+    (S.PENDING_NEW, FillsReconciled): Rule.PROGRESS,
     (S.PENDING_NEW, OrderCanceled): S.CANCELED,
     (S.PENDING_NEW, OrderExpired): S.EXPIRED,
     (S.PENDING_NEW, CancelRequested): S.PENDING_CANCEL,
     # A second ack (from the report stream and the submit reply) is harmless.
     (S.ACCEPTED, OrderAccepted): Rule.KEEP,
     (S.ACCEPTED, OrderFilled): Rule.PROGRESS,
+    (S.ACCEPTED, FillsReconciled): Rule.PROGRESS,
     (S.ACCEPTED, CancelRequested): S.PENDING_CANCEL,
     (S.ACCEPTED, OrderCanceled): S.CANCELED,
     (S.ACCEPTED, OrderExpired): S.EXPIRED,
     (S.PARTIALLY_FILLED, OrderAccepted): Rule.KEEP,
     (S.PARTIALLY_FILLED, OrderFilled): Rule.PROGRESS,
+    (S.PARTIALLY_FILLED, FillsReconciled): Rule.PROGRESS,
     (S.PARTIALLY_FILLED, CancelRequested): S.PENDING_CANCEL,
     (S.PARTIALLY_FILLED, OrderCanceled): S.CANCELED,
     (S.PARTIALLY_FILLED, OrderExpired): S.EXPIRED,
@@ -72,6 +84,7 @@ TRANSITIONS: dict[tuple[OrderStatus, type], Target] = {
     (S.PENDING_CANCEL, OrderAccepted): Rule.KEEP,
     # Fills race the cancel: apply them; the cancel may still win for the rest.
     (S.PENDING_CANCEL, OrderFilled): Rule.PROGRESS_OR_KEEP,
+    (S.PENDING_CANCEL, FillsReconciled): Rule.PROGRESS_OR_KEEP,
     (S.PENDING_CANCEL, CancelRequested): Rule.KEEP,
     (S.PENDING_CANCEL, OrderCanceled): S.CANCELED,
     (S.PENDING_CANCEL, CancelRejected): Rule.RESTORE,
@@ -82,6 +95,15 @@ TRANSITIONS: dict[tuple[OrderStatus, type], Target] = {
     # venue, so it is counted; the order stays terminal unless it completed.
     (S.CANCELED, OrderFilled): Rule.PROGRESS_OR_KEEP,
     (S.EXPIRED, OrderFilled): Rule.PROGRESS_OR_KEEP,
+    (S.CANCELED, FillsReconciled): Rule.PROGRESS_OR_KEEP,
+    (S.EXPIRED, FillsReconciled): Rule.PROGRESS_OR_KEEP,
+    # FILLED from the broker's totals, then the executions behind them: each
+    # replaces its share of the provisional quantity. One that would add to a
+    # filled order is an overfill and refused in _fill_changes.
+    (S.FILLED, OrderFilled): Rule.KEEP,
+    # Newer totals with nothing to add re-book the provisional part at the
+    # broker's latest average; anything that would add is an overfill.
+    (S.FILLED, FillsReconciled): Rule.KEEP,
 }
 
 
@@ -114,6 +136,8 @@ def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
         changes["reject_reason"] = event.reason
     elif isinstance(event, OrderFilled):
         _fill_changes(order, event, changes)
+    elif isinstance(event, FillsReconciled):
+        _totals_changes(order, event, changes)
     elif isinstance(event, CancelRequested) and order.status is not OrderStatus.PENDING_CANCEL:
         changes["status_before_cancel"] = order.status
     filled = changes.get("filled_quantity", order.filled_quantity)
@@ -126,18 +150,104 @@ def _fill_changes(order: Order, event: OrderFilled, changes: dict[str, object]) 
     fill = event.fill
     if fill.quantity <= 0:
         raise IllegalTransition(order, event, f"fill quantity {fill.quantity} is not positive")
-    filled = order.filled_quantity + fill.quantity
-    if filled > order.spec.quantity:
-        # An overfill means the broker and we disagree about the order; absorbing
-        # it would corrupt the position, so it is refused and reported loudly.
+    cumulative = event.cumulative_quantity
+    provisional = order.provisional
+    if provisional is not None and cumulative is not None and cumulative <= provisional.cumulative:
+        _confirm(order, event, provisional, changes)
+    else:
+        filled = order.filled_quantity + fill.quantity
+        if filled > order.spec.quantity:
+            # An overfill means the broker and we disagree about the order; absorbing
+            # it would corrupt the position, so it is refused and reported loudly.
+            raise IllegalTransition(
+                order, event, f"overfill: {filled} filled of {order.spec.quantity} ordered"
+            )
+        if cumulative is not None and filled > max(cumulative, order.broker_filled):
+            # The same execution under a second id, or a report out of step
+            # with the broker's own count: more than the broker says it filled.
+            raise IllegalTransition(
+                order,
+                event,
+                f"{filled} filled, beyond the broker's cumulative "
+                f"{max(cumulative, order.broker_filled)}",
+            )
+        # Every order ever seen stays in memory: where the sum is the same number,
+        # written the same way, as the order's quantity (filled in full) or the fill
+        # (the first one), keep that object rather than a copy of it.
+        changes["filled_quantity"] = _same_or(filled, order.spec.quantity, fill.quantity)
+        changes["fill_notional"] = order.fill_notional + fill.quantity * fill.price
+    if cumulative is not None and cumulative > order.broker_filled:
+        changes["broker_filled"] = cumulative
+    if event.broker_order_id and not order.broker_order_id:
+        changes["broker_order_id"] = event.broker_order_id
+
+
+def _confirm(
+    order: Order, event: OrderFilled, provisional: ProvisionalFill, changes: dict[str, object]
+) -> None:
+    """Replace the share of ``provisional`` that ``event``'s execution stands behind.
+
+    The broker's total already counted this execution, so the order's
+    filled quantity stays; once every execution inside the total is in, the
+    notional becomes theirs exactly (no rounding of the broker's average left).
+    """
+    fill = event.fill
+    confirmed = provisional.confirmed_quantity + fill.quantity
+    if confirmed > provisional.cumulative:
         raise IllegalTransition(
-            order, event, f"overfill: {filled} filled of {order.spec.quantity} ordered"
+            order,
+            event,
+            f"executions of {confirmed} within the broker's cumulative {provisional.cumulative}",
         )
-    # Every order ever seen stays in memory: where the sum is the same number,
-    # written the same way, as the order's quantity (filled in full) or the fill
-    # (the first one), keep that object rather than a copy of it.
-    changes["filled_quantity"] = _same_or(filled, order.spec.quantity, fill.quantity)
-    changes["fill_notional"] = order.fill_notional + fill.quantity * fill.price
+    notional = fill.quantity * fill.price
+    if confirmed == provisional.cumulative:
+        itemised = order.fill_notional - provisional.open_notional
+        changes["fill_notional"] = itemised + notional
+        changes["provisional"] = None
+    else:
+        changes["provisional"] = ProvisionalFill(
+            provisional.cumulative,
+            provisional.notional,
+            confirmed,
+            provisional.confirmed_notional + notional,
+        )
+
+
+def _totals_changes(order: Order, event: FillsReconciled, changes: dict[str, object]) -> None:
+    """Book the broker's stated totals; the executions not yet itemised are provisional."""
+    cumulative, average = event.cumulative_quantity, event.average_price
+    if cumulative <= 0 or average <= 0:
+        raise IllegalTransition(order, event, f"totals {cumulative} at {average} are not positive")
+    if cumulative > order.spec.quantity:
+        raise IllegalTransition(
+            order, event, f"overfill: {cumulative} filled of {order.spec.quantity} ordered"
+        )
+    if cumulative < order.broker_filled:
+        # Missing evidence is not an outcome: an answer older than what the
+        # broker already told us says nothing about the fills since.
+        raise IllegalTransition(
+            order, event, f"stale: the broker already stated {order.broker_filled} filled"
+        )
+    provisional = order.provisional
+    open_quantity = provisional.quantity if provisional else ZERO
+    open_notional = provisional.open_notional if provisional else ZERO
+    # Every execution booked so far lies within ``cumulative`` (it is at least
+    # each one's cumulative quantity), so all of them are confirmed parts of it.
+    itemised = order.filled_quantity - open_quantity
+    itemised_notional = order.fill_notional - open_notional
+    if cumulative < itemised:
+        raise IllegalTransition(
+            order, event, f"the broker's {cumulative} is less than the {itemised} executed"
+        )
+    if cumulative == itemised:
+        changes["provisional"] = None
+        changes["fill_notional"] = itemised_notional
+    else:
+        notional = cumulative * average
+        changes["provisional"] = ProvisionalFill(cumulative, notional, itemised, itemised_notional)
+        changes["fill_notional"] = notional
+    changes["filled_quantity"] = _same_or(cumulative, order.spec.quantity)
+    changes["broker_filled"] = cumulative
     if event.broker_order_id and not order.broker_order_id:
         changes["broker_order_id"] = event.broker_order_id
 

@@ -1,8 +1,9 @@
 """Broker health: a circuit breaker over every broker call.
 
 Closed (healthy) until ``threshold`` consecutive calls fail with transient
-errors; then open: new orders fail fast with UNAVAILABLE instead of piling
-up behind a dead broker, while status reads, lists and streams go on from
+errors (a rate-limit refusal is not one: the broker answered); then open:
+new orders fail fast with UNAVAILABLE instead of piling up behind a dead
+broker, while status reads, lists and streams go on from
 the order table. Any successful call (a reconciliation probe, a report from
 the stream) closes it again.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from gateway.brokers import BrokerTransientError
+from gateway.brokers import BrokerRateLimited, BrokerTransientError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ class BrokerHealth:
 
     def record(self, error: BaseException | None) -> None:
         """Record one broker call's outcome (None: it succeeded)."""
-        if error is None:
+        if error is None or isinstance(error, BrokerRateLimited):
+            # A 429 is the broker answering "not so fast": up, not down. Counted
+            # as a failure it would open the breaker, whose probes add calls.
             self.consecutive_failures = 0
             self._set(True)
         elif isinstance(error, BrokerTransientError):

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from tenacity import (
@@ -36,6 +37,7 @@ from gateway.brokers import (
     BrokerTimeout,
     BrokerTransientError,
     BrokerUnavailable,
+    BulkOrderStates,
     SubmitAck,
 )
 from gateway.domain import OrderSpec
@@ -294,6 +296,17 @@ async def check_order(
 ) -> BrokerOrderState | None:
     """Ask the broker for one order (one try; reconciliation comes back anyway)."""
     return await _call(config, health, broker.order_status(account, client_order_id))
+
+
+async def check_orders_since(
+    broker: BulkOrderStates,
+    config: EngineConfig,
+    health: BrokerHealth,
+    account: str,
+    since: datetime,
+) -> list[BrokerOrderState]:
+    """Ask the broker for an account's orders submitted after ``since``, in bulk (one try)."""
+    return await _call(config, health, broker.orders_since(account, since))
 
 
 async def check_open_orders(

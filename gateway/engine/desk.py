@@ -309,21 +309,30 @@ class OrderDesk:
             order = self._emit_if(interpret.ack_event(order, state.broker_order_id, now)) or order
         for fill in interpret.itemised_fills(order, state, booked):
             order = self._emit_safely(fill) or order
-        catch_up = interpret.catch_up_fill(order, state, booked, now)
-        if catch_up is not None:
+        totals = interpret.catch_up(order, state, now)
+        if totals is not None:
             log.warning(
-                "order %s: booking %s missed fill quantity at %s from the broker's totals",
+                "order %s: the broker counts %s filled at %s, ahead of the executions we "
+                "have (%s); booked provisionally until they arrive",
                 order_id,
-                catch_up.fill.quantity,
-                catch_up.fill.price,
+                totals.cumulative_quantity,
+                totals.average_price,
+                order.filled_quantity,
             )
-            order = self._emit_safely(catch_up) or order
-        elif state.filled_quantity > order.filled_quantity and state.average_fill_price is None:
-            log.error(
-                "order %s: broker reports %s filled, we know %s, and no price to book it at",
+            order = self._emit_safely(totals) or order
+        elif state.filled_quantity > order.filled_quantity:
+            # Left for a later answer: one with a price, or one not older than
+            # what the stream already said. Unverified, it is asked about again.
+            self._inflight.of(order_id).unverified = True
+            log.log(
+                logging.ERROR if state.average_fill_price is None else logging.INFO,
+                "order %s: broker reports %s filled (at %s), we know %s and the broker said "
+                "%s before; not booked from this answer",
                 order_id,
                 state.filled_quantity,
+                state.average_fill_price,
                 order.filled_quantity,
+                order.broker_filled,
             )
         terminal = interpret.terminal_event(order, state, now)
         if terminal is not None:
@@ -358,7 +367,14 @@ class OrderDesk:
         order = self._table.get(order_id)
         if order is None or order.is_terminal or self._inflight.submitting(order_id):
             return
-        if order.status is not OrderStatus.PENDING_NEW:
+        # Cancelled while its submit was in doubt, and the broker never had it:
+        # as unarrived as an order still PENDING_NEW.
+        never_acked = order.status is OrderStatus.PENDING_NEW or (
+            order.status is OrderStatus.PENDING_CANCEL
+            and order.status_before_cancel is OrderStatus.PENDING_NEW
+            and not order.broker_order_id
+        )
+        if not never_acked:
             flight = self._inflight.of(order_id)
             if not flight.reported_missing:
                 flight.reported_missing = True

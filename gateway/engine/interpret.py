@@ -4,17 +4,26 @@ Pure functions, no I/O and no table: each takes the order as the gateway
 knows it (and whether an execution was already booked) and returns the event
 to apply, or None when the report only repeats what is known. The actor
 applies what they return; property and unit tests call them directly.
+
+Fills come two ways, in any order: executions on the report stream, and
+totals in a status answer that may run ahead of the stream (Alpaca's REST
+does). An execution is known by its exec_id and, where the broker gives its
+cumulative quantity, by that too (``execution_key``), so a repeat under
+another id is still a repeat. Totals ahead of the executions are booked as
+``FillsReconciled``, which the state machine keeps provisional: the
+executions, when they come, replace it rather than add to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from gateway.brokers import BrokerOrderState, ExecutionReport, ReportKind
 from gateway.domain import (
     CancelRejected,
-    Fill,
+    FillsReconciled,
     Order,
     OrderAccepted,
     OrderCanceled,
@@ -24,10 +33,18 @@ from gateway.domain import (
     OrderRejected,
     OrderStatus,
 )
-from gateway.domain.order import AVERAGE_PRICE_QUANTUM
 
-# Whether ``exec_id`` was already booked for ``order_id``.
+# Whether ``exec_id`` (or an ``execution_key``) was already booked for ``order_id``.
 Booked = Callable[[str, str], bool]
+
+
+def execution_key(cumulative: Decimal) -> str:
+    """The name of the execution after which the order's cumulative fill is ``cumulative``.
+
+    A broker's cumulative quantity only grows, so within one order it names
+    one execution whatever id the report gave it: booked beside the exec_id.
+    """
+    return f"@{format(cumulative.normalize(), 'f')}"
 
 
 def ack_event(order: Order, broker_order_id: str, time: datetime) -> OrderAccepted | None:
@@ -54,9 +71,7 @@ def report_event(order: Order, report: ExecutionReport, booked: Booked) -> Order
                 return None
             return OrderRejected(order_id, report.reason or "rejected by broker", time)
         case ReportKind.FILL:
-            if report.fill is None or booked(order_id, report.fill.exec_id):
-                return None  # a duplicate report: each exec_id is applied once
-            return OrderFilled(order_id, report.fill, time, report.broker_order_id)
+            return fill_event(order, report, booked)
         case ReportKind.CANCELED:
             if order.status is OrderStatus.CANCELED:
                 return None  # the echo of a cancel already applied
@@ -70,6 +85,21 @@ def report_event(order: Order, report: ExecutionReport, booked: Booked) -> Order
                 return None
             return OrderExpired(order_id, time)
     return None
+
+
+def fill_event(order: Order, report: ExecutionReport, booked: Booked) -> OrderFilled | None:
+    """The execution ``report`` brings, or None if it is booked already (a repeat)."""
+    fill = report.fill
+    if fill is None or booked(order.order_id, fill.exec_id):
+        return None  # a duplicate report: each exec_id is applied once
+    cumulative = report.filled_quantity
+    if cumulative is not None and cumulative < fill.quantity:
+        cumulative = None  # not this execution's count: no evidence, so none used
+    if cumulative is not None and booked(order.order_id, execution_key(cumulative)):
+        return None  # the same execution under another id
+    return OrderFilled(
+        order.order_id, fill, report.time, report.broker_order_id, cumulative_quantity=cumulative
+    )
 
 
 def may_have_missed_fills(order: Order, report: ExecutionReport) -> bool:
@@ -93,28 +123,29 @@ def itemised_fills(order: Order, state: BrokerOrderState, booked: Booked) -> lis
     ]
 
 
-def catch_up_fill(
-    order: Order, state: BrokerOrderState, booked: Booked, now: datetime
-) -> OrderFilled | None:
-    """Book fills the broker counts but never itemised to us, as one fill.
+def catch_up(order: Order, state: BrokerOrderState, now: datetime) -> FillsReconciled | None:
+    """The broker's totals to book when they count fills not itemised to us.
 
-    Its exec_id names the broker's total, so the same catch-up is never
-    booked twice; its price is what makes our average match the broker's.
-    None when nothing is missing, or when the broker gave no price.
+    Call after the state's itemised fills are applied. None when nothing is
+    missing, when the broker gave no price, or when the answer is older than
+    what the broker already told us (missing evidence is not an outcome: a
+    later answer settles it). Also when the totals match ours but a
+    provisional part rests on an older, smaller total: re-booked from the
+    newer one, the average is the broker's again.
     """
-    if state.filled_quantity <= order.filled_quantity or state.average_fill_price is None:
+    cumulative, average = state.filled_quantity, state.average_fill_price
+    if average is None or average <= 0 or cumulative < order.broker_filled:
         return None
-    missing = state.filled_quantity - order.filled_quantity
-    notional = state.average_fill_price * state.filled_quantity - order.fill_notional
-    price = (notional / missing).quantize(AVERAGE_PRICE_QUANTUM)
-    if price <= 0:
-        price = state.average_fill_price
-    exec_id = f"reconciled:{state.broker_order_id}:{state.filled_quantity}"
-    if booked(order.order_id, exec_id):
-        return None
-    return OrderFilled(
-        order.order_id, Fill(exec_id, missing, price, now), now, state.broker_order_id
+    provisional = order.provisional
+    ahead = cumulative > order.filled_quantity
+    newer = (
+        provisional is not None
+        and cumulative == order.filled_quantity
+        and cumulative > provisional.cumulative
     )
+    if not (ahead or newer) or cumulative > order.spec.quantity:
+        return None
+    return FillsReconciled(order.order_id, cumulative, average, now, state.broker_order_id)
 
 
 def terminal_event(order: Order, state: BrokerOrderState, now: datetime) -> OrderEvent | None:

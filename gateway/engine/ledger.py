@@ -24,6 +24,7 @@ from gateway.domain import (
     OrderUpdate,
     apply_event,
 )
+from gateway.engine.interpret import execution_key
 from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
 
@@ -115,8 +116,12 @@ class Ledger:
         """Put a record's result into the table: the one path for live and replay."""
         order = record.update.order
         self.table.put(order)
-        if isinstance(record.event, OrderFilled):
-            self.table.add_exec(order.order_id, record.event.fill.exec_id)
+        event = record.event
+        if isinstance(event, OrderFilled):
+            self.table.add_exec(order.order_id, event.fill.exec_id)
+            if event.cumulative_quantity is not None:
+                # Also by its place in the order, so a repeat under another id is known.
+                self.table.add_exec(order.order_id, execution_key(event.cumulative_quantity))
 
     # --------------------------------------------------------------- reads
 

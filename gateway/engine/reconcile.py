@@ -1,7 +1,8 @@
 """Reconciliation: make the order table agree with the broker.
 
 A pass asks the broker about every open order the gateway is not already
-talking to the broker about, feeds what it learns back into the actor as
+talking to the broker about (in bulk where the broker can answer so, one
+order at a time only for what the bulk answer lacks), feeds what it learns back into the actor as
 broker order states (so fills missed while disconnected or down are
 applied once each), and reports two kinds of disagreement:
 
@@ -21,8 +22,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from gateway.brokers import Broker, BrokerError, BrokerOrderState
+from gateway.brokers import Broker, BrokerError, BrokerOrderState, BulkOrderStates
 from gateway.domain import Order
 from gateway.engine import broker_calls
 from gateway.engine.breaker import BrokerHealth
@@ -30,9 +32,12 @@ from gateway.engine.config import EngineConfig
 
 log = logging.getLogger(__name__)
 
-# Orders asked about at once: enough to finish a pass quickly, few enough not
-# to trip a venue's rate limit.
+# Orders asked about at once, one by one: enough to finish a pass quickly, few
+# enough not to trip a venue's rate limit.
 CONCURRENCY = 8
+# How far before the oldest order's creation (our clock) the bulk question
+# starts: the venue stamps submission with its own clock.
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(slots=True)
@@ -41,6 +46,7 @@ class ReconcileResult:
 
     checked: int = 0
     found: int = 0
+    bulk: int = 0  # orders answered by the bulk question
     absent: list[str] = field(default_factory=list)
     errors: int = 0
     foreign: list[BrokerOrderState] = field(default_factory=list)
@@ -65,8 +71,16 @@ class Reconciler:
         """Check ``open_orders`` against the broker; deliver what it says."""
         result = ReconcileResult()
         limit = asyncio.Semaphore(CONCURRENCY)
+        known = await self._bulk(open_orders, result)
 
         async def check(order: Order) -> None:
+            state = known.get((order.spec.account, order.spec.client_order_id))
+            if state is not None:
+                result.checked += 1
+                result.found += 1
+                result.bulk += 1
+                await self.deliver(state)
+                return
             async with limit:
                 try:
                     state = await broker_calls.check_order(
@@ -99,3 +113,28 @@ class Reconciler:
             await report_foreign(at_broker)
         self.passes += 1
         return result
+
+    async def _bulk(
+        self, orders: list[Order], result: ReconcileResult
+    ) -> dict[tuple[str, str], BrokerOrderState]:
+        """The broker's states of ``orders`` from bulk questions, one per account."""
+        broker = self.broker
+        if not orders or not isinstance(broker, BulkOrderStates):
+            return {}
+        oldest: dict[str, Order] = {}
+        for order in orders:
+            first = oldest.get(order.spec.account)
+            if first is None or order.created_at < first.created_at:
+                oldest[order.spec.account] = order
+        known: dict[tuple[str, str], BrokerOrderState] = {}
+        for account, first in oldest.items():
+            try:
+                states = await broker_calls.check_orders_since(
+                    broker, self.config, self.health, account, first.created_at - CLOCK_MARGIN
+                )
+            except BrokerError as error:
+                result.errors += 1
+                log.debug("reconcile: bulk question for %s unanswered: %r", account, error)
+                continue  # asked order by order instead
+            known.update(((s.account, s.client_order_id), s) for s in states)
+        return known

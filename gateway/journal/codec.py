@@ -27,6 +27,7 @@ from gateway.domain import (
     CancelRejected,
     CancelRequested,
     Fill,
+    FillsReconciled,
     Order,
     OrderAccepted,
     OrderCanceled,
@@ -39,14 +40,20 @@ from gateway.domain import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    ProvisionalFill,
     Side,
     TimeInForce,
 )
 from gateway.journal.base import JournalRecord
 from gateway.journal.compiled import compile_codec
 
-FORMAT_VERSION = 1
-"""The newest record format this code reads and the one it writes."""
+FORMAT_VERSION = 2
+"""The newest record format this code reads and the one it writes.
+
+2: fill accounting by the broker's cumulative quantity (``OrderFilled.
+cumulative_quantity``, ``Order.broker_filled`` and ``Order.provisional``, the
+``fills_reconciled`` event). Version 1 records are read by ``_upgrade_v1``.
+"""
 
 
 class JournalError(Exception):
@@ -225,6 +232,16 @@ FILL = _Struct(
     (("exec_id", TEXT), ("quantity", DECIMAL), ("price", DECIMAL), ("time", TIME)),
 )
 
+PROVISIONAL = _Struct(
+    ProvisionalFill,
+    (
+        ("cumulative", DECIMAL),
+        ("notional", DECIMAL),
+        ("confirmed_quantity", DECIMAL),
+        ("confirmed_notional", DECIMAL),
+    ),
+)
+
 ORDER = _Struct(
     Order,
     (
@@ -240,6 +257,8 @@ ORDER = _Struct(
         ("fill_notional", DECIMAL),
         ("reject_reason", TEXT),
         ("status_before_cancel", _optional(_enum(OrderStatus))),
+        ("broker_filled", DECIMAL),
+        ("provisional", _optional(PROVISIONAL.kind)),
     ),
 )
 
@@ -266,8 +285,25 @@ _EVENT_LAYOUTS = (
     _Struct(OrderRejected, (("order_id", TEXT), ("reason", TEXT), ("time", TIME)), tag="rejected"),
     _Struct(
         OrderFilled,
-        (("order_id", TEXT), ("fill", FILL.kind), ("time", TIME), ("broker_order_id", TEXT)),
+        (
+            ("order_id", TEXT),
+            ("fill", FILL.kind),
+            ("time", TIME),
+            ("broker_order_id", TEXT),
+            ("cumulative_quantity", _optional(DECIMAL)),
+        ),
         tag="filled",
+    ),
+    _Struct(
+        FillsReconciled,
+        (
+            ("order_id", TEXT),
+            ("cumulative_quantity", DECIMAL),
+            ("average_price", DECIMAL),
+            ("time", TIME),
+            ("broker_order_id", TEXT),
+        ),
+        tag="fills_reconciled",
     ),
     _Struct(CancelRequested, (("order_id", TEXT), ("time", TIME)), tag="cancel_requested"),
     _Struct(OrderCanceled, (("order_id", TEXT), ("time", TIME), ("reason", TEXT)), tag="canceled"),
@@ -361,6 +397,8 @@ def _decode_document(document: object) -> JournalRecord:
         )
     if version < 1:
         raise CorruptRecord(f"no such format version {version}", where=("v",))
+    if version == 1:
+        document = _upgrade_v1(document)
     if document.keys() != _RECORD_FIELDS:
         raise CorruptRecord(f"unexpected fields {sorted(document.keys())[:5]}")
     raw_event = document["event"]
@@ -373,6 +411,37 @@ def _decode_document(document: object) -> JournalRecord:
     if event.order_id != update.order.order_id:
         raise CorruptRecord(f"event of {event.order_id!r} carries another order's update")
     return JournalRecord(event, update)
+
+
+# Fields version 2 added, with the value that means what version 1 meant.
+_V2_FILLED_FIELDS = {"cumulative_quantity": None}
+_V2_ORDER_FIELDS = {"broker_filled": "0", "provisional": None}
+
+
+def _upgrade_v1(document: dict[str, Any]) -> dict[str, Any]:
+    """Return a version 1 document as version 2 would write it.
+
+    Version 1 knew no broker cumulative quantity and no provisional fills:
+    its fills are executions placed nowhere in particular, which is what the
+    added fields' empty values say. Anything not shaped as expected is left
+    for the decoder to call corrupt.
+    """
+    upgraded = dict(document)
+    event = document.get("event")
+    if isinstance(event, dict) and event.get("type") == "filled":
+        upgraded["event"] = _with_fields(event, _V2_FILLED_FIELDS, "event")
+    update = document.get("update")
+    if isinstance(update, dict) and isinstance(update.get("order"), dict):
+        order = _with_fields(update["order"], _V2_ORDER_FIELDS, "update.order")
+        upgraded["update"] = {**update, "order": order}
+    return upgraded
+
+
+def _with_fields(value: dict[str, Any], fields: Mapping[str, object], where: str) -> dict[str, Any]:
+    present = fields.keys() & value.keys()
+    if present:
+        raise CorruptRecord(f"version 1 record with later fields {sorted(present)} in {where}")
+    return {**value, **fields}
 
 
 def _decode_part(layout: _Struct, value: object, name: str) -> Any:

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="market random seed (default 0)")
     add("--tick-interval", type=float, default=0.05, help="seconds per market tick")
     add("--partial-fills", type=int, default=3, help="fills per match (default 3)")
+    add(
+        "--session-end",
+        type=dt_time.fromisoformat,
+        default=None,
+        metavar="HH:MM",
+        help="UTC time of day at which DAY orders expire (default: never)",
+    )
     add("--prices", default="", help="starting prices, e.g. AAPL=187.25,MSFT=410")
     add("--liquidity", type=Decimal, default=None, help="most quantity one match fills")
     add(
@@ -58,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest order quantity accepted; larger orders are rejected (422)",
     )
     add("--latency", type=float, default=0.0, help="seconds added to every REST call")
+    add(
+        "--stream-delay",
+        type=float,
+        default=0.0,
+        help="seconds each stream message is held back, so REST answers run ahead of it",
+    )
     add("--error-rate", type=float, default=0.0, help="fraction of REST calls failing 500")
     add(
         "--lost-answer-rate",
@@ -118,12 +132,14 @@ def config_from(args: argparse.Namespace) -> VenueConfig:
             symbols=symbols,
             default_symbol=default_symbol,
             partial_fills=args.partial_fills,
+            session_end=args.session_end,
             tick_interval=args.tick_interval,
             max_quantity=args.max_quantity,
             order_id_prefix="VENUE",
         ),
         faults=Faults(
             latency=args.latency,
+            stream_delay=args.stream_delay,
             error_rate=args.error_rate,
             lost_answer_rate=args.lost_answer_rate,
             rate_limit_rate=args.rate_limit_rate,

@@ -148,8 +148,11 @@ class PaperVenue:
         self._orders[order.id] = order
         self._by_exchange_id[order.exchange_id] = order
         self._by_client_id[(spec.account, spec.client_order_id)] = order
-        # Alpaca answers before the order works; its events come after.
+        # Alpaca answers before the order works; its events come after, the
+        # first of them pending_new (received, not yet working), then new.
+        order.status = "pending_new"
         accepted = order.to_json()
+        self._publish(order, {"event": "pending_new", "timestamp": now})
         self._apply(reports)
         return accepted
 
@@ -158,12 +161,16 @@ class PaperVenue:
         order = self._find(account, order_id)
         if not order.is_open:
             raise VenueError(422, CODE_NOT_CANCELABLE, "order is not cancelable")
+        now = self._clock()
         try:
             reports = self._exchange.cancel(
-                account, order.spec.client_order_id, self._clock(), order.exchange_id
+                account, order.spec.client_order_id, now, order.exchange_id
             )
         except BrokerRejected:
             raise VenueError(422, CODE_NOT_CANCELABLE, "order is not cancelable") from None
+        # As at Alpaca: the request is taken (pending_cancel), then it is done.
+        order.status = "pending_cancel"
+        self._publish(order, {"event": "pending_cancel", "timestamp": now})
         self._apply(reports)
 
     def get(self, account: str, order_id: str) -> dict[str, Any]:
@@ -221,11 +228,14 @@ class PaperVenue:
         for report in reports:
             order = self._by_exchange_id[report.broker_order_id]
             order.updated_at = report.time
-            data = self._event(order, report)
-            data["order"] = order.to_json()
-            message = {"stream": "trade_updates", "data": data}
-            for listener in list(self._listeners):
-                listener(order.spec.account, message)
+            self._publish(order, self._event(order, report))
+
+    def _publish(self, order: VenueOrder, data: dict[str, Any]) -> None:
+        """Send one trade_updates event, with the order as it stands after it."""
+        data["order"] = order.to_json()
+        message = {"stream": "trade_updates", "data": data}
+        for listener in list(self._listeners):
+            listener(order.spec.account, message)
 
     def _event(self, order: VenueOrder, report: ExecutionReport) -> dict[str, Any]:
         """Update ``order`` by ``report``; return the event's fields except ``order``."""

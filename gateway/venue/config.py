@@ -28,7 +28,7 @@ class VenueAccount:
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Failures the venue injects into REST calls (never into the stream)."""
+    """Failures the venue injects: into REST calls, and a lag on the stream."""
 
     latency: float = 0.0
     """Seconds added before every REST answer."""
@@ -42,9 +42,13 @@ class Faults:
     rate_limit_rate: float = 0.0
     """Fraction of REST calls answered 429 with rate-limit headers, without acting."""
 
+    stream_delay: float = 0.0
+    """Seconds each ``trade_updates`` message is held before it is sent, in
+    order: REST answers run ahead of the stream, as they can at Alpaca."""
+
     def __post_init__(self) -> None:
-        if self.latency < 0:
-            raise ValueError("latency must not be negative")
+        if self.latency < 0 or self.stream_delay < 0:
+            raise ValueError("latency and stream_delay must not be negative")
         for name in ("error_rate", "lost_answer_rate", "rate_limit_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within [0, 1]")

@@ -73,18 +73,23 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if path.startswith("/_venue/"):
         return await _guarded(request, handler)
 
+    route = request.match_info.route.resource
+    state.calls[(request.method, route.canonical if route else path)] += 1
     faults = state.faults
     if faults.latency:
         await asyncio.sleep(faults.latency)
     limit_headers, over = _count_call(state, account.name)
     if over or state.rng.random() < faults.rate_limit_rate:
         if not over:
-            # An injected 429: the window "resets" in a second.
+            # An injected 429: the window "resets" in a second. A limit is
+            # named only if the venue enforces one: a client that believes
+            # the header must not be slowed to a limit that does not exist.
             limit_headers = {
-                "X-RateLimit-Limit": str(state.config.calls_per_minute or 200),
                 "X-RateLimit-Remaining": "0",
                 "X-RateLimit-Reset": str(math.ceil(time.time()) + 1),
             }
+            if state.config.calls_per_minute is not None:
+                limit_headers["X-RateLimit-Limit"] = str(state.config.calls_per_minute)
         error = VenueError(429, CODE_RATE_LIMIT, "rate limit exceeded")
         return error_response(error, limit_headers)
     if state.rng.random() < faults.error_rate:
@@ -249,6 +254,7 @@ async def put_faults(request: web.Request) -> web.Response:
             "error_rate": faults.error_rate,
             "lost_answer_rate": faults.lost_answer_rate,
             "rate_limit_rate": faults.rate_limit_rate,
+            "stream_delay": faults.stream_delay,
         }
     )
 

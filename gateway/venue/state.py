@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -27,6 +28,9 @@ class VenueState:
     # Per (account, client_order_id): order submissions received, duplicates
     # included, so tests can prove nobody sent an order twice.
     submissions: dict[tuple[str, str], int] = field(default_factory=dict)
+    # REST calls received per (method, route), faulted ones included: what a
+    # client's habits cost against a rate limit.
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @classmethod
     def create(cls, config: VenueConfig) -> VenueState:

@@ -33,15 +33,20 @@ async def stream_handler(request: web.Request) -> web.WebSocketResponse:
     state.sockets.add(ws)
     # Overload: a client that falls this far behind is disconnected (and
     # must reconcile on reconnect), so one slow reader never stalls the venue.
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(state.config.stream_queue_size)
+    queue: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue(
+        state.config.stream_queue_size
+    )
     writer = asyncio.create_task(_write(ws, queue))
+    loop = asyncio.get_running_loop()
     account: VenueAccount | None = None
 
     def deliver(owner: str, message: dict[str, Any]) -> None:
         if account is None or owner != account.name or ws.closed:
             return
+        # Each message carries the moment it may go out: a lagging stream
+        # (Faults.stream_delay) still delivers everything, in order.
         try:
-            queue.put_nowait(message)
+            queue.put_nowait((loop.time() + state.faults.stream_delay, message))
         except asyncio.QueueFull:
             log.warning("stream client of %s too slow; disconnecting it", owner)
             asyncio.get_running_loop().create_task(ws.close(code=WSCloseCode.TRY_AGAIN_LATER))
@@ -65,7 +70,7 @@ async def stream_handler(request: web.Request) -> web.WebSocketResponse:
             state.venue.unsubscribe(deliver)
             if streams:
                 state.venue.subscribe(deliver)
-            queue.put_nowait({"stream": "listening", "data": {"streams": streams}})
+            queue.put_nowait((0.0, {"stream": "listening", "data": {"streams": streams}}))
     finally:
         state.venue.unsubscribe(deliver)
         state.sockets.discard(ws)
@@ -76,7 +81,9 @@ async def stream_handler(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _authenticate(
-    ws: web.WebSocketResponse, state: VenueState, queue: asyncio.Queue[dict[str, Any]]
+    ws: web.WebSocketResponse,
+    state: VenueState,
+    queue: asyncio.Queue[tuple[float, dict[str, Any]]],
 ) -> VenueAccount | None:
     """Wait for the auth message; queue the answer; return the account or None."""
     try:
@@ -93,15 +100,21 @@ async def _authenticate(
             account = state.authenticate(_text(data.get("key_id")), _text(data.get("secret_key")))
     status = "authorized" if account else "unauthorized"
     queue.put_nowait(
-        {"stream": "authorization", "data": {"status": status, "action": "authenticate"}}
+        (0.0, {"stream": "authorization", "data": {"status": status, "action": "authenticate"}})
     )
     return account
 
 
-async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]]) -> None:
+async def _write(
+    ws: web.WebSocketResponse, queue: asyncio.Queue[tuple[float, dict[str, Any]]]
+) -> None:
+    loop = asyncio.get_running_loop()
     while True:
-        message = await queue.get()
+        not_before, message = await queue.get()
         try:
+            wait = not_before - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             if not ws.closed:
                 await ws.send_bytes(dumps(message).encode())
         except ConnectionError:

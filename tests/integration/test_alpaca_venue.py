@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,12 @@ from gateway.brokers.alpaca import (
     LiveTradingRefused,
 )
 from gateway.brokers.base import Broker, ExecutionReport, ReportKind
-from gateway.brokers.errors import BrokerRejected, BrokerTimeout, BrokerUnavailable
+from gateway.brokers.errors import (
+    BrokerRateLimited,
+    BrokerRejected,
+    BrokerTimeout,
+    BrokerUnavailable,
+)
 from gateway.brokers.simulated import SimConfig
 from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
@@ -279,7 +285,7 @@ async def test_429_carries_the_wait_and_a_lost_answer_is_found_again(
     broker: AlpacaBroker, venue: VenueServer
 ) -> None:
     venue.state.set_faults(rate_limit_rate=1.0)
-    with pytest.raises(BrokerUnavailable) as throttled:
+    with pytest.raises(BrokerRateLimited) as throttled:
         await broker.submit(market("storm-1"))
     assert throttled.value.retry_after is not None
     assert 0 <= throttled.value.retry_after <= 2
@@ -296,18 +302,26 @@ async def test_429_carries_the_wait_and_a_lost_answer_is_found_again(
     assert [o["id"] for o in orders] == [ack.broker_order_id]
 
 
-async def test_the_venue_rate_limit_answers_429_with_its_reset() -> None:
+async def test_the_adapter_waits_out_the_venues_window_instead_of_drawing_429s() -> None:
     account = VenueAccount(KEY_ID, SECRET, name=VENUE_ACCOUNT)
     server = VenueServer(VenueConfig(accounts=(account,), calls_per_minute=3))
     url = await server.start()
     adapter = AlpacaBroker(config(url))
     try:
         await adapter.connect()
-        # A minute boundary may reset the count once; within 8 calls the limit bites.
-        limited = await _first_failure(lambda: adapter.order_status(ACCOUNT, "x"), tries=8)
-        assert isinstance(limited, BrokerUnavailable)
-        assert limited.retry_after is not None
-        assert 0 <= limited.retry_after <= 60
+        # X-RateLimit-Remaining reaches 0 within the window (a minute boundary
+        # may start a new one once): from then on calls wait for the reset.
+        waited = False
+        for _ in range(8):
+            try:
+                async with asyncio.timeout(0.5):
+                    await adapter.order_status(ACCOUNT, "x")
+            except TimeoutError:
+                waited = True
+                break
+        assert waited, "the adapter kept calling past the venue's limit"
+        assert adapter.limiter.waits >= 1
+        assert adapter.limiter.limit == 3  # learnt from X-RateLimit-Limit
     finally:
         await adapter.close()
         await server.stop()
@@ -452,15 +466,6 @@ def test_credentials_come_from_env_or_file_and_never_show(tmp_path: Path) -> Non
 # ------------------------------------------------------------------ helpers
 
 
-async def _first_failure(call: Callable[[], Awaitable[object]], tries: int) -> Exception:
-    for _ in range(tries):
-        try:
-            await call()
-        except Exception as exc:  # noqa: BLE001 - the failure is what the caller inspects
-            return exc
-    raise AssertionError(f"no failure in {tries} calls")
-
-
 async def _drain(broker: AlpacaBroker) -> list[ExecutionReport]:
     return [report async for report in each_report(broker.reports())]
 
@@ -476,3 +481,46 @@ def _keys() -> dict[str, str]:
 def test_faults_validate() -> None:
     with pytest.raises(ValueError, match="error_rate"):
         Faults(error_rate=2.0)
+
+
+# ------------------------------------------------------------ a trading day
+
+
+async def test_the_venue_sends_a_trading_days_events_and_the_adapter_maps_them() -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).time()
+    server = VenueServer(
+        VenueConfig(
+            accounts=(VenueAccount(KEY_ID, SECRET, name=VENUE_ACCOUNT),),
+            sim=SimConfig(seed=3, tick_interval=0.02, session_end=soon, order_id_prefix="VENUE"),
+        )
+    )
+    sent: list[tuple[str, str]] = []
+    server.state.venue.subscribe(
+        lambda _, m: sent.append((m["data"]["order"]["client_order_id"], m["data"]["event"]))
+    )
+    await server.start()
+    adapter = AlpacaBroker(config(server.url))
+    await adapter.connect()
+    gathered = Collected(adapter)
+    try:
+        await adapter.submit(resting("day-cancel"))
+        await adapter.submit(market("day-expire", order_type=OrderType.LIMIT,
+                                    limit_price=Decimal("0.01")))  # fmt: skip
+        await adapter.cancel(ACCOUNT, "day-cancel", "")
+        await eventually(
+            lambda: gathered.of("day-expire", ReportKind.EXPIRED),
+            bool,
+            what="the DAY order expired at the session's end",
+        )
+        assert [e for c, e in sent if c == "day-cancel"] == [
+            "pending_new", "new", "pending_cancel", "canceled",
+        ]  # fmt: skip
+        assert [e for c, e in sent if c == "day-expire"] == ["pending_new", "new", "expired"]
+        # pending_new and pending_cancel tell the gateway nothing new: not reported.
+        assert [r.kind for r in gathered.of("day-cancel")] == [
+            ReportKind.ACCEPTED, ReportKind.CANCELED,
+        ]  # fmt: skip
+    finally:
+        await gathered.stop()
+        await adapter.close()
+        await server.stop()

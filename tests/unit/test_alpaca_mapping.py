@@ -32,6 +32,7 @@ from gateway.brokers.alpaca.mapping import (
 )
 from gateway.brokers.base import ReportKind
 from gateway.brokers.errors import (
+    BrokerRateLimited,
     BrokerRejected,
     BrokerTimeout,
     BrokerTransientError,
@@ -242,7 +243,7 @@ def test_timestamps_with_nanoseconds_and_offsets_parse() -> None:
         ("not_found", BrokerRejected),
         ("unauthorized", BrokerRejected),
         ("insufficient_buying_power", BrokerRejected),
-        ("rate_limited", BrokerUnavailable),
+        ("rate_limited", BrokerRateLimited),
         ("internal", BrokerTimeout),
         ("gateway_html", BrokerTimeout),
         ("service_unavailable", BrokerUnavailable),

@@ -25,6 +25,7 @@ from gateway.engine.breaker import BrokerHealth
 from gateway.engine.desk import OrderDesk
 from gateway.engine.ledger import Ledger
 from gateway.engine.messages import (
+    Absent,
     BrokerOpenOrders,
     BrokerState,
     Cancel,
@@ -180,3 +181,16 @@ async def test_foreign_orders_are_reported_once_while_open_and_forgotten_after()
     desk.batch(BrokerOpenOrders([]))
     desk.batch(BrokerOpenOrders([foreign]))  # open again after it was gone: reported again
     assert desk.desk.foreign_orders == 2
+
+
+async def test_an_order_cancelled_in_doubt_that_never_arrived_is_rejected_after_the_grace() -> None:
+    desk = Desk(absence_grace=0)
+    order = await place(desk, "c-1")
+    desk.batch(SubmitDone("o-1", error=BrokerTimeout("no answer")))
+    future = asyncio.get_running_loop().create_future()
+    desk.batch(Cancel(OrderRef("acct-1", order_id=order.order_id), future))
+    assert desk.order("o-1").status is OrderStatus.PENDING_CANCEL
+
+    desk.batch(Absent("o-1"))  # the broker has no such order
+    assert desk.order("o-1").status is OrderStatus.REJECTED
+    assert "never arrived" in desk.order("o-1").reject_reason

@@ -10,6 +10,7 @@ from gateway.domain import (
     CancelRejected,
     CancelRequested,
     Fill,
+    FillsReconciled,
     Order,
     OrderAccepted,
     OrderCanceled,
@@ -119,30 +120,55 @@ def test_itemised_fills_skip_what_is_booked() -> None:
     ]
 
 
-def test_a_catch_up_fill_makes_the_average_match_the_brokers() -> None:
+def test_totals_ahead_of_the_executions_are_booked_as_the_brokers() -> None:
     venue = state(OrderStatus.FILLED, "10", average_fill_price=Decimal(101))
-    event = interpret.catch_up_fill(filled("4", "100"), venue, nothing_booked, LATER)
+    event = interpret.catch_up(filled("4", "100"), venue, LATER)
 
-    assert event is not None
-    assert event.fill.exec_id == "reconciled:B-1:10"
-    assert event.fill.quantity == Decimal(6)
-    assert event.fill.price == Decimal("101.666666667")
+    assert event == FillsReconciled("o-1", Decimal(10), Decimal(101), LATER, "B-1")
     done = apply_event(filled("4", "100"), event, 4)
     assert done.filled_quantity == Decimal(10)
     assert done.average_fill_price == Decimal("101.000000000")
+    assert done.provisional is not None
+    assert done.provisional.quantity == Decimal(6)  # until its executions arrive
 
 
-def test_no_catch_up_without_a_gap_a_price_or_twice() -> None:
+def test_no_catch_up_without_a_gap_a_price_or_a_fresh_answer() -> None:
     venue = state(OrderStatus.FILLED, "4", average_fill_price=Decimal(100))
-    assert interpret.catch_up_fill(filled("4"), venue, nothing_booked, LATER) is None
+    assert interpret.catch_up(filled("4"), venue, LATER) is None
     no_price = state(OrderStatus.FILLED, "10")
-    assert interpret.catch_up_fill(filled("4"), no_price, nothing_booked, LATER) is None
-    ahead = state(OrderStatus.FILLED, "10", average_fill_price=Decimal(101))
+    assert interpret.catch_up(filled("4"), no_price, LATER) is None
+    # The stream already said 8 were filled: an answer of 6 is older than that.
+    told = apply_event(accepted(), fill_report_event("x-2", "2", "8"), 3)
+    stale = state(OrderStatus.PARTIALLY_FILLED, "6", average_fill_price=Decimal(100))
+    assert interpret.catch_up(told, stale, LATER) is None
+    # Booked once, the same totals are no news.
+    once = state(OrderStatus.PARTIALLY_FILLED, "6", average_fill_price=Decimal(100))
+    event = interpret.catch_up(accepted(), once, LATER)
+    assert event is not None
+    assert interpret.catch_up(apply_event(accepted(), event, 3), once, LATER) is None
 
-    def booked(order_id: str, exec_id: str) -> bool:
-        return exec_id == "reconciled:B-1:10"
 
-    assert interpret.catch_up_fill(filled("4"), ahead, booked, LATER) is None
+def fill_report_event(exec_id: str, quantity: str, cumulative: str) -> OrderFilled:
+    fill = Fill(exec_id, Decimal(quantity), Decimal(100), LATER)
+    return OrderFilled("o-1", fill, LATER, "B-1", cumulative_quantity=Decimal(cumulative))
+
+
+def test_a_fill_carries_the_brokers_cumulative_and_is_known_by_it() -> None:
+    fill = Fill("x-9", Decimal(2), Decimal(100), LATER)
+    fresh = report(ReportKind.FILL, fill=fill, filled_quantity=Decimal(6))
+    event = interpret.report_event(accepted(), fresh, nothing_booked)
+    assert event == OrderFilled("o-1", fill, LATER, "B-1", cumulative_quantity=Decimal(6))
+
+    def booked(order_id: str, key: str) -> bool:
+        return key == interpret.execution_key(Decimal("6.0"))
+
+    # The same execution under another id is still the same execution.
+    assert interpret.report_event(accepted(), fresh, booked) is None
+    # A cumulative below the fill's own quantity is no evidence: not used.
+    odd = report(ReportKind.FILL, fill=fill, filled_quantity=Decimal(1))
+    unplaced = interpret.report_event(accepted(), odd, nothing_booked)
+    assert isinstance(unplaced, OrderFilled)
+    assert unplaced.cumulative_quantity is None
 
 
 def test_the_broker_ending_an_order_ends_it_here_once() -> None:

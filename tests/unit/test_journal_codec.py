@@ -15,6 +15,7 @@ from gateway.domain import (
     CancelRejected,
     CancelRequested,
     Fill,
+    FillsReconciled,
     Order,
     OrderAccepted,
     OrderCanceled,
@@ -27,6 +28,7 @@ from gateway.domain import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    ProvisionalFill,
     Side,
     TimeInForce,
 )
@@ -86,6 +88,9 @@ EVENTS: list[OrderEvent] = [
     OrderRejected(OID, "no \u2028 funds", T0),
     OrderFilled(OID, FILL, T0, "B-1"),
     OrderFilled(OID, FILL, T0),
+    OrderFilled(OID, FILL, T0, "B-1", cumulative_quantity=HUGE),
+    FillsReconciled(OID, HUGE, TINY, T0, "B-1"),
+    FillsReconciled(OID, Decimal(4), Decimal("101.86"), T0),
     CancelRequested(OID, T0),
     OrderCanceled(OID, T0, "ioc leftover"),
     OrderCanceled(OID, T0),
@@ -109,7 +114,14 @@ def test_every_event_type_has_a_layout() -> None:
 
 @pytest.mark.parametrize(
     "layout",
-    [*codec.EVENTS.values(), codec.SPEC, codec.FILL, codec.ORDER, codec.UPDATE],
+    [
+        *codec.EVENTS.values(),
+        codec.SPEC,
+        codec.FILL,
+        codec.PROVISIONAL,
+        codec.ORDER,
+        codec.UPDATE,
+    ],
     ids=lambda layout: layout.cls.__name__,
 )
 def test_layouts_spell_out_every_field(layout: codec._Struct) -> None:
@@ -256,3 +268,104 @@ def test_random_damage_never_raises_anything_but_corrupt_record() -> None:
             continue
         # A flip may land in a free-text field and still decode: then it is a valid record.
         assert isinstance(decoded, JournalRecord)
+
+
+# ------------------------------------------------------------ version 1
+
+# Records as the previous format (version 1) wrote them: no broker cumulative
+# on fills, no provisional part or broker count on orders.
+V1_ORDER = {
+    "order_id": "o-1",
+    "spec": {
+        "account": "acct-1",
+        "client_order_id": "c-1",
+        "symbol": "AAPL",
+        "side": "buy",
+        "order_type": "market",
+        "quantity": "11",
+        "time_in_force": "day",
+        "limit_price": None,
+        "stop_price": None,
+    },
+    "status": "partially_filled",
+    "created_at": "2024-03-09T14:30:00+00:00",
+    "updated_at": "2024-03-09T14:30:01+00:00",
+    "created_sequence": 1,
+    "last_sequence": 3,
+    "broker_order_id": "B-1",
+    "filled_quantity": "4",
+    "fill_notional": "407.44",
+    "reject_reason": "",
+    "status_before_cancel": None,
+}
+V1_FILL = {
+    "exec_id": "x-1",
+    "quantity": "4",
+    "price": "101.86",
+    "time": "2024-03-09T14:30:01+00:00",
+}
+V1_FILLED = {
+    "v": 1,
+    "event": {
+        "type": "filled",
+        "order_id": "o-1",
+        "fill": V1_FILL,
+        "time": "2024-03-09T14:30:01+00:00",
+        "broker_order_id": "B-1",
+    },
+    "update": {
+        "sequence": 3,
+        "order": V1_ORDER,
+        "time": "2024-03-09T14:30:01+00:00",
+        "fill": V1_FILL,
+        "snapshot": False,
+    },
+}
+
+
+def test_a_version_1_fill_reads_as_an_execution_placed_nowhere() -> None:
+    decoded = decode_record(json.dumps(V1_FILLED).encode())
+
+    assert isinstance(decoded.event, OrderFilled)
+    when = datetime(2024, 3, 9, 14, 30, 1, tzinfo=UTC)
+    assert decoded.event.fill == Fill("x-1", Decimal(4), Decimal("101.86"), when)
+    assert decoded.event.cumulative_quantity is None
+    order = decoded.update.order
+    assert order.filled_quantity == Decimal(4)
+    assert order.broker_filled == Decimal(0)
+    assert order.provisional is None
+    # Written again, it is a version 2 record that reads back the same.
+    again = encode_record(decoded)
+    assert json.loads(again)["v"] == FORMAT_VERSION == 2
+    assert decode_record(again) == decoded
+
+
+def test_a_version_1_record_of_any_other_event_reads() -> None:
+    canceled = {
+        **V1_FILLED,
+        "event": {
+            "type": "canceled",
+            "order_id": "o-1",
+            "time": "2024-03-09T14:30:02+00:00",
+            "reason": "",
+        },
+        "update": {**V1_FILLED["update"], "fill": None},  # type: ignore[dict-item]
+    }
+    decoded = decode_record(json.dumps(canceled).encode())
+    assert isinstance(decoded.event, OrderCanceled)
+    assert decoded.update.order.provisional is None
+
+
+def test_a_version_1_record_with_version_2_fields_is_corrupt() -> None:
+    mixed = json.loads(json.dumps(V1_FILLED))
+    mixed["event"]["cumulative_quantity"] = "4"
+    with pytest.raises(CorruptRecord, match="later fields"):
+        decode_record(json.dumps(mixed).encode())
+
+
+def test_a_provisional_part_round_trips() -> None:
+    provisional = ProvisionalFill(Decimal(4), Decimal("407.44"), Decimal(0), Decimal(0))
+    event = FillsReconciled(OID, Decimal(4), Decimal("101.86"), T0, "B-1")
+    stored = record(event, changes={"provisional": provisional, "broker_filled": Decimal(4)})
+    assert decode_record(encode_record(stored)) == stored
+    assert encode_record(stored) == codec.encode_record_reference(stored)

@@ -13,6 +13,7 @@ from gateway.domain import (
     CancelRejected,
     CancelRequested,
     Fill,
+    FillsReconciled,
     IllegalTransition,
     Order,
     OrderAccepted,
@@ -84,6 +85,7 @@ def sample_events() -> list[OrderEvent]:
         OrderCanceled("o-1", LATER),
         CancelRejected("o-1", "too late", LATER),
         OrderExpired("o-1", LATER),
+        FillsReconciled("o-1", Decimal(5), Decimal(100), LATER),
     ]
 
 
@@ -101,6 +103,12 @@ def test_every_pair_is_either_in_the_table_or_refused(
         with pytest.raises(IllegalTransition):
             apply_event(order, event, 99)
         return
+    if status is S.FILLED:
+        # A filled order takes only executions its provisional total stands
+        # for, and newer totals of it (test_provisional_fills); nothing that adds.
+        with pytest.raises(IllegalTransition, match=r"overfill|less than the 10 executed"):
+            apply_event(order, event, 99)
+        return
     after = apply_event(order, event, 99)
     assert after.updated_at == LATER
     assert after.filled_quantity >= order.filled_quantity
@@ -108,15 +116,15 @@ def test_every_pair_is_either_in_the_table_or_refused(
         assert after.filled_quantity + after.leaves_quantity == after.spec.quantity
     if order.is_terminal:
         # Only late fills touch a terminal order, and it stays terminal.
-        assert isinstance(event, OrderFilled)
+        assert isinstance(event, OrderFilled | FillsReconciled)
         assert after.is_terminal
 
 
 def test_terminal_statuses_accept_nothing_but_late_fills() -> None:
     for status, event_type in TRANSITIONS:
         if status.is_terminal:
-            assert event_type is OrderFilled, (status, event_type)
-            assert status in (S.CANCELED, S.EXPIRED)
+            assert event_type in (OrderFilled, FillsReconciled), (status, event_type)
+            assert status in (S.CANCELED, S.EXPIRED, S.FILLED)
 
 
 def test_create_makes_pending_new_and_refuses_a_second_create() -> None:

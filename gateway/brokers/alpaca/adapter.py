@@ -18,12 +18,14 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
 from gateway.brokers.alpaca.config import AlpacaConfig, check_live_gate
+from gateway.brokers.alpaca.limiter import Priority, RateLimiter
 from gateway.brokers.alpaca.mapping import (
     error_from_response,
     is_duplicate_client_order_id,
@@ -31,6 +33,7 @@ from gateway.brokers.alpaca.mapping import (
     order_matches_spec,
     order_request,
     order_state,
+    parse_time,
     report_from_trade_update,
     to_decimal,
     transport_error,
@@ -88,6 +91,7 @@ class AlpacaBroker:
         self._reconnects = 0
         self._connected = False
         self._closed = False
+        self.limiter = RateLimiter(config.calls_per_minute, order_reserve=config.order_call_reserve)
 
     @property
     def config(self) -> AlpacaConfig:
@@ -155,13 +159,15 @@ class AlpacaBroker:
     async def submit(self, spec: OrderSpec) -> SubmitAck:
         """Place ``spec`` with ``client_order_id``; a duplicate answers with the existing order."""
         self._check_gateway_account(spec.account)
-        status, headers, text = await self._call("POST", "/v2/orders", body=order_request(spec))
+        status, headers, text = await self._call(
+            "POST", "/v2/orders", body=order_request(spec), priority=Priority.ORDER
+        )
         if 200 <= status < 300:
             return SubmitAck(str(_parse(text)["id"]))
         if not is_duplicate_client_order_id(status, text):
             raise error_from_response(status, headers, text, now=time.time())
         # A retry of a submit that did reach Alpaca: the order exists, find it.
-        existing = await self._order_by_client_id(spec.client_order_id)
+        existing = await self._order_by_client_id(spec.client_order_id, Priority.ORDER)
         if existing is None:
             raise BrokerTimeout("alpaca reports a duplicate client_order_id it cannot find yet")
         if not order_matches_spec(existing, spec):
@@ -172,11 +178,13 @@ class AlpacaBroker:
         """Ask Alpaca to cancel; the ``canceled`` event arrives on the stream."""
         self._check_gateway_account(account)
         if not broker_order_id:
-            existing = await self._order_by_client_id(client_order_id)
+            existing = await self._order_by_client_id(client_order_id, Priority.ORDER)
             if existing is None:
                 raise BrokerRejected("unknown order")
             broker_order_id = str(existing["id"])
-        status, headers, text = await self._call("DELETE", f"/v2/orders/{broker_order_id}")
+        status, headers, text = await self._call(
+            "DELETE", f"/v2/orders/{broker_order_id}", priority=Priority.ORDER
+        )
         if 200 <= status < 300:
             return
         if status == 404:
@@ -205,17 +213,26 @@ class AlpacaBroker:
         """Return Alpaca's open orders, oldest first (none for another account)."""
         if account not in (None, self._config.account):
             return []
-        states: list[BrokerOrderState] = []
         params = {"status": "open", "limit": str(_PAGE_LIMIT), "direction": "asc"}
-        while True:
-            page = await self._get_json("/v2/orders", params)
-            if not isinstance(page, list):
-                raise BrokerTimeout("alpaca: GET /v2/orders did not return a list")
-            states += [order_state(order, self._config.account) for order in page]
-            if len(page) < _PAGE_LIMIT:
-                return states
-            # Pages are cut by submission time (exclusive), Alpaca's only cursor.
-            params["after"] = str(page[-1]["submitted_at"])
+        return await self._pages(params, self._config.bulk_pages)
+
+    async def orders_since(self, account: str, since: datetime) -> list[BrokerOrderState]:
+        """Return the account's orders submitted after ``since``, open or not, oldest first.
+
+        One call per page of 500 (``GET /v2/orders?status=all``), at most
+        ``bulk_pages`` pages: reconciliation asks singly for whatever is
+        beyond them.
+        """
+        if account != self._config.account:
+            return []
+        params = {
+            "status": "all",
+            "limit": str(_PAGE_LIMIT),
+            "direction": "asc",
+            "nested": "true",
+            "after": _rfc3339(since),
+        }
+        return await self._pages(params, self._config.bulk_pages)
 
     # ------------------------------------------------------------ internals
 
@@ -232,9 +249,36 @@ class AlpacaBroker:
         if account.get("trading_blocked") or account.get("account_blocked"):
             log.warning("alpaca account %s is blocked from trading", account.get("account_number"))
 
-    async def _order_by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
+    async def _pages(self, params: dict[str, str], most: int) -> list[BrokerOrderState]:
+        """Read up to ``most`` pages of ``GET /v2/orders``; each order once, by id."""
+        states: dict[str, BrokerOrderState] = {}
+        for _ in range(most):
+            page = await self._get_json("/v2/orders", params)
+            if not isinstance(page, list):
+                raise BrokerTimeout("alpaca: GET /v2/orders did not return a list")
+            fresh = 0
+            for order in page:
+                state = _state_or_none(order, self._config.account)
+                if state is not None and state.broker_order_id not in states:
+                    fresh += 1
+                    states[state.broker_order_id] = state
+            last = parse_time(page[-1].get("submitted_at")) if page else None
+            if len(page) < _PAGE_LIMIT or not fresh or last is None:
+                break
+            # Pages are cut by submission time (exclusive), Alpaca's only
+            # cursor: step back a microsecond so that orders sharing the last
+            # one's time are not skipped. The repeats are dropped by id.
+            params["after"] = _rfc3339(last - timedelta(microseconds=1))
+        return list(states.values())
+
+    async def _order_by_client_id(
+        self, client_order_id: str, priority: Priority = Priority.QUERY
+    ) -> dict[str, Any] | None:
         status, headers, text = await self._call(
-            "GET", "/v2/orders:by_client_order_id", params={"client_order_id": client_order_id}
+            "GET",
+            "/v2/orders:by_client_order_id",
+            params={"client_order_id": client_order_id},
+            priority=priority,
         )
         if status == 404:
             return None
@@ -258,14 +302,18 @@ class AlpacaBroker:
         *,
         params: Mapping[str, str] | None = None,
         body: Mapping[str, str] | None = None,
+        priority: Priority = Priority.QUERY,
     ) -> tuple[int, Mapping[str, str], str]:
-        """Send one request; return status, headers and body text, or raise a broker error."""
+        """Send one request when the rate limit allows ``priority``; return status,
+        headers and body text, or raise a broker error."""
         session = self._session
         if session is None or session.closed:
             raise BrokerUnavailable("alpaca broker is not connected")
         url = self._config.base_url.rstrip("/") + path
+        await self.limiter.acquire(priority)
         try:
             async with session.request(method, url, params=params, json=body) as response:
+                self.limiter.observe(response.status, response.headers)
                 return response.status, response.headers, await response.text()
         except BrokerError:
             raise
@@ -312,6 +360,19 @@ class AlpacaBroker:
                 listener()
             except Exception:
                 log.exception("on_reconnect listener failed")
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _state_or_none(order: object, account: str) -> BrokerOrderState | None:
+    """An order of a list answer as a state; None (and a log line) if it is unreadable."""
+    try:
+        return order_state(order, account)  # type: ignore[arg-type]  # a non-dict fails below
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.error("alpaca: unreadable order in a list answer (%s): %.200r", exc, order)
+        return None
 
 
 def _parse(text: str) -> dict[str, Any]:

@@ -71,6 +71,17 @@ class AlpacaConfig:
     report_queue_size: int = 10_000
     """Reports buffered for ``reports()``; when full the stream reader waits (backpressure)."""
 
+    calls_per_minute: int = 200
+    """REST calls the account may make per minute (Alpaca's default); the client-side
+    limit until Alpaca's ``X-RateLimit-*`` headers say otherwise."""
+
+    order_call_reserve: float = 0.2
+    """Share of the calls per minute that questions (reconciliation) leave to orders
+    and cancels."""
+
+    bulk_pages: int = 10
+    """Most pages of 500 orders one bulk question reads (``GET /v2/orders``)."""
+
     def __post_init__(self) -> None:
         if not self.key_id or not self.secret_key:
             raise ValueError(f"Alpaca credentials missing: set {KEY_ID_ENV} and {SECRET_KEY_ENV}")
@@ -81,6 +92,10 @@ class AlpacaConfig:
             raise ValueError("need 0 < reconnect_backoff <= reconnect_backoff_max")
         if self.report_queue_size < 1:
             raise ValueError("report_queue_size must be at least 1")
+        if self.calls_per_minute < 1 or self.bulk_pages < 1:
+            raise ValueError("calls_per_minute and bulk_pages must be at least 1")
+        if not 0 <= self.order_call_reserve < 1:
+            raise ValueError("order_call_reserve must be within [0, 1)")
         for url in (self.base_url, self.stream_url):
             if url and urlsplit(url).scheme not in ("http", "https", "ws", "wss"):
                 raise ValueError(f"not an http(s) or ws(s) URL: {url!r}")

@@ -20,6 +20,7 @@ import aiohttp
 from gateway.brokers.base import BrokerOrderState, ExecutionReport, ReportKind
 from gateway.brokers.errors import (
     BrokerError,
+    BrokerRateLimited,
     BrokerRejected,
     BrokerTimeout,
     BrokerUnavailable,
@@ -259,14 +260,14 @@ def error_from_response(
 ) -> BrokerError:
     """Map a non-2xx REST answer onto the broker errors; ``now`` is epoch seconds.
 
-    429 (refused before any work) is ``BrokerUnavailable`` with ``retry_after``
+    429 (refused before any work) is ``BrokerRateLimited`` with ``retry_after``
     from ``X-RateLimit-Reset``; 500/502/504 may have acted, so their outcome
     is unknown (``BrokerTimeout``); other 5xx did not act; 4xx are permanent.
     """
     code, message = error_message(body)
     text = f"alpaca HTTP {status}" + (f" (code {code})" if code else "") + f": {message}"
     if status == 429:
-        return BrokerUnavailable(text, retry_after=retry_after(headers, now=now))
+        return BrokerRateLimited(text, retry_after=retry_after(headers, now=now))
     if status in (500, 502, 504):
         return BrokerTimeout(text, retry_after=retry_after(headers, now=now))
     if status >= 500:
