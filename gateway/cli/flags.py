@@ -145,6 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("broker-failure-threshold", _E, "broker_failure_threshold", positive_int, "N"),
     S("reconcile-interval", _E, "reconcile_interval", non_negative_float, "SECONDS"),
     S("absence-grace", _E, "absence_grace", non_negative_float, "SECONDS"),
+    S("checkpoint-every", _E, "checkpoint_every", non_negative_int, "EVENTS"),
     # The simulated broker.
     S("sim-seed", _S, "seed", int, "N"),
     S(

@@ -46,6 +46,7 @@ from gateway.domain import (
 )
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.broker_tasks import BrokerTasks
+from gateway.engine.checkpointer import Checkpointer
 from gateway.engine.config import EngineConfig
 from gateway.engine.desk import OrderDesk, not_found
 from gateway.engine.fanout import Fanout, Subscriber
@@ -121,6 +122,7 @@ class OrderActor:
         self._mailbox: Mailbox[Command, Result] = Mailbox(capacity, capacity)
         self._ledger = Ledger()
         self._table = self._ledger.table
+        self._checkpointer = Checkpointer(journal, self._ledger, self._config.checkpoint_every)
         self._fanout = Fanout()
         self._running = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -149,8 +151,13 @@ class OrderActor:
     # ----------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Recover the order table from the journal, then start serving."""
-        self.recover()
+        """Recover the order table from the journal, then start serving.
+
+        Recovery runs on a worker thread, so the event loop keeps answering
+        (health: NOT_SERVING; reads: UNAVAILABLE) until the table is ready.
+        Nothing else touches the ledger before ``_running`` is set.
+        """
+        await asyncio.to_thread(self.recover)
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="order-actor")
         self._reader_task = asyncio.create_task(self._read_reports(), name="broker-reports")
@@ -169,6 +176,8 @@ class OrderActor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A clean stop leaves a checkpoint of everything: the next start replays nothing.
+        await self._checkpointer.close(final=self.failure is None)
         self._fanout.close_all(_shutting_down)
         for message in self._mailbox.drain_commands():
             reply = getattr(message, "reply", None)
@@ -188,13 +197,30 @@ class OrderActor:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            count = self._ledger.replay(self._journal.replay(), self._journal.last_sequence)
+            started = time.perf_counter()
+            checkpoint = self._journal.load_checkpoint()
+            after = 0
+            if checkpoint is not None:
+                self._ledger.restore(checkpoint)
+                self._checkpointer.loaded(checkpoint.sequence)
+                after = checkpoint.sequence
+            loaded = time.perf_counter()
+            records = self._journal.replay(after)
+            count = self._ledger.replay(records, self._journal.last_sequence)
         finally:
             if collecting:
                 gc.enable()
-        if count:
-            log.info("recovered %d orders from %d journal events", len(self._table), count)
-        if count >= _FREEZE_AFTER:
+        if count or checkpoint is not None:
+            log.info(
+                "recovered %d orders: checkpoint at sequence %d in %.2fs, then %d journal "
+                "events in %.2fs",
+                len(self._table),
+                after,
+                loaded - started,
+                count,
+                time.perf_counter() - loaded,
+            )
+        if len(self._table) >= _FREEZE_AFTER // 2:
             gc.freeze()
         return count
 
@@ -460,6 +486,7 @@ class OrderActor:
                 self._fail(exc, replies)
                 raise
             self._ledger.committed_through(records[-1].sequence)
+            self._checkpointer.after_commit()
             publish = self._fanout.publish
             for record in records:
                 publish(record.update)

@@ -27,6 +27,7 @@ from gateway.domain import (
 from gateway.engine.interpret import execution_key
 from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
+from gateway.journal.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Ledger:
         self._pending: list[JournalRecord] = []
         # Orders changed since the last commit, as they were at it (None: new).
         self._before_commit: dict[str, Order | None] = {}
+        self._last_record = 0  # the sequence of the newest record (the floor may be above)
 
     # -------------------------------------------------------------- writes
 
@@ -83,6 +85,25 @@ class Ledger:
         self.committed = sequence
         self._before_commit.clear()
 
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Start from ``checkpoint``: the table as of its sequence, all durable.
+
+        The records after it then go through ``replay``, like live ones.
+        """
+        if len(self.table) or self.sequence:
+            raise RuntimeError("a checkpoint is restored into an empty ledger only")
+        self.table.restore(checkpoint.orders, checkpoint.exec_ids)
+        self.sequence = self.committed = self._last_record = checkpoint.sequence
+
+    def snapshot(self) -> tuple[int, list[Order], dict[str, tuple[str, ...]]] | None:
+        """The table as of the last commit, for a checkpoint; None while changes are pending."""
+        if self._pending or self._before_commit or self.sequence != self.committed:
+            return None
+        if self.committed != self._last_record:
+            return None  # numbering resumed above a floor: no record there to anchor it
+        orders, exec_ids = self.table.snapshot()
+        return self.committed, orders, exec_ids
+
     def replay(self, records: Iterable[JournalRecord], floor: int = 0) -> int:
         """Re-apply journaled ``records`` (all durable); return how many there were.
 
@@ -114,6 +135,7 @@ class Ledger:
 
     def _put(self, record: JournalRecord) -> None:
         """Put a record's result into the table: the one path for live and replay."""
+        self._last_record = record.sequence
         order = record.update.order
         self.table.put(order)
         event = record.event

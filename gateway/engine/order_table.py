@@ -100,6 +100,21 @@ class OrderTable:
     def add_exec(self, order_id: str, exec_id: str) -> None:
         self._exec_ids[order_id] = (*self._exec_ids.get(order_id, ()), exec_id)
 
+    def snapshot(self) -> tuple[list[Order], dict[str, tuple[str, ...]]]:
+        """Every order and the exec_ids booked per order: a checkpoint's content.
+
+        Shallow copies (orders are immutable), so a worker thread may encode
+        them while the table moves on.
+        """
+        return list(self._by_id.values()), dict(self._exec_ids)
+
+    def restore(self, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]) -> None:
+        """Load a checkpoint's orders into this (empty) table."""
+        put = self.put
+        for order in orders:
+            put(order)
+        self._exec_ids.update(exec_ids)
+
     def open_orders(self) -> list[Order]:
         """Every non-terminal order, oldest first."""
         orders = [self._by_id[i] for i in self._open]

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.domain import OrderEvent, OrderUpdate
+from gateway.domain import Order, OrderEvent, OrderUpdate
+from gateway.journal.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +40,20 @@ class Journal(Protocol):
         sequence a client has seen ever names a different update.
         """
 
-    def replay(self) -> Iterable[JournalRecord]:
-        """Yield every stored record in sequence order (used once, at start)."""
+    def replay(self, after_sequence: int = 0) -> Iterable[JournalRecord]:
+        """Yield the stored records after ``after_sequence`` in order (used once, at start)."""
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        """The newest usable checkpoint of the table (None: replay everything). Blocking."""
+
+    def save_checkpoint(
+        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+    ) -> int:
+        """Store the table as of durable ``sequence`` as the checkpoint; return its size.
+
+        Blocking; run off the event loop. Atomic: a crash mid-way leaves the
+        previous checkpoint.
+        """
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         """Store ``records`` (increasing sequences) durably, as one commit."""

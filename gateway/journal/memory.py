@@ -5,7 +5,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 
+from gateway.domain import Order
+from gateway.journal import checkpoint as checkpoints
 from gateway.journal.base import JournalRecord
+from gateway.journal.checkpoint import Checkpoint
 
 
 class MemoryJournal:
@@ -14,9 +17,29 @@ class MemoryJournal:
     def __init__(self, records: Iterable[JournalRecord] = ()) -> None:
         self._records: list[JournalRecord] = list(records)
         self._sequences: list[int] = [r.sequence for r in self._records]
+        # Encoded as a file would be, so tests exercise the real format.
+        self.checkpoint: bytes | None = None
 
-    def replay(self) -> Iterable[JournalRecord]:
-        return list(self._records)
+    def replay(self, after_sequence: int = 0) -> Iterable[JournalRecord]:
+        return self._records[bisect.bisect_right(self._sequences, after_sequence) :]
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        if self.checkpoint is None:
+            return None
+        try:
+            found = checkpoints.decode(self.checkpoint)
+        except ValueError:
+            return None
+        at = bisect.bisect_left(self._sequences, found.sequence)
+        if at == len(self._sequences) or self._sequences[at] != found.sequence:
+            return None
+        return found
+
+    def save_checkpoint(
+        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+    ) -> int:
+        self.checkpoint = checkpoints.encode(Checkpoint(sequence, 0, orders, exec_ids))
+        return len(self.checkpoint)
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         for record in records:

@@ -52,7 +52,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.domain import Order
+from gateway.journal import checkpoint as checkpoints
 from gateway.journal.base import JournalRecord
+from gateway.journal.checkpoint import Checkpoint
 from gateway.journal.codec import (
     FORMAT_VERSION,
     CorruptRecord,
@@ -209,6 +212,7 @@ class SqliteJournal:
         path.parent.mkdir(parents=True, exist_ok=True)
         _tidy_leftovers(path)
         self._last_sequence = 0
+        self.checkpoint_path = checkpoints.checkpoint_path(path)
         self._verify()
         self._conn = _initialize(path)
         self._closed = False
@@ -237,8 +241,8 @@ class SqliteJournal:
 
     # ------------------------------------------------------------ protocol
 
-    def replay(self) -> Iterator[JournalRecord]:
-        """Yield every record in sequence order, streaming (never all in memory).
+    def replay(self, after_sequence: int = 0) -> Iterator[JournalRecord]:
+        """Yield every record after ``after_sequence`` in order, streaming (never all in memory).
 
         Checksums were verified at open; a row that still fails to decode (a
         defect, not disk damage) ends the replay there with ``JournalDamaged``,
@@ -246,9 +250,9 @@ class SqliteJournal:
         damage found at open.
         """
         conn = connect_read_only(self.path)
-        previous = 0
+        previous = after_sequence
         try:
-            for row in iter_rows(conn):
+            for row in iter_rows(conn, "WHERE sequence > ?", (after_sequence,)):
                 try:
                     record = decode_row(row, previous)
                 except CorruptRecord as exc:
@@ -267,6 +271,45 @@ class SqliteJournal:
         self._conn.close()
         self._recover(problem, previous)
         self._conn = _initialize(self.path)
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        """The newest usable checkpoint of this journal's table, or None (replay it all).
+
+        Blocking (it reads and decodes a file): call it off the event loop.
+        """
+        found = checkpoints.read(self.checkpoint_path)
+        if found is None:
+            return None
+        if found.sequence > self._last_sequence or found.anchor_crc != self._crc_at(found.sequence):
+            log.warning(
+                "checkpoint %s (sequence %d) is not of this journal: replaying it all",
+                self.checkpoint_path,
+                found.sequence,
+            )
+            return None
+        return found
+
+    def save_checkpoint(
+        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+    ) -> int:
+        """Write the table as of ``sequence`` (durable already) as the checkpoint; return bytes.
+
+        Blocking (it encodes the table and fsyncs): run it on a worker thread.
+        """
+        anchor = self._crc_at(sequence)
+        if anchor is None:
+            raise ValueError(f"no journal record at sequence {sequence} to anchor a checkpoint")
+        return checkpoints.write(
+            self.checkpoint_path, Checkpoint(sequence, anchor, orders, exec_ids)
+        )
+
+    def _crc_at(self, sequence: int) -> int | None:
+        conn = connect_read_only(self.path)
+        try:
+            row = conn.execute("SELECT crc FROM events WHERE sequence = ?", (sequence,)).fetchone()
+        finally:
+            conn.close()
+        return row[0] if row is not None and type(row[0]) is int else None
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         """Store ``records`` in one fsynced transaction; raise ValueError if out of order."""
@@ -370,14 +413,18 @@ class SqliteJournal:
         Raise ``JournalDamaged`` if it is damaged, or salvage it if asked to.
         """
         if not self.path.exists():
+            checkpoints.discard(self.checkpoint_path)  # of a journal no longer here
             return
-        scan = _scan(self.path)
+        # Salvaging is the operator's full check: the whole file, whatever the checkpoint.
+        after = 0 if self._salvage else checkpoints.read_sequence(self.checkpoint_path)
+        scan = _scan(self.path, after)
         problem = scan.problem
         if problem is None:
             log.info(
-                "journal %s: %d records, last sequence %d",
+                "journal %s: %d records checked (after the checkpoint at %d), last sequence %d",
                 self.path,
                 scan.count,
+                scan.after,
                 scan.last_sequence,
             )
             self._last_sequence = max(scan.last_sequence, scan.floor)
@@ -414,6 +461,8 @@ class SqliteJournal:
         highest = max(last_good, floor, _readable_max_sequence(source or self.path))
         new_floor = highest + _row_capacity(self.path)
         kept, last_good = _rebuild(source or self.path, rebuilt, last_good, new_floor)
+        # Derived from the damaged history: the rebuilt one replays from scratch.
+        checkpoints.discard(self.checkpoint_path)
         moved_to = _move_aside(self.path)
         os.replace(rebuilt, self.path)
         _fsync_dir(self.path.parent)
@@ -437,10 +486,18 @@ class _Scan:
     last_sequence: int
     problem: str | None
     floor: int = 0
+    after: int = 0
 
 
-def _scan(path: Path) -> _Scan:
-    """Check every row of ``path`` read-only; stop at the first bad one."""
+def _scan(path: Path, after: int = 0) -> _Scan:
+    """Check the rows of ``path`` after sequence ``after`` read-only; stop at the first bad one.
+
+    ``after`` is a checkpoint's sequence: start-up reads nothing before it,
+    so only the tail is checked, and SQLite's whole-file ``quick_check``
+    (linear in the history) is left to ``gateway journal salvage``. Damage
+    in older pages still surfaces, as ``JournalDamaged``, wherever they are
+    read (a subscriber's replay, ``journal show``, a full replay).
+    """
     count = last = floor = 0
     try:
         conn = connect_read_only(path)
@@ -448,19 +505,28 @@ def _scan(path: Path) -> _Scan:
             if read_format_version(conn) is None:
                 return _Scan(0, 0, None)
             floor = read_sequence_floor(conn)
-            structure = _quick_check(conn)
-            for row in iter_rows(conn):
+            if after and not _has_row(conn, after):
+                after = 0  # a checkpoint of another history: it will be refused
+            structure = None if after else _quick_check(conn)
+            # From the checkpoint's own record on: its checksum anchors the checkpoint.
+            last = max(after - 1, 0)
+            for row in iter_rows(conn, "WHERE sequence > ?", (last,)):
                 last, _ = check_row(row, last)
                 count += 1
         finally:
             conn.close()
     except CorruptRecord as exc:
-        return _Scan(count, last, str(exc), floor)
+        return _Scan(count, last, str(exc), floor, after)
     except sqlite3.DatabaseError as exc:
         if not is_damage(exc):
             raise  # locked, I/O error, permissions: not ours to "repair"
-        return _Scan(count, last, f"after sequence {last}: SQLite: {exc}", floor)
-    return _Scan(count, last, structure, floor)
+        return _Scan(count, last, f"after sequence {last}: SQLite: {exc}", floor, after)
+    return _Scan(count, last, structure, floor, after)
+
+
+def _has_row(conn: sqlite3.Connection, sequence: int) -> bool:
+    found = conn.execute("SELECT 1 FROM events WHERE sequence = ?", (sequence,)).fetchone()
+    return found is not None
 
 
 def _quick_check(conn: sqlite3.Connection) -> str | None:

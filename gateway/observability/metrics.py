@@ -282,10 +282,10 @@ class MeteredJournal:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def replay(self) -> Iterable[JournalRecord]:
+    def replay(self, after_sequence: int = 0) -> Iterable[JournalRecord]:
         # Replayed records were counted by the process that committed them;
         # what is open now is the actor's to say (gateway_open_orders).
-        return self._inner.replay()
+        return self._inner.replay(after_sequence)
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import Gateway
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.journal import MemoryJournal
+from gateway.journal.checkpoint import Checkpoint
 from tests.conftest import gateway_test_config
 from tests.support import STREAM_END, eventually
 
@@ -130,3 +134,43 @@ async def test_stopping_ends_open_watches_instead_of_waiting_out_the_grace(
                 await watch.read()
             assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "shutting down" in (ended.value.details() or "")
+
+
+class SlowToRecoverJournal(MemoryJournal):
+    """A journal whose checkpoint takes until the test lets it (on the recovery thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        self.release.wait(timeout=30)
+        return super().load_checkpoint()
+
+
+async def test_recovery_runs_off_the_event_loop_health_answers_not_serving_meanwhile(
+    tmp_path: Path,
+) -> None:
+    journal = SlowToRecoverJournal()
+    gw = Gateway(gateway_test_config(tmp_path), journal=journal)
+    starting = asyncio.create_task(gw.start())
+    try:
+        await eventually(lambda: gw.port, lambda port: port > 0, what="listening")
+        async with grpc.aio.insecure_channel(gw.address) as channel:
+            await eventually(
+                lambda: _ready(channel), lambda ok: ok, what="health answering during recovery"
+            )
+            assert await status(channel, "") == NOT_SERVING
+            stub = pb_grpc.ExecutionServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.GetOrderStatus(
+                    pb.GetOrderStatusRequest(account="acct-1", client_order_id="x"), timeout=5
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            journal.release.set()
+            await starting
+            assert await status(channel, "") == SERVING
+    finally:
+        journal.release.set()
+        await starting
+        await gw.stop(grace=0.5)
