@@ -109,10 +109,28 @@ class OrderTable:
         return list(self._by_id.values()), dict(self._exec_ids)
 
     def restore(self, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]) -> None:
-        """Load a checkpoint's orders into this (empty) table."""
-        put = self.put
+        """Load a checkpoint's orders into this (empty) table.
+
+        ``put`` with its checks hoisted: this runs for every order at start.
+        """
+        if self._by_id:
+            raise RuntimeError("restore into an empty table only")
+        by_id, by_key, by_broker_id = self._by_id, self._by_key, self._by_broker_id
+        by_account, open_ids = self._by_account, self._open
         for order in orders:
-            put(order)
+            order_id, spec = order.order_id, order.spec
+            by_id[order_id] = order
+            account = spec.account
+            keys = by_key.get(account)
+            if keys is None:
+                keys = by_key[account] = {}
+                by_account[account] = _AccountOrders()
+            keys[spec.client_order_id] = order_id
+            by_account[account].add(order.created_sequence, order_id)
+            if order.broker_order_id:
+                by_broker_id[order.broker_order_id] = order_id
+            if not order.status.is_terminal:
+                open_ids.add(order_id)
         self._exec_ids.update(exec_ids)
 
     def open_orders(self) -> list[Order]:

@@ -50,7 +50,7 @@ class _Body(msgspec.Struct, array_like=True, gc=False):
     sequence: int
     anchor_crc: int
     orders: list[Order]
-    exec_ids: dict[str, list[str]]
+    exec_ids: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def encode(checkpoint: Checkpoint) -> bytes:
             checkpoint.sequence,
             checkpoint.anchor_crc,
             checkpoint.orders,
-            {order_id: list(ids) for order_id, ids in checkpoint.exec_ids.items()},
+            checkpoint.exec_ids,
         )
     )
     return _HEADER.pack(MAGIC, checkpoint.sequence, len(body), zlib.crc32(body)) + body
@@ -103,8 +103,7 @@ def decode(data: bytes) -> Checkpoint:
         raise ValueError(f"undecodable: {exc}") from None
     if decoded.version != CHECKPOINT_VERSION or decoded.sequence != sequence:
         raise ValueError(f"version {decoded.version} / sequence {decoded.sequence} unexpected")
-    exec_ids = {order_id: tuple(ids) for order_id, ids in decoded.exec_ids.items()}
-    return Checkpoint(sequence, decoded.anchor_crc, decoded.orders, exec_ids)
+    return Checkpoint(sequence, decoded.anchor_crc, decoded.orders, decoded.exec_ids)
 
 
 def read_sequence(path: Path) -> int:
