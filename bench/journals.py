@@ -1,8 +1,10 @@
 """Large journals for the recovery and memory scenarios, written through the journal API.
 
-``python -m bench.journals --path P --orders N --first K`` appends N filled
-orders (two events each: created, then one fill of the whole quantity) to the
-SQLite journal at P, in big group commits, numbering client order ids from K.
+``python -m bench.journals --path P --orders N --first K [--open M]`` appends
+N orders of two events each to the SQLite journal at P, in big group commits,
+numbering client order ids from K: filled ones (created, then one fill of the
+whole quantity), of which the last M are open instead (created, then
+accepted: resting limit orders).
 It runs in its own process so that the benchmark's own memory and timings are
 not disturbed, and prints one JSON line: records written and seconds taken.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from gateway.domain import (
     Fill,
     Order,
+    OrderAccepted,
     OrderCreated,
     OrderFilled,
     OrderSpec,
@@ -33,6 +36,36 @@ from gateway.journal import JournalRecord, SqliteJournal
 
 BATCH = 20_000  # records per commit: large, as a busy actor's batches add up
 _SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY")
+
+
+def open_order_records(index: int, sequence: int, now: datetime) -> list[JournalRecord]:
+    """The two records of one resting limit order (created, accepted)."""
+    order_id = f"01BENCH{index:019d}"
+    spec = OrderSpec(
+        f"acct-{index % 16}",
+        f"r-{index:09d}",
+        _SYMBOLS[index % 4],
+        Side.BUY,
+        OrderType.LIMIT,
+        Decimal(1 + index % 500),
+        TimeInForce.GTC,
+        limit_price=Decimal("0.01"),
+    )
+    order = Order(order_id, spec, OrderStatus.PENDING_NEW, now, now, sequence, sequence)
+    accepted_at = now + timedelta(milliseconds=1)
+    accepted = order.evolve(
+        status=OrderStatus.ACCEPTED,
+        updated_at=accepted_at,
+        last_sequence=sequence + 1,
+        broker_order_id=f"SIM-{index}",
+    )
+    return [
+        JournalRecord(OrderCreated(order_id, spec, now), OrderUpdate(sequence, order, now)),
+        JournalRecord(
+            OrderAccepted(order_id, f"SIM-{index}", accepted_at),
+            OrderUpdate(sequence + 1, accepted, accepted_at),
+        ),
+    ]
 
 
 def order_records(index: int, sequence: int, now: datetime) -> list[JournalRecord]:
@@ -76,14 +109,16 @@ def order_records(index: int, sequence: int, now: datetime) -> list[JournalRecor
     ]
 
 
-async def build(path: Path, orders: int, first: int) -> dict[str, float]:
+async def build(path: Path, orders: int, first: int, open_orders: int = 0) -> dict[str, float]:
     journal = SqliteJournal.open(path)
     sequence = journal.last_sequence
     started = time.perf_counter()
     base = datetime.now(UTC) - timedelta(hours=1)
     batch: list[JournalRecord] = []
+    first_open = first + orders - open_orders
     for index in range(first, first + orders):
-        batch += order_records(index, sequence + 1, base + timedelta(microseconds=index))
+        records = open_order_records if index >= first_open else order_records
+        batch += records(index, sequence + 1, base + timedelta(microseconds=index))
         sequence += 2
         if len(batch) >= BATCH:
             await journal.append(batch)
@@ -99,8 +134,9 @@ def main() -> None:
     parser.add_argument("--path", type=Path, required=True)
     parser.add_argument("--orders", type=int, required=True)
     parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--open", type=int, default=0, help="the last N orders stay open")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(build(args.path, args.orders, args.first))))
+    print(json.dumps(asyncio.run(build(args.path, args.orders, args.first, args.open))))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,13 @@ class Server:
             process.kill()
             process.wait(5)
 
+    def kill(self) -> None:
+        """SIGKILL the process and reap it: a crash, nothing flushed."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
     def __enter__(self) -> Server:
         return self.start()
 

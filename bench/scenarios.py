@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -369,23 +370,46 @@ class Bench:
     # -------------------------------------------------- recovery, memory
 
     def recovery(self) -> None:
+        """Start-up on a large journal: full replay, then checkpoint + tail (clean stop, kill -9).
+
+        One journal of ``replay_events`` events with ``open_orders`` open
+        orders. The first start has no checkpoint (a journal from before
+        checkpoints: it replays everything, the "before" figure) and its
+        clean stop writes one; the second loads it and replays nothing;
+        then a tail of ``checkpoint_tail`` events is appended (the most a
+        kill -9 just before a checkpoint leaves), a gateway started on it is
+        killed with SIGKILL, and the next start loads the checkpoint and
+        replays that tail. Each start's split comes from its own log line.
+        """
         s = self.s
         data = self.work / "journal-data"
         log("start-up of an empty gateway (the baseline for replay time and memory)")
         empty = self._start_and_measure("empty", self.work / "empty-data")
         log(f"  ready in {empty['ready_seconds']:.2f}s, RSS {empty['rss_kib'] / 1024:.0f} MiB")
         replay_orders = s.replay_events // 2
-        built = self._build(data, replay_orders, 0)
-        log(f"  built {built['records']:,} events in {built['seconds']:.1f}s")
-        replay = self._start_and_measure("replay", data, timeout=600)
+        built = self._build(data, replay_orders, 0, s.open_orders)
+        journal_bytes = _journal_bytes(data)
+        log(
+            f"  built {built['records']:,} events ({s.open_orders:,} open orders) in "
+            f"{built['seconds']:.1f}s: {journal_bytes / built['records']:.0f} bytes/event"
+        )
+        replay = self._start_and_measure("replay", data, timeout=900)
         replay["events"] = built["records"]
         replay["replay_seconds"] = replay["ready_seconds"] - empty["ready_seconds"]
         log(
-            f"  {built['records']:,} events: ready in {replay['ready_seconds']:.2f}s "
+            f"  no checkpoint: ready in {replay['ready_seconds']:.2f}s "
             f"(replay {replay['replay_seconds']:.2f}s)"
         )
-        more = s.memory_orders - replay_orders
-        built_more = self._build(data, more, replay_orders) if more > 0 else {"seconds": 0.0}
+        clean = self._start_and_measure("after-clean-stop", data, timeout=900)
+        log(f"  after a clean stop: {_split(clean)}")
+        tail = self._build(data, s.checkpoint_tail // 2, replay_orders)
+        with self.gateway("before-kill", data_dir=data, ready_timeout=900) as doomed:
+            doomed.kill()  # no clean stop: no final checkpoint, WAL left as it is
+        killed = self._start_and_measure("after-kill", data, timeout=900)
+        log(f"  after kill -9 with a {tail['records']:,}-event tail: {_split(killed)}")
+        more = s.memory_orders - replay_orders - s.checkpoint_tail // 2
+        first_more = replay_orders + s.checkpoint_tail // 2
+        built_more = self._build(data, more, first_more) if more > 0 else {"seconds": 0.0}
         memory = self._start_and_measure("memory", data, timeout=900)
         memory["orders"] = s.memory_orders
         memory["events"] = 2 * s.memory_orders
@@ -397,12 +421,16 @@ class Bench:
         self.results["recovery"] = {
             "empty": empty,
             "replay": replay,
+            "after_clean_stop": clean,
+            "after_kill": killed | {"tail_events": tail["records"]},
+            "open_orders": s.open_orders,
+            "journal_bytes_per_event": journal_bytes / built["records"],
             "memory": memory,
-            "build_seconds": built["seconds"] + built_more["seconds"],
+            "build_seconds": built["seconds"] + tail["seconds"] + built_more["seconds"],
         }
         shutil.rmtree(data, ignore_errors=True)
 
-    def _build(self, data: Path, orders: int, first: int) -> dict[str, Any]:
+    def _build(self, data: Path, orders: int, first: int, open_orders: int = 0) -> dict[str, Any]:
         data.mkdir(parents=True, exist_ok=True)
         out = subprocess.run(
             [
@@ -415,6 +443,8 @@ class Bench:
                 str(orders),
                 "--first",
                 str(first),
+                "--open",
+                str(open_orders),
             ],
             check=True,
             capture_output=True,
@@ -428,4 +458,39 @@ class Bench:
         with self.gateway(name, data_dir=data, ready_timeout=timeout) as gateway:
             ready = gateway.ready_seconds
             time.sleep(1.0)  # let start-up work (reconciliation) settle
-            return {"ready_seconds": ready, "rss_kib": processes.rss_kib(gateway.pid)}
+            measured = {"ready_seconds": ready, "rss_kib": processes.rss_kib(gateway.pid)}
+            return measured | _recovered(gateway.log_path.read_text(errors="replace"))
+
+
+_RECOVERED = re.compile(
+    r"recovered (\d+) orders: checkpoint at sequence (\d+) in ([\d.]+)s, "
+    r"then (\d+) journal events in ([\d.]+)s"
+)
+
+
+def _recovered(log_text: str) -> dict[str, Any]:
+    """The gateway's own split of its recovery (checkpoint load, tail replay), if logged."""
+    match = _RECOVERED.search(log_text)
+    if match is None:
+        return {}
+    return {
+        "orders": int(match[1]),
+        "checkpoint_sequence": int(match[2]),
+        "checkpoint_seconds": float(match[3]),
+        "tail_events": int(match[4]),
+        "tail_seconds": float(match[5]),
+    }
+
+
+def _split(run: dict[str, Any]) -> str:
+    checkpoint = run.get("checkpoint_seconds", 0.0)
+    events, seconds = run.get("tail_events", 0), run.get("tail_seconds", 0.0)
+    return (
+        f"ready in {run['ready_seconds']:.2f}s (checkpoint {checkpoint:.2f}s, "
+        f"tail of {events:,} events {seconds:.2f}s)"
+    )
+
+
+def _journal_bytes(data: Path) -> int:
+    """The journal's size on disk: the file and its WAL (not the checkpoint)."""
+    return sum(p.stat().st_size for p in data.glob("journal.db*") if "checkpoint" not in p.name)

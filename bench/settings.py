@@ -51,6 +51,11 @@ class Settings:
     slow_concurrency: int = 256
 
     replay_events: int = 1_000_000
+    open_orders: int = 1_000
+    """Of the recovery journal's orders, how many are open (created, accepted)."""
+    checkpoint_tail: int = 50_000
+    """Events appended after the checkpoint: the gateway's default --checkpoint-every,
+    the most a kill -9 leaves to replay."""
     memory_orders: int = 1_000_000
 
     warmup_seconds: float = 1.0
@@ -66,6 +71,7 @@ class Settings:
             one_caller_seconds=2.0,
             fanout_seconds=3.0,
             replay_events=100_000,
+            checkpoint_tail=10_000,
             memory_orders=100_000,
             warmup_seconds=0.5,
         )
