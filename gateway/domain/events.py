@@ -1,7 +1,8 @@
 """Events: what happened to an order, in the past tense.
 
 Every change to the order table is one of these, stamped with the next
-gateway-wide sequence number. They are what the journal stores, what replay
+gateway-wide sequence number. They are what the journal stores (just the
+event: the order's state is re-derived from its events), what replay
 re-applies, and what subscribers are told about.
 """
 
@@ -11,11 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import msgspec
+
 from gateway.domain.order import Fill, Order, OrderSpec
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCreated:
+class _Event(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """Every event: immutable, and encoded by the journal as a tagged msgpack array.
+
+    The tag (``"filled"``...) is the journal's name for the event, not the class
+    name, so classes can be renamed without orphaning stored records. Fields
+    are stored by position: append new ones at the end, with a default.
+    ``gc=False``: events hold no cycles, and millions of them stay alive in a
+    replay's reach; the cyclic collector need not track them.
+    """
+
+
+class OrderCreated(_Event, tag="created", frozen=True):
     """The gateway took the order and is about to send it (PENDING_NEW).
 
     Durable before the broker sees the order: this is the write-ahead intent.
@@ -26,8 +39,7 @@ class OrderCreated:
     time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OrderAccepted:
+class OrderAccepted(_Event, tag="accepted", frozen=True):
     """The broker acknowledged the order."""
 
     order_id: str
@@ -35,8 +47,7 @@ class OrderAccepted:
     time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRejected:
+class OrderRejected(_Event, tag="rejected", frozen=True):
     """The broker (or the gateway, on the broker's behalf) refused the order."""
 
     order_id: str
@@ -44,8 +55,7 @@ class OrderRejected:
     time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OrderFilled:
+class OrderFilled(_Event, tag="filled", frozen=True):
     """The broker executed (part of) the order: one of its executions, itemised."""
 
     order_id: str
@@ -58,8 +68,7 @@ class OrderFilled:
     cumulative_quantity: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FillsReconciled:
+class FillsReconciled(_Event, tag="fills_reconciled", frozen=True):
     """The broker's totals show fills whose executions have not reached us.
 
     Its cumulative quantity and average price are booked as the order's
@@ -75,16 +84,14 @@ class FillsReconciled:
     broker_order_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CancelRequested:
+class CancelRequested(_Event, tag="cancel_requested", frozen=True):
     """A client asked to cancel; the request is on its way to the broker."""
 
     order_id: str
     time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCanceled:
+class OrderCanceled(_Event, tag="canceled", frozen=True):
     """The broker cancelled the order (on request, or IOC/FOK leftovers)."""
 
     order_id: str
@@ -92,8 +99,7 @@ class OrderCanceled:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CancelRejected:
+class CancelRejected(_Event, tag="cancel_rejected", frozen=True):
     """The broker refused a cancel; the order goes back to where it was."""
 
     order_id: str
@@ -101,8 +107,7 @@ class CancelRejected:
     time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OrderExpired:
+class OrderExpired(_Event, tag="expired", frozen=True):
     """The order's time in force ran out."""
 
     order_id: str

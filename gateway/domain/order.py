@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import msgspec
+
 from gateway.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 
 ZERO = Decimal(0)
@@ -15,12 +17,12 @@ ZERO = Decimal(0)
 AVERAGE_PRICE_QUANTUM = Decimal("1e-9")
 
 
-@dataclass(frozen=True, slots=True)
-class OrderSpec:
+class OrderSpec(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """What the client asked for: the parameters that identify an order.
 
     Two ``PlaceOrder`` calls with the same (account, client_order_id) are the
-    same order exactly when their specs are equal.
+    same order exactly when their specs are equal. A msgspec Struct: the
+    journal stores it (in ``OrderCreated``) as an array of its fields.
     """
 
     account: str
@@ -37,8 +39,8 @@ class OrderSpec:
         # A few accounts and symbols recur across millions of orders: one
         # string each instead of a copy per order (interned strings are freed
         # once unused, so a stray value costs nothing lasting).
-        object.__setattr__(self, "account", sys.intern(self.account))
-        object.__setattr__(self, "symbol", sys.intern(self.symbol))
+        msgspec.structs.force_setattr(self, "account", sys.intern(self.account))
+        msgspec.structs.force_setattr(self, "symbol", sys.intern(self.symbol))
 
     @property
     def key(self) -> tuple[str, str]:
@@ -46,8 +48,7 @@ class OrderSpec:
         return (self.account, self.client_order_id)
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One execution reported by the broker; ``exec_id`` is unique per fill."""
 
     exec_id: str

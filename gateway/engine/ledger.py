@@ -27,6 +27,7 @@ from gateway.domain import (
 from gateway.engine.interpret import execution_key
 from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
+from gateway.journal.base import StoredEvent
 from gateway.journal.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -104,30 +105,38 @@ class Ledger:
         orders, exec_ids = self.table.snapshot()
         return self.committed, orders, exec_ids
 
-    def replay(self, records: Iterable[JournalRecord], floor: int = 0) -> int:
+    def replay(self, records: Iterable[StoredEvent | JournalRecord], floor: int = 0) -> int:
         """Re-apply journaled ``records`` (all durable); return how many there were.
 
-        ``floor`` is a sequence the journal reserved: numbering resumes after
-        the larger of it and the last record.
+        The one path for replayed records: each event is applied by the same
+        state machine as a live one, and its update is built as ``emit``
+        builds it. ``floor`` is a sequence the journal reserved: numbering
+        resumes after the larger of it and the last record.
         """
         count = 0
+        table = self.table
         for record in records:
-            before = self.table.get(record.event.order_id)
+            event, sequence = record.event, record.sequence
+            stored = record.update  # only records of journal formats 1 and 2 carry one
+            before = table.get(event.order_id)
             try:
-                order = apply_event(before, record.event, record.sequence)
+                order = apply_event(before, event, sequence)
             except IllegalTransition as exc:
                 # Only a bug writes such a record, and refusing to start over it
-                # would be a crash loop. The record's snapshot is what clients
-                # were told, so that is the state kept.
-                log.error(
-                    "journal record %d does not replay (%s); kept as stored", record.sequence, exc
-                )
-                order = record.update.order
-            if order != record.update.order:
-                log.warning("journal record %d disagrees with its replay", record.sequence)
-            update = OrderUpdate(record.sequence, order, record.update.time, record.update.fill)
-            self._put(JournalRecord(record.event, update))
-            self.sequence = record.sequence
+                # would be a crash loop. What clients were told is kept: the
+                # stored state if there is one, else the order as it was.
+                log.error("journal record %d does not replay (%s); kept as stored", sequence, exc)
+                fallback = stored.order if stored is not None else before
+                if fallback is None:
+                    self.sequence = sequence
+                    count += 1
+                    continue
+                order = fallback
+            if stored is not None and order != stored.order:
+                log.warning("journal record %d disagrees with its replay", sequence)
+            fill = event.fill if isinstance(event, OrderFilled) else None
+            self._put(JournalRecord(event, OrderUpdate(sequence, order, event.time, fill)))
+            self.sequence = sequence
             count += 1
         self.sequence = max(self.sequence, floor)
         self.committed = self.sequence

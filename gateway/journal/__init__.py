@@ -1,6 +1,6 @@
 """The order event log: a protocol and its stores."""
 
-from gateway.journal.base import Journal, JournalRecord
+from gateway.journal.base import Journal, JournalRecord, StoredEvent
 from gateway.journal.codec import CorruptRecord, IncompatibleJournal, JournalError
 from gateway.journal.memory import MemoryJournal
 from gateway.journal.sqlite import JournalDamaged, RecoveryReport, SqliteJournal
@@ -15,4 +15,5 @@ __all__ = [
     "MemoryJournal",
     "RecoveryReport",
     "SqliteJournal",
+    "StoredEvent",
 ]

@@ -1,7 +1,9 @@
 """The journal boundary: an append-only, sequenced log of order events.
 
-Each record holds the event (the truth, re-applied on recovery) and the
-update it produced (the order's state after it, what subscribers replay).
+Each record holds the event (the truth, re-applied on recovery). Appended
+and read records also carry the update it produced (the order's state after
+it, what subscribers replay); a store may keep the event alone and derive
+the update when read.
 ``append`` returns only once the records are durable: the engine answers a
 client or streams an update only after that.
 """
@@ -28,6 +30,20 @@ class JournalRecord:
         return self.update.sequence
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A record as replay reads it back: its sequence and event.
+
+    ``update`` is set for records of journal formats 1 and 2, which stored
+    the order's state beside the event; format 3 stores the event alone
+    and replay derives the state, as it did for live events.
+    """
+
+    sequence: int
+    event: OrderEvent
+    update: OrderUpdate | None = None
+
+
 class Journal(Protocol):
     """Durable storage for the order event log."""
 
@@ -40,7 +56,7 @@ class Journal(Protocol):
         sequence a client has seen ever names a different update.
         """
 
-    def replay(self, after_sequence: int = 0) -> Iterable[JournalRecord]:
+    def replay(self, after_sequence: int = 0) -> Iterable[StoredEvent | JournalRecord]:
         """Yield the stored records after ``after_sequence`` in order (used once, at start)."""
 
     def load_checkpoint(self) -> Checkpoint | None:

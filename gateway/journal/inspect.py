@@ -26,6 +26,7 @@ from gateway.domain import (
 from gateway.journal.base import JournalRecord
 from gateway.journal.codec import CorruptRecord, encode_record, event_tag
 from gateway.journal.sqlite import (
+    OrderFolder,
     connect_read_only,
     decode_row,
     is_damage,
@@ -74,10 +75,17 @@ def iter_records(
     try:
         if read_format_version(conn) is None:
             return  # created but never written
-        for row in iter_rows(conn, where, args):
-            record = decode_row(row, previous)
-            previous = record.sequence
-            yield record
+        # The folder reads each order's earlier events on a connection of its own:
+        # one cursor stays open on this one.
+        folder_conn = connect_read_only(path)
+        try:
+            folder = OrderFolder(folder_conn)
+            for row in iter_rows(conn, where, args):
+                stored = decode_row(row, previous)
+                previous = stored.sequence
+                yield folder.record(stored)
+        finally:
+            folder_conn.close()
     except sqlite3.DatabaseError as exc:
         if not is_damage(exc):
             raise
@@ -87,7 +95,11 @@ def iter_records(
 
 
 def format_jsonl(records: Iterable[JournalRecord]) -> Iterator[str]:
-    """Yield one line (no newline) per record: the journal's own JSON encoding."""
+    """Yield one line (no newline) per record: the event and the order's state after it.
+
+    In the JSON layout of journal format 2 (which stored both), whatever the
+    format on disk: it is a stable, readable shape for tools like ``jq``.
+    """
     for record in records:
         yield encode_record(record).decode("utf-8")
 

@@ -52,18 +52,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.domain import Order
+from gateway.domain import IllegalTransition, Order, apply_event
 from gateway.journal import checkpoint as checkpoints
-from gateway.journal.base import JournalRecord
+from gateway.journal import records as formats
+from gateway.journal.base import JournalRecord, StoredEvent
 from gateway.journal.checkpoint import Checkpoint
-from gateway.journal.codec import (
-    FORMAT_VERSION,
-    CorruptRecord,
-    IncompatibleJournal,
-    JournalError,
-    decode_record,
-    encode_record,
-)
+from gateway.journal.codec import CorruptRecord, IncompatibleJournal, JournalError
+from gateway.journal.records import FORMAT_VERSION, encode_event, update_after
 
 log = logging.getLogger(__name__)
 
@@ -179,16 +174,69 @@ def check_row(row: Row, after: int) -> tuple[int, bytes]:
     return sequence, body
 
 
-def decode_row(row: Row, after: int) -> JournalRecord:
+def decode_row(row: Row, after: int) -> StoredEvent:
     """Check and decode one stored row (see ``check_row``)."""
     sequence, body = check_row(row, after)
     try:
-        record = decode_record(body)
+        record = formats.decode(body)
     except CorruptRecord as exc:
         raise CorruptRecord(f"sequence {sequence}: {exc}") from None
     if record.sequence != sequence or record.event.order_id != row[1]:
         raise CorruptRecord(f"sequence {sequence}: row and record disagree")
     return record
+
+
+class OrderFolder:
+    """Each order's state after a record, re-derived from the order's events.
+
+    Records store the event alone, so a reader of a range (a subscriber's
+    replay, ``journal show``) folds, for each order it meets, the order's
+    earlier events (found by the order_id index) and then the range's own,
+    through the same state machine as the engine. Records of formats 1
+    and 2 carry their state, which is taken as it is.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._orders: dict[str, Order] = {}
+
+    def record(self, stored: StoredEvent) -> JournalRecord:
+        """The record ``stored`` with the update it produced."""
+        event = stored.event
+        if stored.update is not None:
+            self._orders.pop(event.order_id, None)  # read again if needed, from its records
+            return JournalRecord(event, stored.update)
+        before = self._orders.get(event.order_id)
+        if before is None:
+            before = self._before(event.order_id, stored.sequence)
+        after = _apply(before, stored)
+        if after.is_terminal:
+            # Rarely changed again (a late fill reads its events anew): what
+            # stays in memory is the orders still open, not the whole range's.
+            self._orders.pop(event.order_id, None)
+        else:
+            self._orders[event.order_id] = after
+        return JournalRecord(event, update_after(stored.sequence, event, after))
+
+    def _before(self, order_id: str, sequence: int) -> Order | None:
+        order: Order | None = None
+        previous = 0
+        where = "WHERE order_id = ? AND sequence < ?"
+        for row in iter_rows(self._conn, where, (order_id, sequence)):
+            stored = decode_row(row, previous)
+            previous = stored.sequence
+            order = stored.update.order if stored.update is not None else _apply(order, stored)
+        return order
+
+
+def _apply(order: Order | None, stored: StoredEvent) -> Order:
+    """Apply a stored event as ``Ledger.replay`` does (an illegal one changes nothing)."""
+    try:
+        return apply_event(order, stored.event, stored.sequence)
+    except IllegalTransition:
+        if order is None:
+            raise CorruptRecord(f"sequence {stored.sequence}: an event of no order") from None
+        return order
 
 
 def iter_rows(
@@ -241,7 +289,7 @@ class SqliteJournal:
 
     # ------------------------------------------------------------ protocol
 
-    def replay(self, after_sequence: int = 0) -> Iterator[JournalRecord]:
+    def replay(self, after_sequence: int = 0) -> Iterator[StoredEvent]:
         """Yield every record after ``after_sequence`` in order, streaming (never all in memory).
 
         Checksums were verified at open; a row that still fails to decode (a
@@ -373,7 +421,7 @@ class SqliteJournal:
         for record in records:
             if record.sequence <= last:
                 raise ValueError(f"sequence {record.sequence} is not after {last}")
-            body = encode_record(record)
+            body = encode_event(record.sequence, record.event)
             rows.append((record.sequence, record.event.order_id, body, zlib.crc32(body)))
             last = record.sequence
         conn = self._conn
@@ -394,10 +442,12 @@ class SqliteJournal:
             f"{SELECT_ROWS} WHERE sequence > ? AND sequence <= ? ORDER BY sequence LIMIT ?",
             (after, up_to, limit),
         )
+        folder = OrderFolder(self._read_conn)
         records = []
-        for row in cursor:
-            records.append(decode_row(row, after))
-            after = records[-1].sequence
+        for row in cursor.fetchall():
+            stored = decode_row(row, after)
+            after = stored.sequence
+            records.append(folder.record(stored))
         return records
 
     def _close_reader(self) -> None:
@@ -606,6 +656,9 @@ def _create_schema(conn: sqlite3.Connection, floor: int = 0) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (VERSION_KEY, str(FORMAT_VERSION))
     )
+    # A journal of an older format takes records of this one from now on (its
+    # old records are still read as they are): an older gateway must refuse it.
+    conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(FORMAT_VERSION), VERSION_KEY))
     if floor:
         conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (FLOOR_KEY, str(floor)))
     conn.execute("COMMIT")

@@ -42,7 +42,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.domain import TERMINAL_STATUSES, OrderEvent, OrderFilled, OrderStatus
-from gateway.journal import JournalRecord
+from gateway.journal import JournalRecord, StoredEvent
 from gateway.observability import tracing
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ class MeteredJournal:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def replay(self, after_sequence: int = 0) -> Iterable[JournalRecord]:
+    def replay(self, after_sequence: int = 0) -> Iterable[StoredEvent | JournalRecord]:
         # Replayed records were counted by the process that committed them;
         # what is open now is the actor's to say (gateway_open_orders).
         return self._inner.replay(after_sequence)

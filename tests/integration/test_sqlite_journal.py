@@ -28,11 +28,11 @@ from gateway.domain import (
     OrderEvent,
     OrderFilled,
     OrderSpec,
-    OrderStatus,
     OrderType,
     OrderUpdate,
     Side,
     TimeInForce,
+    apply_event,
 )
 from gateway.journal import (
     CorruptRecord,
@@ -41,9 +41,11 @@ from gateway.journal import (
     JournalRecord,
     MemoryJournal,
     SqliteJournal,
+    StoredEvent,
 )
-from gateway.journal.codec import FORMAT_VERSION, decode_record, encode_record
+from gateway.journal.codec import decode_record, encode_record
 from gateway.journal.inspect import format_jsonl, format_table, iter_records
+from gateway.journal.records import FORMAT_VERSION
 from tests.support import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,28 +54,49 @@ ORDERS_PER_STREAM = 7  # records cycle through this many orders
 
 
 def make_record(sequence: int) -> JournalRecord:
-    """Return record ``sequence`` of a deterministic stream touching several orders."""
-    order_id = f"order-{sequence % ORDERS_PER_STREAM}"
-    spec = OrderSpec(
-        "acct-1", f"c-{order_id}", "AAPL", Side.BUY, OrderType.LIMIT, Decimal(10), TimeInForce.DAY,
-        limit_price=Decimal("101.25"),
-    )  # fmt: skip
+    """Return record ``sequence`` of a deterministic, consistent stream.
+
+    Every five sequences are one order's life (created, accepted, a partial
+    fill, a cancel request, canceled), and each record's update is the state
+    its order's events lead to: the journal stores the events alone and
+    derives the states when read, so they must agree.
+    """
+    index, step = divmod(sequence - 1, len(STEPS))
+    first = sequence - step
+    order: Order | None = None
+    for offset in range(step + 1):
+        event = _event(index, STEPS[offset], first + offset)
+        order = apply_event(order, event, first + offset)
+    assert order is not None
+    fill = event.fill if isinstance(event, OrderFilled) else None
+    return JournalRecord(event, OrderUpdate(sequence, order, event.time, fill))
+
+
+STEPS = ("created", "accepted", "filled", "cancel_requested", "canceled")
+
+
+def _event(index: int, step: str, sequence: int) -> OrderEvent:
+    order_id = f"order-{index}"
     time = T0 + timedelta(milliseconds=sequence)
-    fill = Fill(f"x-{sequence}", Decimal("0.5"), Decimal("101.25"), time)
-    events: list[OrderEvent] = [
-        OrderCreated(order_id, spec, time),
-        OrderAccepted(order_id, f"b-{order_id}", time),
-        OrderFilled(order_id, fill, time, f"b-{order_id}"),
-        CancelRequested(order_id, time),
-        OrderCanceled(order_id, time, "client asked"),
-    ]
-    event = events[sequence % len(events)]
-    order = Order(
-        order_id, spec, OrderStatus.PARTIALLY_FILLED, T0, time, 1, sequence,
-        filled_quantity=Decimal("0.5"), fill_notional=Decimal("50.625"),
-    )  # fmt: skip
-    fill_or_none = fill if isinstance(event, OrderFilled) else None
-    return JournalRecord(event, OrderUpdate(sequence, order, time, fill_or_none))
+    if step == "created":
+        spec = OrderSpec(
+            "acct-1", f"c-{order_id}", "AAPL", Side.BUY, OrderType.LIMIT, Decimal(10),
+            TimeInForce.DAY, limit_price=Decimal("101.25"),
+        )  # fmt: skip
+        return OrderCreated(order_id, spec, time)
+    if step == "accepted":
+        return OrderAccepted(order_id, f"b-{order_id}", time)
+    if step == "filled":
+        fill = Fill(f"x-{sequence}", Decimal("0.5"), Decimal("101.25"), time)
+        return OrderFilled(order_id, fill, time, f"b-{order_id}")
+    if step == "cancel_requested":
+        return CancelRequested(order_id, time)
+    return OrderCanceled(order_id, time, "client asked")
+
+
+def stored(records: list[JournalRecord]) -> list[StoredEvent]:
+    """What replay yields for ``records``: the journal stores the events alone."""
+    return [StoredEvent(r.sequence, r.event) for r in records]
 
 
 def make_records(first: int, last: int) -> list[JournalRecord]:
@@ -92,7 +115,7 @@ async def write(path: Path, records: list[JournalRecord], batch: int = 50) -> No
     await journal.close()
 
 
-async def reopen(path: Path) -> tuple[SqliteJournal, list[JournalRecord]]:
+async def reopen(path: Path) -> tuple[SqliteJournal, list[StoredEvent]]:
     journal = SqliteJournal.open(path)
     return journal, list(journal.replay())
 
@@ -109,7 +132,7 @@ async def open_and_replay(path: Path) -> None:
         await journal.close()
 
 
-async def salvage(path: Path) -> tuple[SqliteJournal, list[JournalRecord]]:
+async def salvage(path: Path) -> tuple[SqliteJournal, list[StoredEvent]]:
     """Check that a plain open refuses ``path`` and changes nothing; then salvage it."""
     before = files_of(path)
     with pytest.raises(JournalDamaged) as refused:
@@ -149,7 +172,7 @@ async def test_behaves_like_the_memory_journal(journal: SqliteJournal) -> None:
     for part in batches(records, 17):
         await journal.append(part)
         await memory.append(part)
-    assert list(journal.replay()) == list(memory.replay()) == records
+    assert list(journal.replay()) == stored(list(memory.replay())) == stored(records)
     windows = [(0, 120, 500), (0, 120, 10), (5, 9, 100), (30, 30, 5), (40, 35, 5), (0, 10, 0)]
     for after, up_to, limit in [*windows, (110, 200, 50), (120, 500, 5)]:
         assert await journal.read(after, up_to, limit) == await memory.read(after, up_to, limit)
@@ -171,7 +194,7 @@ async def test_survives_close_and_reopen(tmp_path: Path) -> None:
     records = make_records(1, 300)
     await write(path, records)
     journal, replayed = await reopen(path)
-    assert replayed == records
+    assert replayed == stored(records)
     assert journal.recovery is None
     assert journal.last_sequence == 300
     await journal.append(make_records(301, 310))
@@ -264,7 +287,7 @@ async def test_every_acknowledged_record_survives_sigkill(tmp_path: Path) -> Non
         assert sequences == list(range(1, len(sequences) + 1))  # contiguous
         assert len(sequences) >= acknowledged
         assert len(sequences) % 25 == 0  # each append is all-or-nothing
-        assert replayed[-1] == make_record(len(sequences))
+        assert replayed[-1] == stored([make_record(len(sequences))])[0]
 
 
 # -------------------------------------------------------------- damage
@@ -283,7 +306,7 @@ async def test_a_truncated_file_is_refused_and_salvage_keeps_the_good_prefix(
     report = journal.recovery
     assert report is not None
     assert 0 < report.kept < 2000
-    assert replayed == records[: report.kept]
+    assert replayed == stored(records[: report.kept])
     assert report.last_good_sequence == report.kept
     assert report.moved_to.stat().st_size == size // 2  # the damaged file, untouched
     assert aside_files(path)[0] == report.moved_to
@@ -296,7 +319,7 @@ async def test_a_truncated_file_is_refused_and_salvage_keeps_the_good_prefix(
     await again.close()
     assert again.recovery is None
     assert again.last_sequence == floor + 10
-    assert replayed == records[: report.kept] + make_records(floor + 1, floor + 10)
+    assert replayed == stored(records[: report.kept] + make_records(floor + 1, floor + 10))
 
 
 async def test_a_torn_wal_tail_loses_only_the_unfinished_commit(tmp_path: Path) -> None:
@@ -316,7 +339,7 @@ async def test_a_torn_wal_tail_loses_only_the_unfinished_commit(tmp_path: Path) 
     await journal.close()
     # SQLite's own WAL recovery drops the commit whose frames are incomplete;
     # it was never acknowledged (its fsync never returned), so nothing is damaged.
-    assert replayed == records[:180]
+    assert replayed == stored(records[:180])
     assert journal.recovery is None
 
 
@@ -367,7 +390,7 @@ async def test_a_bad_checksum_in_the_middle_keeps_the_prefix(tmp_path: Path) -> 
     corrupt_row(path, 61)
     journal, replayed = await salvage(path)
     await journal.close()
-    assert replayed == records[:60]
+    assert replayed == stored(records[:60])
     assert journal.recovery is not None
     assert journal.recovery.last_good_sequence == 60
     assert "sequence 61: checksum mismatch" in journal.recovery.problem
@@ -383,14 +406,14 @@ async def test_an_undecodable_row_is_refused_at_replay_and_salvaged(tmp_path: Pa
     await write(path, records)
     corrupt_row(path, 31, b'{"v": 1, "event": "nonsense"}')
     journal, replayed = await salvage(path)
-    assert replayed == records[:30]
+    assert replayed == stored(records[:30])
     assert journal.recovery is not None
     assert journal.recovery.last_good_sequence == 30
     floor = journal.last_sequence
     assert floor == journal.recovery.sequence_floor > 100
     await journal.append(make_records(floor + 1, floor + 2))
     await journal.close()
-    assert (await reopen(path))[1] == records[:30] + make_records(floor + 1, floor + 2)
+    assert (await reopen(path))[1] == stored(records[:30] + make_records(floor + 1, floor + 2))
 
 
 async def test_dropped_sequences_are_never_handed_out_again(tmp_path: Path) -> None:
@@ -445,11 +468,11 @@ async def test_quick_check_finds_damage_the_row_scan_cannot_see(tmp_path: Path) 
     await journal.close()
     assert journal.recovery is not None
     assert "quick_check" in journal.recovery.problem
-    assert replayed == records  # the table itself was sound: every record kept
+    assert replayed == stored(records)  # the table itself was sound: every record kept
     again, replayed = await reopen(path)
     await again.close()
     assert again.recovery is None
-    assert replayed == records
+    assert replayed == stored(records)
 
 
 async def test_a_garbled_sequence_floor_is_damage_and_a_new_one_is_set(tmp_path: Path) -> None:
@@ -522,16 +545,16 @@ async def test_the_inspector_filters_and_formats_while_the_journal_is_open(
     header, *rows = format_table(iter_records(path, to_sequence=3))
     assert header.split()[:3] == ["SEQUENCE", "TIME", "(UTC)"]
     assert len(rows) == 3
-    assert rows[1].split()[:6] == [
-        "2", "2024-05-01T13:30:00.002000", "order-2", "filled", "PARTIALLY_FILLED", "0.5/10",
+    assert rows[2].split()[:6] == [
+        "3", "2024-05-01T13:30:00.003000", "order-0", "filled", "PARTIALLY_FILLED", "0.5/10",
     ]  # fmt: skip
-    assert rows[1].endswith("exec_id=x-2 0.5 @ 101.25")
+    assert rows[2].endswith("exec_id=x-3 0.5 @ 101.25")
     # Fixed width: each column starts at the same place on every line.
     event_column = header.index("EVENT")
     assert [row[event_column:].split()[0] for row in rows] == [
+        "created",
         "accepted",
         "filled",
-        "cancel_requested",
     ]
     await journal.append(make_records(61, 62))  # still writable: nothing was locked
     assert len(list(iter_records(path))) == 62
@@ -556,3 +579,58 @@ async def test_the_inspector_reports_damage_and_never_repairs(tmp_path: Path) ->
 def test_encoding_is_what_the_inspector_exports() -> None:
     record = make_record(4)
     assert next(format_jsonl([record])).encode() == encode_record(record)
+
+
+# ------------------------------------------------------------ old formats
+
+
+def write_format_2(path: Path, records: list[JournalRecord]) -> None:
+    """A journal as gateways before format 3 wrote it: JSON records with the order."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE events (sequence INTEGER PRIMARY KEY, order_id TEXT NOT NULL,"
+            " body BLOB NOT NULL, crc INTEGER NOT NULL);"
+            "CREATE INDEX events_by_order ON events (order_id, sequence);"
+            "INSERT INTO meta VALUES ('format_version', '2');"
+        )
+        for record in records:
+            body = encode_record(record)
+            conn.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?)",
+                (record.sequence, record.event.order_id, body, zlib.crc32(body)),
+            )
+    conn.close()
+
+
+async def test_a_format_2_journal_is_read_and_continued_in_format_3(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    records = make_records(1, 103)  # ends inside an order's life: it continues in format 3
+    write_format_2(path, records[:100])
+    journal = SqliteJournal.open(path)
+    assert journal.last_sequence == 100
+    old = list(journal.replay())
+    assert [(r.sequence, r.event) for r in old] == [(r.sequence, r.event) for r in records[:100]]
+    assert [r.update for r in old] == [r.update for r in records[:100]]  # stored, so given
+    await journal.append(records[100:])
+    # Updates of format 3 records are derived, also from an order's format 2 records.
+    assert await journal.read(95, 103, 500) == records[95:]
+    await journal.close()
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        bodies = [row[0][:1] for row in conn.execute("SELECT body FROM events ORDER BY sequence")]
+    conn.close()
+    assert version == (str(FORMAT_VERSION),)  # an older gateway now refuses it, never misreads
+    assert set(bodies[:100]) == {b"{"}
+    assert b"{" not in bodies[100:]
+    assert list(iter_records(path)) == records
+
+
+async def test_format_3_records_are_small(tmp_path: Path) -> None:
+    records = make_records(1, 500)
+    path = tmp_path / "journal.db"
+    await write(path, records)
+    with sqlite3.connect(path) as conn:
+        body_bytes = conn.execute("SELECT sum(length(body)) FROM events").fetchone()[0]
+    conn.close()
+    assert body_bytes / len(records) < 100  # format 2 stored about 880 bytes per event

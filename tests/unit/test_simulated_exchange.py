@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from msgspec.structs import replace
 
 from gateway.brokers import BrokerRejected, ExecutionReport, ReportKind
 from gateway.brokers.simulated import SimConfig, SimulatedExchange, SymbolConfig
