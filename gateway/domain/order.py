@@ -17,6 +17,21 @@ ZERO = Decimal(0)
 AVERAGE_PRICE_QUANTUM = Decimal("1e-9")
 
 
+_SHARED: dict[str, Decimal] = {}
+_SHARED_MAX = 1 << 16
+
+
+def shared_decimal(value: Decimal) -> Decimal:
+    """Return the one Decimal kept for ``value``'s text (``value`` itself once full)."""
+    text = str(value)
+    found = _SHARED.get(text)
+    if found is None:
+        if len(_SHARED) < _SHARED_MAX:
+            _SHARED[text] = value
+        return value
+    return found
+
+
 class OrderSpec(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """What the client asked for: the parameters that identify an order.
 
@@ -41,6 +56,12 @@ class OrderSpec(msgspec.Struct, frozen=True, array_like=True, gc=False):
         # once unused, so a stray value costs nothing lasting).
         msgspec.structs.force_setattr(self, "account", sys.intern(self.account))
         msgspec.structs.force_setattr(self, "symbol", sys.intern(self.symbol))
+        # So do quantities and prices: one Decimal each (about 100 bytes) for
+        # every spec that states it, from a bounded table. Keyed by the text,
+        # not the number: 10 and 10.0 are equal but read back differently.
+        msgspec.structs.force_setattr(self, "quantity", shared_decimal(self.quantity))
+        if self.limit_price is not None:
+            msgspec.structs.force_setattr(self, "limit_price", shared_decimal(self.limit_price))
 
     @property
     def key(self) -> tuple[str, str]:

@@ -131,7 +131,9 @@ class OrderTable:
                 by_broker_id[order.broker_order_id] = order_id
             if not order.status.is_terminal:
                 open_ids.add(order_id)
-        self._exec_ids.update(exec_ids)
+        # Taken as it is (the checkpoint's own dict): a copy of a million entries
+        # would leave its freed memory behind in the process's RSS.
+        self._exec_ids = exec_ids
 
     def open_orders(self) -> list[Order]:
         """Every non-terminal order, oldest first."""
