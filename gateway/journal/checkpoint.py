@@ -98,7 +98,10 @@ class _Body(msgspec.Struct, array_like=True, gc=False):
     sequence: int
     anchor_crc: int
     chunks: list[msgspec.Raw]
-    exec_ids: dict[str, tuple[str, ...]]
+    exec_chunks: list[msgspec.Raw]
+    """Per chunk, each order's exec_ids (None: none), in the order of its orders:
+    keyed by position, the table keys them with the order's own id string
+    rather than a second copy of it per order."""
 
 
 CHUNK = 4096
@@ -117,6 +120,7 @@ class Checkpoint:
 _encoder = msgspec.msgpack.Encoder(decimal_format="string")
 _decoder = msgspec.msgpack.Decoder(_Body)
 _rows = msgspec.msgpack.Decoder(list[_OrderRow])
+_execs = msgspec.msgpack.Decoder(list[tuple[str, ...] | None])
 _RECURRING_MAX = 1 << 16
 
 
@@ -126,16 +130,18 @@ def checkpoint_path(journal_path: Path) -> Path:
 
 def encode(checkpoint: Checkpoint) -> bytes:
     """Return the whole file's bytes for ``checkpoint``."""
+    orders, exec_ids = checkpoint.orders, checkpoint.exec_ids
+    chunks = [orders[at : at + CHUNK] for at in range(0, len(orders), CHUNK)]
     body = _encoder.encode(
         _Body(
             CHECKPOINT_VERSION,
             checkpoint.sequence,
             checkpoint.anchor_crc,
+            [msgspec.Raw(_encoder.encode(chunk)) for chunk in chunks],
             [
-                msgspec.Raw(_encoder.encode(checkpoint.orders[at : at + CHUNK]))
-                for at in range(0, len(checkpoint.orders), CHUNK)
+                msgspec.Raw(_encoder.encode([exec_ids.get(order.order_id) for order in chunk]))
+                for chunk in chunks
             ],
-            checkpoint.exec_ids,
         )
     )
     return _HEADER.pack(MAGIC, checkpoint.sequence, len(body), zlib.crc32(body)) + body
@@ -159,11 +165,21 @@ def decode(data: bytes) -> Checkpoint:
             raise ValueError(f"version {decoded.version} / sequence {decoded.sequence} unexpected")
         orders: list[Order] = []
         recurring: dict[str, Decimal] = {}
-        for chunk in decoded.chunks:
-            orders += _orders(_rows.decode(chunk), recurring)
+        exec_ids: dict[str, tuple[str, ...]] = {}
+        if len(decoded.exec_chunks) != len(decoded.chunks):
+            raise ValueError("exec_ids do not match the orders")
+        for chunk, exec_chunk in zip(decoded.chunks, decoded.exec_chunks, strict=True):
+            loaded = _orders(_rows.decode(chunk), recurring)
+            execs = _execs.decode(exec_chunk)
+            if len(execs) != len(loaded):
+                raise ValueError("exec_ids do not match the orders")
+            for order, ids in zip(loaded, execs, strict=True):
+                if ids:
+                    exec_ids[order.order_id] = ids
+            orders += loaded
     except (msgspec.DecodeError, ValueError, TypeError) as exc:
         raise ValueError(f"undecodable: {exc}") from None
-    return Checkpoint(sequence, decoded.anchor_crc, orders, decoded.exec_ids)
+    return Checkpoint(sequence, decoded.anchor_crc, orders, exec_ids)
 
 
 def read_sequence(path: Path) -> int:
