@@ -1,4 +1,4 @@
-"""``gateway journal show|salvage``: the operator's view of the journal, and its repair.
+"""``gateway journal show|salvage|migrate``: the operator's view of the journal, and its repair.
 
 ``show`` reads the journal read-only (safe while the gateway runs) and prints
 events for one order or a sequence range, as a table or as JSON lines.
@@ -7,19 +7,26 @@ events for one order or a sequence range, as a table or as JSON lines.
 start on a damaged journal (exit code 65), and an operator who accepts losing
 what follows the damage runs this (with the gateway stopped: it takes the
 data directory's lock). The damaged file is kept aside, untouched.
+
+``migrate`` rewrites a journal's records of formats 1 and 2 as format 3
+(optional: they are read as they are), also with the gateway stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from gateway.journal import JournalError, JournalRecord, SqliteJournal
+from gateway.journal import JournalDamaged, JournalError, JournalRecord, SqliteJournal
 from gateway.journal.datadir import JOURNAL_FILE, DataDir, DataDirBusy
 from gateway.journal.inspect import format_jsonl, format_table, iter_records
+from gateway.journal.migrate import migrate as journal_migrate
+
+EXIT_JOURNAL_DAMAGED = 65  # as the gateway's own start (gateway.cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
         "brings back the orders it still knows. Needs the gateway stopped.",
     )
     salvage.add_argument(
+        "--data-dir", type=Path, default=Path("gateway-data"), help="the gateway's --data-dir"
+    )
+    migrate = commands.add_parser(
+        "migrate",
+        help="rewrite older records in the current format (gateway stopped; optional)",
+        description="Rewrite a journal written before format 3 (JSON records with the whole "
+        "order) as event-only records, about a ninth of the size. Not required: the gateway "
+        "reads older records as they are. Every record keeps its sequence; the old file is "
+        "kept as journal.db.format-<N>-<time>. Needs the gateway stopped.",
+    )
+    migrate.add_argument(
         "--data-dir", type=Path, default=Path("gateway-data"), help="the gateway's --data-dir"
     )
     return parser
@@ -93,6 +111,42 @@ def salvage(data_dir: Path) -> int:
     return 0
 
 
+def migrate(data_dir: Path) -> int:
+    """Migrate the journal in ``data_dir``; exit 0 (migrated or current), 65 if damaged, or 1."""
+    directory = DataDir(data_dir)
+    if not directory.journal_path.is_file():
+        print(f"gateway journal: no journal in {data_dir}", file=sys.stderr)
+        return 1
+    try:
+        directory.acquire()
+    except (DataDirBusy, OSError) as exc:
+        print(f"gateway journal: {exc}", file=sys.stderr)
+        return 1
+    try:
+        done = journal_migrate(directory.journal_path)
+    except JournalDamaged as exc:
+        print(
+            f"gateway journal: cannot migrate: {exc}; run `gateway journal salvage "
+            f"--data-dir {data_dir}` first",
+            file=sys.stderr,
+        )
+        return EXIT_JOURNAL_DAMAGED
+    except (JournalError, OSError, sqlite3.Error) as exc:
+        print(f"gateway journal: cannot migrate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        directory.release()
+    if done.kept_as is None:
+        print(f"journal {directory.journal_path} is in the current format: nothing to do")
+        return 0
+    print(
+        f"journal {directory.journal_path} migrated from format {done.from_version}: "
+        f"{done.records} records, {done.bytes_before:,} -> {done.bytes_after:,} bytes; "
+        f"the old file is kept as {done.kept_as}"
+    )
+    return 0
+
+
 def _selected(args: argparse.Namespace) -> Iterator[JournalRecord]:
     records = iter_records(
         args.data_dir / JOURNAL_FILE,
@@ -114,6 +168,8 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "salvage":
         return salvage(args.data_dir)
+    if args.command == "migrate":
+        return migrate(args.data_dir)
     formatter = format_table if args.format == "table" else format_jsonl
     try:
         for line in formatter(_selected(args)):

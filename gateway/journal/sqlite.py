@@ -493,7 +493,7 @@ class SqliteJournal:
             self._recover(problem, scan.last_sequence, source=source, floor=scan.floor)
         finally:
             if salvage is not None:
-                _remove_with_side_files(salvage)
+                remove_with_side_files(salvage)
 
     def _recover(
         self, problem: str, last_good: int, *, source: Path | None = None, floor: int = 0
@@ -515,7 +515,7 @@ class SqliteJournal:
         checkpoints.discard(self.checkpoint_path)
         moved_to = _move_aside(self.path)
         os.replace(rebuilt, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self._last_sequence = new_floor
         self.recovery = RecoveryReport(problem, kept, last_good, new_floor, moved_to)
         log.error(
@@ -641,14 +641,14 @@ def _initialize(path: Path) -> sqlite3.Connection:
         if mode != "wal":
             raise RuntimeError(f"journal {path}: SQLite refused WAL mode ({mode})")
         conn.execute("PRAGMA synchronous=FULL")
-        _create_schema(conn)
+        create_schema(conn)
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def _create_schema(conn: sqlite3.Connection, floor: int = 0) -> None:
+def create_schema(conn: sqlite3.Connection, floor: int = 0) -> None:
     conn.execute("BEGIN IMMEDIATE")
     for statement in SCHEMA.split(";"):
         if statement.strip():
@@ -672,12 +672,12 @@ def _rebuild(source: Path, target: Path, last_good: int, floor: int) -> tuple[in
     Every copied row is checked again on the way: a damaged file may read
     differently the second time. Return (rows kept, last kept sequence).
     """
-    _remove_with_side_files(target)
+    remove_with_side_files(target)
     kept = last = 0
     dst = sqlite3.connect(target, isolation_level=None)
     try:
         dst.execute("PRAGMA synchronous=FULL")  # rollback journal: one self-contained file
-        _create_schema(dst, floor)
+        create_schema(dst, floor)
         if last_good > 0:
             src = connect_read_only(source)
             try:
@@ -728,7 +728,7 @@ def _salvage_copy(path: Path) -> Path | None:
     """
     copy = path.with_name(f"{path.name}.salvage")
     try:
-        _remove_with_side_files(copy)
+        remove_with_side_files(copy)
         shutil.copyfile(path, copy)
         wal = Path(f"{path}-wal")
         if wal.exists():
@@ -739,7 +739,7 @@ def _salvage_copy(path: Path) -> Path | None:
                 file.write(bytes(4))
     except OSError:
         log.warning("journal %s: no salvage copy (disk full?); keeping what reads", path)
-        _remove_with_side_files(copy)
+        remove_with_side_files(copy)
         return None
     return copy
 
@@ -751,8 +751,8 @@ def _tidy_leftovers(path: Path) -> None:
     in place until the final rename), so it is removed. Side files without a
     main file would be applied to a new, empty journal: they are moved aside.
     """
-    for derived in (".rebuild", ".salvage"):
-        _remove_with_side_files(path.with_name(f"{path.name}{derived}"))
+    for derived in (".rebuild", ".salvage", ".migrate"):
+        remove_with_side_files(path.with_name(f"{path.name}{derived}"))
     if path.exists():
         return
     orphans = [Path(f"{path}{suffix}") for suffix in _SIDE_FILES]
@@ -764,12 +764,12 @@ def _tidy_leftovers(path: Path) -> None:
         log.error("journal %s: side files without a journal file were moved aside", path)
 
 
-def _remove_with_side_files(path: Path) -> None:
+def remove_with_side_files(path: Path) -> None:
     for suffix in ("", *_SIDE_FILES):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make renames in ``directory`` durable (POSIX needs the directory fsynced)."""
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli import journal as journal_cli
 from gateway.domain import (
     CancelRequested,
     Fill,
@@ -634,3 +635,32 @@ async def test_format_3_records_are_small(tmp_path: Path) -> None:
         body_bytes = conn.execute("SELECT sum(length(body)) FROM events").fetchone()[0]
     conn.close()
     assert body_bytes / len(records) < 100  # format 2 stored about 880 bytes per event
+
+
+async def test_migrate_rewrites_a_format_2_journal_keeping_every_sequence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    path = data_dir / "journal.db"
+    records = make_records(1, 200)
+    write_format_2(path, records)
+    before = path.read_bytes()
+
+    assert journal_cli.main(["migrate", "--data-dir", str(data_dir)]) == 0
+    assert "migrated from format 2: 200 records" in capsys.readouterr().out
+    (kept,) = data_dir.glob("journal.db.format-2-*")
+    assert kept.read_bytes() == before  # the old file, untouched
+    assert path.stat().st_size < len(before)
+    journal = SqliteJournal.open(path)
+    assert list(journal.replay()) == stored(records)
+    assert await journal.read(0, 200, 500) == records
+    await journal.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM events WHERE substr(body, 1, 1) = '{'"
+        ).fetchone() == (0,)
+    conn.close()
+    # Once is enough.
+    assert journal_cli.main(["migrate", "--data-dir", str(data_dir)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
