@@ -273,6 +273,11 @@ class OrderActor:
         """Open broker orders seen that this gateway did not place."""
         return self._desk.foreign_orders
 
+    @property
+    def adopted_orders(self) -> int:
+        """Open broker orders of ours, missing from the table, taken back by reconciliation."""
+        return self._desk.adopted_orders
+
     # Read-only hooks for metrics (read at scrape time, never on the hot path).
     @property
     def inbox_depth(self) -> int:

@@ -119,6 +119,7 @@ class OrderDesk:
         self.illegal_transitions = 0
         self.unknown_reports = 0
         self.foreign_orders = 0
+        self.adopted_orders = 0
 
     @property
     def in_flight_count(self) -> int:
@@ -401,6 +402,9 @@ class OrderDesk:
             key = (state.account, state.client_order_id)
             if self._table.by_key(*key) is not None:
                 continue
+            if self._is_ours(state):
+                self._adopt(state)
+                continue
             foreign.add(key)
             if key in self._foreign_open:
                 continue
@@ -413,6 +417,38 @@ class OrderDesk:
                 state.broker_order_id,
             )
         self._foreign_open = foreign
+
+    def _is_ours(self, state: BrokerOrderState) -> bool:
+        """Whether an open broker order missing from the table is one of ours.
+
+        It is when the broker gives its terms (``spec``, keyed as the state
+        is) and its account is one this gateway trades: one with an order in
+        the table. A salvaged journal that dropped acknowledged orders keeps
+        the account's earlier ones, so what it lost comes back; an account
+        the gateway never traded stays someone else's (reported only).
+        """
+        spec = state.spec
+        return (
+            spec is not None
+            and spec.key == (state.account, state.client_order_id)
+            and self._table.trades(state.account)
+        )
+
+    def _adopt(self, state: BrokerOrderState) -> None:
+        """Take an order of ours back from the broker: created with the broker's
+        terms, then brought to the broker's state (ack, fills) as any other."""
+        assert state.spec is not None
+        order = self._emit(OrderCreated(self._new_id(), state.spec, self._clock()))
+        self.adopted_orders += 1
+        log.warning(
+            "broker holds open order %s/%s (broker id %s) missing here (a salvaged "
+            "journal?); adopted as %s with the broker's terms and fills",
+            state.account,
+            state.client_order_id,
+            state.broker_order_id,
+            order.order_id,
+        )
+        self._on_broker_state(state)
 
     def _on_report(self, report: ExecutionReport) -> None:
         order = self._table.by_key(report.account, report.client_order_id)

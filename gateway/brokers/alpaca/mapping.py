@@ -25,7 +25,7 @@ from gateway.brokers.errors import (
     BrokerTimeout,
     BrokerUnavailable,
 )
-from gateway.domain import Fill, OrderSpec, OrderStatus
+from gateway.domain import Fill, OrderSpec, OrderStatus, OrderType, Side, TimeInForce
 
 ZERO = Decimal(0)
 JsonObject = Mapping[str, Any]
@@ -165,7 +165,35 @@ def order_state(order: JsonObject, account: str) -> BrokerOrderState:
         filled_quantity=to_decimal(order.get("filled_qty")) or ZERO,
         reason=_status_reason(order) if status in _ENDED_EARLY else "",
         average_fill_price=to_decimal(order.get("filled_avg_price")),
+        spec=order_spec(order, account),
     )
+
+
+def order_spec(order: JsonObject, account: str) -> OrderSpec | None:
+    """The terms of an Alpaca order as ours, or None where we have no word for them.
+
+    Our enum words are Alpaca's; an order we could not have placed (a trailing
+    stop, a notional order, a bracket's class) maps to None, so reconciliation
+    reports it rather than adopting a copy with the wrong terms.
+    """
+    try:
+        quantity = to_decimal(order.get("qty"))
+        simple = order.get("order_class") in (None, "", "simple")
+        if quantity is None or quantity <= 0 or not simple:
+            return None
+        return OrderSpec(
+            account=account,
+            client_order_id=str(order["client_order_id"]),
+            symbol=str(order["symbol"]),
+            side=Side(order.get("side")),
+            order_type=OrderType(order.get("order_type") or order.get("type")),
+            quantity=quantity,
+            time_in_force=TimeInForce(order.get("time_in_force")),
+            limit_price=to_decimal(order.get("limit_price")),
+            stop_price=to_decimal(order.get("stop_price")),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def report_from_trade_update(
