@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
+from gateway.domain import OrderSpec, OrderType, Side, TimeInForce, decimal_to_str
 from gateway.venue.config import VENUE_NAMESPACE
 
 MAX_CLIENT_ORDER_ID = 128
@@ -71,7 +71,7 @@ def parse_timestamp(value: str) -> datetime:
 
 
 def number(value: Decimal) -> str:
-    return format(value, "f")
+    return decimal_to_str(value)
 
 
 def asset_id(symbol: str) -> str:

@@ -25,7 +25,15 @@ from gateway.brokers.errors import (
     BrokerTimeout,
     BrokerUnavailable,
 )
-from gateway.domain import Fill, OrderSpec, OrderStatus, OrderType, Side, TimeInForce
+from gateway.domain import (
+    Fill,
+    OrderSpec,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    decimal_to_str,
+)
 
 ZERO = Decimal(0)
 JsonObject = Mapping[str, Any]
@@ -85,11 +93,6 @@ def to_decimal(value: object) -> Decimal | None:
     raise ValueError(f"not a number: {value!r}")
 
 
-def decimal_text(value: Decimal) -> str:
-    """Format a Decimal as Alpaca writes numbers: a plain string, no exponent."""
-    return format(value, "f")
-
-
 # Python 3.11 reads at most 6 fractional digits; Alpaca writes up to 9.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -108,16 +111,16 @@ def order_request(spec: OrderSpec) -> dict[str, str]:
     """Return the ``POST /v2/orders`` body for ``spec``; our enum words are Alpaca's."""
     body = {
         "symbol": spec.symbol,
-        "qty": decimal_text(spec.quantity),
+        "qty": decimal_to_str(spec.quantity),
         "side": spec.side.value,
         "type": spec.order_type.value,
         "time_in_force": spec.time_in_force.value,
         "client_order_id": spec.client_order_id,
     }
     if spec.limit_price is not None:
-        body["limit_price"] = decimal_text(spec.limit_price)
+        body["limit_price"] = decimal_to_str(spec.limit_price)
     if spec.stop_price is not None:
-        body["stop_price"] = decimal_text(spec.stop_price)
+        body["stop_price"] = decimal_to_str(spec.stop_price)
     return body
 
 
@@ -244,7 +247,8 @@ def _fill(data: JsonObject, order: JsonObject, time: datetime, filled_before: De
         raise ValueError(f"fill event without price or quantity: {dict(data)!r}")
     # The cumulative quantity after a fill identifies it within its order
     # when an older stream sends no execution_id.
-    exec_id = str(data.get("execution_id") or f"{order['id']}:{decimal_text(cumulative)}")
+    # An identifier, journalled with the fill: its spelling must never change.
+    exec_id = str(data.get("execution_id") or f"{order['id']}:{format(cumulative, 'f')}")
     return Fill(exec_id=exec_id, quantity=quantity, price=price, time=time)
 
 
