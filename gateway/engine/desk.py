@@ -45,6 +45,7 @@ from gateway.engine.messages import (
     SubmitDone,
 )
 from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound, Unavailable
+from gateway.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +205,15 @@ class OrderDesk:
             )
         order = self._emit(OrderCreated(self._new_id(), spec, self._clock()))
         self._inflight.of(order.order_id).submitting = True
-        deadline = message.deadline
-        self.after_commit.append(lambda: self._work.submit(order, deadline=deadline))
+        deadline, trace = message.deadline, message.trace
+
+        def submit() -> None:
+            self._work.submit(order, deadline=deadline)
+
+        # Traced, the submit's broker call is a child of the caller's span.
+        self.after_commit.append(
+            submit if trace is None else functools.partial(tracing.within, trace, submit)
+        )
         self.replies.append((message.reply, PlaceOutcome(order, self._settle(order))))
 
     def _settle(self, order: Order) -> asyncio.Future[Order | None] | None:
