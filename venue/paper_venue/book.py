@@ -18,9 +18,10 @@ from typing import Any
 
 from gateway.brokers.base import ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected
-from gateway.brokers.simulated import SimConfig, SimulatedExchange
+from gateway.brokers.simulated.config import SimConfig
+from gateway.brokers.simulated.exchange import SimulatedExchange
 from gateway.domain import OrderSpec, Side, average_price
-from gateway.venue.wire import (
+from paper_venue.wire import (
     CODE_NOT_CANCELABLE,
     CODE_NOT_FOUND,
     VenueError,

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from gateway.domain import OrderSpec, OrderType, Side, TimeInForce, decimal_to_str
-from gateway.venue.config import VENUE_NAMESPACE
+from paper_venue.config import VENUE_NAMESPACE
 
 MAX_CLIENT_ORDER_ID = 128
 # Python 3.11 reads at most 6 fractional digits; RFC 3339 allows more.
