@@ -32,7 +32,7 @@ from gateway.brokers.errors import (
 from gateway.brokers.simulated import SimConfig
 from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
-from gateway.venue import Faults, VenueAccount, VenueConfig, VenueServer
+from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.support import eventually
 
 KEY_ID = "PKVENUETEST00001"

@@ -30,7 +30,7 @@ from gateway.domain import (
 )
 from gateway.engine import EngineConfig, OrderActor
 from gateway.journal import MemoryJournal
-from gateway.venue import Faults, VenueAccount, VenueConfig, VenueServer
+from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.support import eventually
 
 KEY_ID = "PKFILLS0000001"

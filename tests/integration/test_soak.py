@@ -38,7 +38,7 @@ from gateway.domain import (
 from gateway.engine import EngineConfig, OrderActor
 from gateway.errors import FailedPrecondition, Unavailable
 from gateway.journal import MemoryJournal
-from gateway.venue import Faults, VenueAccount, VenueConfig, VenueServer
+from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.integration.test_fill_accounting import Executions
 
 KEY_ID = "PKSOAK00000001"

@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from gateway.venue.config import VenueAccount
-from gateway.venue.state import STATE, VenueState
-from gateway.venue.wire import (
+from paper_venue.config import VenueAccount
+from paper_venue.state import STATE, VenueState
+from paper_venue.wire import (
     CODE_INTERNAL,
     CODE_RATE_LIMIT,
     CODE_UNAUTHORIZED,

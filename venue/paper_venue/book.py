@@ -18,10 +18,10 @@ from typing import Any
 
 from gateway.brokers.base import ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected
-from gateway.brokers.simulated import SimConfig, SimulatedExchange
-from gateway.domain import OrderSpec, Side
-from gateway.domain.order import AVERAGE_PRICE_QUANTUM
-from gateway.venue.wire import (
+from gateway.brokers.simulated.config import SimConfig
+from gateway.brokers.simulated.exchange import SimulatedExchange
+from gateway.domain import OrderSpec, Side, average_price
+from paper_venue.wire import (
     CODE_NOT_CANCELABLE,
     CODE_NOT_FOUND,
     VenueError,
@@ -67,7 +67,7 @@ class VenueOrder:
         spec = self.spec
         average = None
         if self.filled_qty:
-            average = (self.notional / self.filled_qty).quantize(AVERAGE_PRICE_QUANTUM).normalize()
+            average = average_price(self.notional, self.filled_qty)
         return {
             "id": self.id,
             "client_order_id": spec.client_order_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from gateway.brokers.simulated import SimConfig
+from gateway.brokers.simulated.config import SimConfig
 
 # Namespace of the venue's name-based UUIDs (account ids, asset ids).
 VENUE_NAMESPACE = uuid.UUID("7d0f6c1e-55d5-4d0a-9a53-6f1c2f8f0a11")
