@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of POST/DELETE calls that act, then fail 500",
     )
     add("--rate-limit-rate", type=float, default=0.0, help="fraction of REST calls failing 429")
+    add(
+        "--late-reject-rate",
+        type=float,
+        default=0.0,
+        help="fraction of accepted orders rejected afterwards on the stream",
+    )
     add("--fault-seed", type=int, default=0, help="seed of the fault dice")
     add("--calls-per-minute", type=int, default=None, help="REST calls per minute per account")
     add("--log-level", default="INFO", type=str.upper)
@@ -161,6 +167,7 @@ def config_from(args: argparse.Namespace) -> VenueConfig:
             error_rate=args.error_rate,
             lost_answer_rate=args.lost_answer_rate,
             rate_limit_rate=args.rate_limit_rate,
+            late_reject_rate=args.late_reject_rate,
         ),
         fault_seed=args.fault_seed,
         calls_per_minute=args.calls_per_minute,
