@@ -22,7 +22,7 @@ PY := $(VENV)/bin/python
 CONSTRAINTS := $(wildcard constraints.txt)
 # Keyed on the content of pyproject.toml (and constraints.txt), not mtimes: a
 # fresh clone or a branch switch that leaves them alone does not reinstall.
-SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
+SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml venue/pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
 
 # Pinned tools. buf comes from npm (version in tools/package.json and its lock
 # file); grpcurl is built from source with the machine's Go.
@@ -46,10 +46,10 @@ help:
 
 setup: $(SETUP_STAMP)
 
-$(SETUP_STAMP): pyproject.toml $(CONSTRAINTS)
+$(SETUP_STAMP): pyproject.toml venue/pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,otel]' $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
+	$(PY) -m pip install --quiet -e '.[dev,otel]' -e ./venue $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 	@rm -f $(VENV)/.setup-*
 	@touch $@
 

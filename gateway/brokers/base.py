@@ -72,6 +72,11 @@ class BrokerOrderState:
     applied once, by exec_id). Venues that only report totals (Alpaca) leave
     it empty and give ``filled_quantity`` and ``average_fill_price``: the
     gateway then books the difference to what it knows as one catch-up fill.
+
+    ``spec`` gives the order's terms where the venue tells them (optional: an
+    adapter that cannot map them leaves it None). Reconciliation needs them to
+    adopt an order of ours the table lost (a salvaged journal); without them
+    such an order can only be reported.
     """
 
     account: str
@@ -82,6 +87,7 @@ class BrokerOrderState:
     fills: tuple[Fill, ...] = field(default=())
     reason: str = ""
     average_fill_price: Decimal | None = None
+    spec: OrderSpec | None = None
 
 
 @runtime_checkable

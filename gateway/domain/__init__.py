@@ -3,6 +3,7 @@
 No asyncio, no gRPC, no I/O lives here.
 """
 
+from gateway.domain.decimals import average_price, decimal_to_str
 from gateway.domain.enums import (
     ALLOWED_TIME_IN_FORCE,
     TERMINAL_STATUSES,
@@ -56,4 +57,6 @@ __all__ = [
     "SubscriptionFilter",
     "TimeInForce",
     "apply_event",
+    "average_price",
+    "decimal_to_str",
 ]

@@ -10,11 +10,20 @@ from decimal import Decimal
 
 import msgspec
 
+from gateway.domain.decimals import AVERAGE_PRICE_QUANTUM, average_price
 from gateway.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 
+__all__ = [
+    "AVERAGE_PRICE_QUANTUM",
+    "ZERO",
+    "Fill",
+    "Order",
+    "OrderSpec",
+    "ProvisionalFill",
+    "shared_decimal",
+]
+
 ZERO = Decimal(0)
-# Average prices are quotients; keep them exact to this many decimal places.
-AVERAGE_PRICE_QUANTUM = Decimal("1e-9")
 
 
 _SHARED: dict[str, Decimal] = {}
@@ -154,7 +163,7 @@ class Order:
     def average_fill_price(self) -> Decimal | None:
         if self.filled_quantity == ZERO:
             return None
-        return (self.fill_notional / self.filled_quantity).quantize(AVERAGE_PRICE_QUANTUM)
+        return average_price(self.fill_notional, self.filled_quantity)
 
     def evolve(self, **changes: object) -> Order:
         """Return a copy with ``changes`` applied.

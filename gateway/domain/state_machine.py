@@ -72,6 +72,9 @@ TRANSITIONS: dict[tuple[OrderStatus, type], Target] = {
     (S.ACCEPTED, OrderFilled): Rule.PROGRESS,
     (S.ACCEPTED, FillsReconciled): Rule.PROGRESS,
     (S.ACCEPTED, CancelRequested): S.PENDING_CANCEL,
+    # A venue may acknowledge receipt and reject afterwards (Alpaca's
+    # pending_new, then rejected from its own checks): the rejection stands.
+    (S.ACCEPTED, OrderRejected): S.REJECTED,
     (S.ACCEPTED, OrderCanceled): S.CANCELED,
     (S.ACCEPTED, OrderExpired): S.EXPIRED,
     (S.PARTIALLY_FILLED, OrderAccepted): Rule.KEEP,

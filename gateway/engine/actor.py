@@ -73,6 +73,7 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.journal import Journal
+from gateway.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,11 @@ class OrderActor:
         """Open broker orders seen that this gateway did not place."""
         return self._desk.foreign_orders
 
+    @property
+    def adopted_orders(self) -> int:
+        """Open broker orders of ours, missing from the table, taken back by reconciliation."""
+        return self._desk.adopted_orders
+
     # Read-only hooks for metrics (read at scrape time, never on the hot path).
     @property
     def inbox_depth(self) -> int:
@@ -329,7 +335,8 @@ class OrderActor:
         (the caller's remaining deadline).
         """
         deadline = None if ack_wait is None else time.monotonic() + ack_wait
-        outcome: PlaceOutcome = await self._ask(Place(spec, self._future(), deadline))
+        place = Place(spec, self._future(), deadline, tracing.caller())
+        outcome: PlaceOutcome = await self._ask(place)
         if outcome.settled is None:
             return outcome.order
         wait = self._config.ack_wait if ack_wait is None else min(ack_wait, self._config.ack_wait)
@@ -457,6 +464,27 @@ class OrderActor:
         limit = self._config.max_batch
         while True:
             results, commands = await take(limit)
+            if tracing.enabled():
+                await self._traced_batch(results, commands)
+                continue
+            for result in results:
+                self._handle(result)
+            for command in commands:
+                self._handle(command)
+            await self._commit()
+
+    async def _traced_batch(self, results: list[Result], commands: list[Command]) -> None:
+        """One batch in an ``actor.batch`` span, linked to the callers it serves.
+
+        Its journal commit is a child span; each caller's trace links here
+        (links, not parents: one batch serves many callers).
+        """
+        places = [c for c in commands if isinstance(c, Place)]
+        with tracing.span(
+            "actor.batch",
+            lambda: _batch_attributes(results, commands, places),
+            lambda: [p.trace for p in places if p.trace is not None],
+        ):
             for result in results:
                 self._handle(result)
             for command in commands:
@@ -625,3 +653,17 @@ class OrderActor:
 def _resolve(future: asyncio.Future[Order | None], order: Order | None) -> None:
     if not future.done():
         future.set_result(order)
+
+
+# Client order ids named on a batch span at most: a batch holds up to max_batch.
+_SPAN_ORDERS = 16
+
+
+def _batch_attributes(
+    results: list[Result], commands: list[Command], places: list[Place]
+) -> dict[str, Any]:
+    return {
+        "gateway.results": len(results),
+        "gateway.commands": len(commands),
+        "gateway.client_order_ids": [p.spec.client_order_id for p in places[:_SPAN_ORDERS]],
+    }

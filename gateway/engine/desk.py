@@ -45,6 +45,7 @@ from gateway.engine.messages import (
     SubmitDone,
 )
 from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound, Unavailable
+from gateway.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class OrderDesk:
         self.illegal_transitions = 0
         self.unknown_reports = 0
         self.foreign_orders = 0
+        self.adopted_orders = 0
 
     @property
     def in_flight_count(self) -> int:
@@ -203,8 +205,15 @@ class OrderDesk:
             )
         order = self._emit(OrderCreated(self._new_id(), spec, self._clock()))
         self._inflight.of(order.order_id).submitting = True
-        deadline = message.deadline
-        self.after_commit.append(lambda: self._work.submit(order, deadline=deadline))
+        deadline, trace = message.deadline, message.trace
+
+        def submit() -> None:
+            self._work.submit(order, deadline=deadline)
+
+        # Traced, the submit's broker call is a child of the caller's span.
+        self.after_commit.append(
+            submit if trace is None else functools.partial(tracing.within, trace, submit)
+        )
         self.replies.append((message.reply, PlaceOutcome(order, self._settle(order))))
 
     def _settle(self, order: Order) -> asyncio.Future[Order | None] | None:
@@ -401,6 +410,9 @@ class OrderDesk:
             key = (state.account, state.client_order_id)
             if self._table.by_key(*key) is not None:
                 continue
+            if self._is_ours(state):
+                self._adopt(state)
+                continue
             foreign.add(key)
             if key in self._foreign_open:
                 continue
@@ -413,6 +425,38 @@ class OrderDesk:
                 state.broker_order_id,
             )
         self._foreign_open = foreign
+
+    def _is_ours(self, state: BrokerOrderState) -> bool:
+        """Whether an open broker order missing from the table is one of ours.
+
+        It is when the broker gives its terms (``spec``, keyed as the state
+        is) and its account is one this gateway trades: one with an order in
+        the table. A salvaged journal that dropped acknowledged orders keeps
+        the account's earlier ones, so what it lost comes back; an account
+        the gateway never traded stays someone else's (reported only).
+        """
+        spec = state.spec
+        return (
+            spec is not None
+            and spec.key == (state.account, state.client_order_id)
+            and self._table.trades(state.account)
+        )
+
+    def _adopt(self, state: BrokerOrderState) -> None:
+        """Take an order of ours back from the broker: created with the broker's
+        terms, then brought to the broker's state (ack, fills) as any other."""
+        assert state.spec is not None
+        order = self._emit(OrderCreated(self._new_id(), state.spec, self._clock()))
+        self.adopted_orders += 1
+        log.warning(
+            "broker holds open order %s/%s (broker id %s) missing here (a salvaged "
+            "journal?); adopted as %s with the broker's terms and fills",
+            state.account,
+            state.client_order_id,
+            state.broker_order_id,
+            order.order_id,
+        )
+        self._on_broker_state(state)
 
     def _on_report(self, report: ExecutionReport) -> None:
         order = self._table.by_key(report.account, report.client_order_id)

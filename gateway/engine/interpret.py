@@ -32,6 +32,7 @@ from gateway.domain import (
     OrderFilled,
     OrderRejected,
     OrderStatus,
+    decimal_to_str,
 )
 
 # Whether ``exec_id`` (or an ``execution_key``) was already booked for ``order_id``.
@@ -44,7 +45,7 @@ def execution_key(cumulative: Decimal) -> str:
     A broker's cumulative quantity only grows, so within one order it names
     one execution whatever id the report gave it: booked beside the exec_id.
     """
-    return f"@{format(cumulative.normalize(), 'f')}"
+    return f"@{decimal_to_str(cumulative)}"
 
 
 def ack_event(order: Order, broker_order_id: str, time: datetime) -> OrderAccepted | None:

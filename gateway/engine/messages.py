@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.brokers import BrokerOrderState, ExecutionReport, SubmitAck
 from gateway.domain import Order, OrderRef, OrderSpec
@@ -32,6 +33,9 @@ class Place:
     # When the caller stops waiting (monotonic seconds): broker retries for a
     # new order stop there.
     deadline: float | None = None
+    # The caller's span context (tracing on): the batch links to it, and the
+    # order's broker submit is a child of it.
+    trace: Any = None
 
 
 @dataclass(slots=True)

@@ -58,6 +58,10 @@ class OrderTable:
         order_id = self._by_key.get(account, {}).get(client_order_id)
         return None if order_id is None else self._by_id[order_id]
 
+    def trades(self, account: str) -> bool:
+        """Whether any order of ``account`` is in the table (the gateway trades it)."""
+        return account in self._by_key
+
     def by_broker_id(self, broker_order_id: str) -> Order | None:
         order_id = self._by_broker_id.get(broker_order_id)
         return None if order_id is None else self._by_id[order_id]

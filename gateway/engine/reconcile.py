@@ -10,8 +10,11 @@ applied once each), and reports two kinds of disagreement:
   than the broker's grace, it never arrived and is rejected (the client may
   place it again); otherwise it is asked about again next pass. Never
   re-sent under a new key, never assumed rejected because a call timed out.
-- an open order at the broker the gateway does not know (placed elsewhere):
-  reported, never adopted.
+- an open order at the broker the gateway does not know: adopted when it is
+  one of ours (the broker gives its terms and the account is one this gateway
+  trades; a salvaged journal that lost acknowledged orders is the case), with
+  the broker's terms, ack and fills; otherwise (placed elsewhere) reported,
+  never adopted.
 
 Runs as a task outside the actor; it reads the table only through messages.
 """

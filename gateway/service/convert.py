@@ -13,7 +13,16 @@ from decimal import Decimal
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
-from gateway.domain import Fill, Order, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
+from gateway.domain import (
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    decimal_to_str,
+)
 
 SIDE_TO_PROTO: dict[Side, pb.Side.ValueType] = {
     Side.BUY: pb.SIDE_BUY,
@@ -48,22 +57,6 @@ SIDE_FROM_PROTO = {v: k for k, v in SIDE_TO_PROTO.items()}
 ORDER_TYPE_FROM_PROTO = {v: k for k, v in ORDER_TYPE_TO_PROTO.items()}
 TIME_IN_FORCE_FROM_PROTO = {v: k for k, v in TIME_IN_FORCE_TO_PROTO.items()}
 ORDER_STATUS_FROM_PROTO = {v: k for k, v in ORDER_STATUS_TO_PROTO.items()}
-
-
-def decimal_to_str(d: Decimal) -> str:
-    """Render ``d`` as a plain decimal string: no exponent, no trailing zeros.
-
-    ``format(d, "f")`` is exact (it never consults the context precision, unlike
-    ``normalize()``), so no digit is ever rounded away here.
-    """
-    if not d.is_finite():
-        raise ValueError(f"cannot send a non-finite decimal: {d}")
-    if d.is_zero():
-        return "0"  # also folds "-0" and "0E-9"
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 def _optional_decimal_to_str(d: Decimal | None) -> str:

@@ -22,6 +22,7 @@ from gateway.auth.limits import current_stream
 from gateway.domain import OrderUpdate, SubscriptionFilter
 from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
+from gateway.observability import tracing
 from gateway.service import convert, validation
 from gateway.service.config import ServiceConfig
 from gateway.service.errors import abort_with
@@ -64,7 +65,7 @@ class ExecutionServicer:
 
     @_unary
     async def PlaceOrder(self, request: pb.PlaceOrderRequest, context: Context) -> bytes:
-        spec = validation.place_order_from_proto(request)
+        spec = _validate_place(request)
         order = await self._actor.place_order(spec, ack_wait=_ack_wait(context))
         return self._wire.order_response(order)
 
@@ -221,6 +222,16 @@ def add_to_server(servicer: ExecutionServicer, server: grpc.aio.Server) -> None:
     }
     name = pb.DESCRIPTOR.services_by_name["ExecutionService"].full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+
+
+def _place_attributes(request: pb.PlaceOrderRequest) -> dict[str, Any]:
+    # Identifiers only: what the request names, never its body.
+    return {"gateway.account": request.account, "gateway.client_order_id": request.client_order_id}
+
+
+_validate_place = tracing.traced(
+    "validate.PlaceOrder", validation.place_order_from_proto, _place_attributes
+)
 
 
 def _ack_wait(context: Context) -> float | None:

@@ -201,7 +201,7 @@ async def test_subscription_resumes_across_a_gateway_restart(
 
             consumer = asyncio.create_task(consume())
             await eventually(
-                lambda: asyncio.sleep(0, seen),
+                lambda: seen,
                 lambda updates: any(
                     u.order.order_id == before.order_id and u.order.is_terminal for u in updates
                 ),

@@ -52,7 +52,7 @@ def venue() -> Iterator[Service]:
     # fills keep happening at the venue while the gateway is dead.
     service = start(
         [
-            "gateway.venue",
+            "paper_venue",
             "--listen=127.0.0.1:0",
             f"--account={ACCOUNT}",
             "--seed=3",

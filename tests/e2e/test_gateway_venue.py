@@ -38,7 +38,7 @@ KEYS = {"APCA_API_KEY_ID": "PKVENUETEST00001", "APCA_API_SECRET_KEY": "venue-tes
 def venue() -> Iterator[Service]:
     service = start(
         [
-            "gateway.venue",
+            "paper_venue",
             "--listen=127.0.0.1:0",
             f"--account={ACCOUNT}",
             "--seed=9",

@@ -1,4 +1,4 @@
-"""End to end: ``python -m gateway.venue`` in its own process, traded through ``AlpacaBroker``."""
+"""End to end: ``python -m paper_venue`` in its own process, traded through ``AlpacaBroker``."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def venue_process(tmp_path: Path) -> Iterator[Service]:
     env = {k: v for k, v in clean_env(PYTHONUNBUFFERED="1").items() if not k.startswith("APCA_")}
     service = start(
         [
-            "gateway.venue",
+            "paper_venue",
             "--listen=127.0.0.1:0",
             f"--key-id={KEY_ID}",
             f"--secret-file={secret_file}",

@@ -32,7 +32,7 @@ from gateway.brokers.errors import (
 from gateway.brokers.simulated import SimConfig
 from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
-from gateway.venue import Faults, VenueAccount, VenueConfig, VenueServer
+from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.support import eventually
 
 KEY_ID = "PKVENUETEST00001"
@@ -506,12 +506,34 @@ async def test_the_venue_sends_a_trading_days_events_and_the_adapter_maps_them()
         await adapter.submit(resting("day-cancel"))
         await adapter.submit(market("day-expire", order_type=OrderType.LIMIT,
                                     limit_price=Decimal("0.01")))  # fmt: skip
+        await adapter.submit(resting("gtc-rests"))
+        server.state.set_faults(late_reject_rate=1.0)
+        late = await adapter.submit(resting("late-reject"))
+        server.state.set_faults(late_reject_rate=0.0)
         await adapter.cancel(ACCOUNT, "day-cancel", "")
         await eventually(
             lambda: gathered.of("day-expire", ReportKind.EXPIRED),
             bool,
             what="the DAY order expired at the session's end",
         )
+        await eventually(
+            lambda: [e for c, e in sent if c == "gtc-rests"],
+            lambda events: "done_for_day" in events,
+            what="the GTC order's day closed",
+        )
+        # Received (the submit was answered), then refused by the venue's checks.
+        assert late.broker_order_id
+        assert [e for c, e in sent if c == "late-reject"] == ["pending_new", "rejected"]
+        assert [r.kind for r in gathered.of("late-reject")] == [ReportKind.REJECTED]
+        rejected = await adapter.order_status(ACCOUNT, "late-reject")
+        assert rejected is not None
+        assert rejected.status is OrderStatus.REJECTED
+        # done_for_day changes nothing for the order: not reported, still open.
+        assert [e for c, e in sent if c == "gtc-rests"] == ["pending_new", "new", "done_for_day"]
+        assert [r.kind for r in gathered.of("gtc-rests")] == [ReportKind.ACCEPTED]
+        resting_state = await adapter.order_status(ACCOUNT, "gtc-rests")
+        assert resting_state is not None
+        assert resting_state.status is OrderStatus.ACCEPTED
         assert [e for c, e in sent if c == "day-cancel"] == [
             "pending_new", "new", "pending_cancel", "canceled",
         ]  # fmt: skip

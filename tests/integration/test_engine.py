@@ -293,3 +293,27 @@ async def test_orders_waiting_on_the_broker_are_counted_with_the_oldest_age(
     broker.release_submits()
     await actor.idle()
     assert actor.orders_in_doubt() == (0, 0.0)
+
+
+async def test_a_rejection_after_the_ack_ends_the_order(
+    actor: OrderActor, broker: RecordingBroker
+) -> None:
+    order = await actor.place_order(spec("checked-later"))
+    assert order.status is OrderStatus.ACCEPTED
+    # The venue answered the submit, then its own checks refused the order.
+    broker.send(
+        ExecutionReport(
+            ReportKind.REJECTED,
+            "acct-1",
+            "checked-later",
+            datetime.now(UTC),
+            order.broker_order_id,
+            reason="risk check failed",
+        )
+    )
+    await delivered(broker, actor)
+
+    rejected = await actor.get_order(OrderRef("acct-1", order_id=order.order_id))
+    assert rejected.status is OrderStatus.REJECTED
+    assert rejected.reject_reason == "risk check failed"
+    assert actor.illegal_transitions == 0

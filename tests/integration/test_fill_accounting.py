@@ -9,7 +9,6 @@ what a reconciliation pass costs against the rate limit.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,7 +30,7 @@ from gateway.domain import (
 )
 from gateway.engine import EngineConfig, OrderActor
 from gateway.journal import MemoryJournal
-from gateway.venue import Faults, VenueAccount, VenueConfig, VenueServer
+from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.support import eventually
 
 KEY_ID = "PKFILLS0000001"
@@ -198,7 +197,7 @@ async def test_a_reconciliation_pass_asks_in_bulk_not_order_by_order(rig: Rig) -
 
     rig.actor.request_reconcile()
     await eventually(
-        lambda: asyncio.sleep(0, rig.actor.reconcile_passes),
+        lambda: rig.actor.reconcile_passes,
         lambda n: n > passes,
         what="a reconciliation pass",
     )

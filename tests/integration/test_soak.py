@@ -38,7 +38,7 @@ from gateway.domain import (
 from gateway.engine import EngineConfig, OrderActor
 from gateway.errors import FailedPrecondition, Unavailable
 from gateway.journal import MemoryJournal
-from gateway.venue import Faults, VenueAccount, VenueConfig, VenueServer
+from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.integration.test_fill_accounting import Executions
 
 KEY_ID = "PKSOAK00000001"
@@ -54,6 +54,7 @@ FAULTS = Faults(
     # the adapter's rate limiter must: a handful over the run, not hundreds.
     rate_limit_rate=0.0005,
     stream_delay=0.1,
+    late_reject_rate=0.01,
 )
 DEADLINE = 150.0  # seconds for the whole run, placing to agreement
 
@@ -153,6 +154,9 @@ async def test_thousands_of_orders_under_every_fault_end_in_exact_agreement(
         # and reports lost with a dropped stream.
         assert tags["FillsReconciled"] > 0
         assert broker.reconnects > 0
+        late = [o for o in venue.state.venue.list(ACCOUNT, status="all", limit=ORDERS * 2)
+                if o["failed_at"] is not None]  # fmt: skip
+        assert late, "no order was rejected after it was received"
         assert not disagreements, f"{len(disagreements)} orders disagree: {disagreements[:5]}"
         await _fills_are_the_venues_executions(journal, actor, executions, specs)
         assert actor.illegal_transitions == 0

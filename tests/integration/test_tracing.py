@@ -78,6 +78,32 @@ async def test_a_clients_trace_continues_into_the_gateway_and_its_broker_and_jou
     assert any(order_id in ids for ids in committed)
     (submit,) = named(spans, "broker.submit")
     assert (submit.attributes or {})["gateway.client_order_id"] == "traced-1"
+    assert server.context is not None
+    server_span_id = server.context.span_id
+
+    # Validation runs inside the call's server span.
+    (validate,) = named(spans, "validate.PlaceOrder")
+    assert validate.parent is not None
+    assert validate.parent.span_id == server_span_id
+    assert (validate.attributes or {})["gateway.client_order_id"] == "traced-1"
+
+    # The batch that took the order links to the caller (a batch serves many),
+    # and its journal commit is the batch's child.
+    batches = [
+        b for b in named(spans, "actor.batch")
+        if any(link.context.span_id == server_span_id for link in b.links)
+    ]  # fmt: skip
+    assert len(batches) == 1
+    (batch,) = batches
+    assert batch.context is not None
+    assert "traced-1" in list((batch.attributes or {})["gateway.client_order_ids"])  # type: ignore[arg-type]
+    assert any(c.parent is not None and c.parent.span_id == batch.context.span_id for c in commits)
+
+    # The order's broker call belongs to the client's trace, under its server span.
+    assert submit.context is not None
+    assert submit.parent is not None
+    assert format(submit.context.trace_id, "032x") == TRACE_ID
+    assert submit.parent.span_id == server_span_id
     # Identifiers only: nothing a caller sent as a credential is recorded.
     for span in spans:
         for value in (span.attributes or {}).values():
@@ -94,3 +120,17 @@ def test_off_no_span_is_built() -> None:
     assert first is tracing.span("broker.submit", never)  # one shared no-op
     with first:
         pass
+
+
+def test_off_a_traced_function_is_only_called_and_nothing_is_carried() -> None:
+    assert not tracing.enabled()
+
+    def never(_: int) -> dict[str, object]:
+        raise AssertionError("attributes built while tracing is off")
+
+    double = tracing.traced("validate.test", lambda x: 2 * x, never)
+    assert double(21) == 42
+    assert tracing.caller() is None
+    ran: list[bool] = []
+    tracing.within(object(), lambda: ran.append(True))  # no parent to attach when off
+    assert ran == [True]

@@ -63,6 +63,7 @@ class _BookOrder:
             filled_quantity=self.filled,
             fills=tuple(self.fills),
             reason=self.reason,
+            spec=self.spec,
         )
 
 

@@ -150,6 +150,30 @@ def test_a_resting_order_object_becomes_an_accepted_state() -> None:
     assert state.fills == ()
 
 
+def test_an_order_object_carries_its_terms_for_adoption() -> None:
+    state = order_state(fixture("order_new.json"), ACCOUNT)
+    assert state.spec == OrderSpec(
+        account=ACCOUNT,
+        client_order_id="eb9e2aaa-f71a-4f51-b5b4-52a6c565dad4",
+        symbol="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal(100),
+        time_in_force=TimeInForce.GTC,
+        limit_price=Decimal("107.00"),
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"type": "trailing_stop", "order_type": "trailing_stop"}, {"qty": None, "notional": "500"},
+     {"order_class": "bracket"}, {"time_in_force": "opg"}],
+)  # fmt: skip
+def test_an_order_we_could_not_have_placed_carries_no_terms(change: dict[str, Any]) -> None:
+    state = order_state({**fixture("order_new.json"), **change}, ACCOUNT)
+    assert state.spec is None
+
+
 def test_a_filled_fractional_order_keeps_its_exact_quantity() -> None:
     state = order_state(fixture("order_filled.json"), ACCOUNT)
     assert state.status is OrderStatus.FILLED

@@ -20,6 +20,7 @@ from gateway.domain import (
     OrderUpdate,
     Side,
     TimeInForce,
+    decimal_to_str,
 )
 from gateway.service.convert import (
     ORDER_STATUS_FROM_PROTO,
@@ -30,7 +31,6 @@ from gateway.service.convert import (
     SIDE_TO_PROTO,
     TIME_IN_FORCE_FROM_PROTO,
     TIME_IN_FORCE_TO_PROTO,
-    decimal_to_str,
     fill_to_proto,
     heartbeat_to_proto,
     order_to_proto,

@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from gateway.brokers import BrokerTimeout, SubmitAck
 from gateway.brokers.base import BrokerOrderState
 from gateway.domain import (
+    Fill,
     Order,
     OrderRef,
     OrderSpec,
@@ -181,6 +184,42 @@ async def test_foreign_orders_are_reported_once_while_open_and_forgotten_after()
     desk.batch(BrokerOpenOrders([]))
     desk.batch(BrokerOpenOrders([foreign]))  # open again after it was gone: reported again
     assert desk.desk.foreign_orders == 2
+
+
+async def test_an_open_broker_order_of_ours_missing_here_is_adopted_with_terms_and_fills() -> None:
+    desk = Desk()
+    await place(desk, "kept")  # the account is one this gateway trades
+    lost = spec("lost")
+    fill = Fill("E-1", Decimal(4), Decimal("99.5"), T0)
+    state = BrokerOrderState(
+        "acct-1", "lost", "B-7", OrderStatus.PARTIALLY_FILLED, Decimal(4), (fill,), spec=lost
+    )
+    desk.batch(BrokerOpenOrders([state]))
+    desk.batch(BrokerOpenOrders([state]))  # the next pass finds it in the table
+
+    adopted = desk.ledger.table.by_key("acct-1", "lost")
+    assert adopted is not None
+    assert adopted.order_id == "o-2"
+    assert adopted.spec == lost
+    assert adopted.status is OrderStatus.PARTIALLY_FILLED
+    assert adopted.broker_order_id == "B-7"
+    assert (adopted.filled_quantity, adopted.average_fill_price) == (Decimal(4), Decimal("99.5"))
+    assert (desk.desk.adopted_orders, desk.desk.foreign_orders) == (1, 0)
+    assert desk.work.calls == [("submit", "o-1")]  # nothing sent for the adopted order
+
+
+async def test_broker_orders_without_terms_or_in_an_account_never_traded_are_not_adopted() -> None:
+    desk = Desk()
+    await place(desk, "kept")
+    no_terms = BrokerOrderState("acct-1", "x-1", "B-8", OrderStatus.ACCEPTED, Decimal(0))
+    elsewhere = msgspec.structs.replace(spec("x-2"), account="acct-9")
+    other = BrokerOrderState(
+        "acct-9", "x-2", "B-9", OrderStatus.ACCEPTED, Decimal(0), spec=elsewhere
+    )
+    desk.batch(BrokerOpenOrders([no_terms, other]))
+    assert (desk.desk.adopted_orders, desk.desk.foreign_orders) == (0, 2)
+    assert desk.ledger.table.by_key("acct-1", "x-1") is None
+    assert desk.ledger.table.by_key("acct-9", "x-2") is None
 
 
 async def test_an_order_cancelled_in_doubt_that_never_arrived_is_rejected_after_the_grace() -> None:

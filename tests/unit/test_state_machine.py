@@ -222,3 +222,12 @@ def test_reject_keeps_its_reason() -> None:
     assert order.status is S.REJECTED
     assert order.reject_reason == "insufficient buying power"
     assert order.leaves_quantity == 0
+
+
+def test_a_rejection_after_the_venue_acknowledged_receipt_stands() -> None:
+    order = apply_event(order_in(S.ACCEPTED), OrderRejected("o-1", "risk check", LATER), 3)
+    assert order.status is S.REJECTED
+    assert order.reject_reason == "risk check"
+    # Once it traded, a rejection is a disagreement with the broker, not an outcome.
+    with pytest.raises(IllegalTransition):
+        apply_event(order_in(S.PARTIALLY_FILLED), OrderRejected("o-1", "late", LATER), 4)

@@ -25,7 +25,15 @@ from gateway.brokers.errors import (
     BrokerTimeout,
     BrokerUnavailable,
 )
-from gateway.domain import Fill, OrderSpec, OrderStatus
+from gateway.domain import (
+    Fill,
+    OrderSpec,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    decimal_to_str,
+)
 
 ZERO = Decimal(0)
 JsonObject = Mapping[str, Any]
@@ -85,11 +93,6 @@ def to_decimal(value: object) -> Decimal | None:
     raise ValueError(f"not a number: {value!r}")
 
 
-def decimal_text(value: Decimal) -> str:
-    """Format a Decimal as Alpaca writes numbers: a plain string, no exponent."""
-    return format(value, "f")
-
-
 # Python 3.11 reads at most 6 fractional digits; Alpaca writes up to 9.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -108,16 +111,16 @@ def order_request(spec: OrderSpec) -> dict[str, str]:
     """Return the ``POST /v2/orders`` body for ``spec``; our enum words are Alpaca's."""
     body = {
         "symbol": spec.symbol,
-        "qty": decimal_text(spec.quantity),
+        "qty": decimal_to_str(spec.quantity),
         "side": spec.side.value,
         "type": spec.order_type.value,
         "time_in_force": spec.time_in_force.value,
         "client_order_id": spec.client_order_id,
     }
     if spec.limit_price is not None:
-        body["limit_price"] = decimal_text(spec.limit_price)
+        body["limit_price"] = decimal_to_str(spec.limit_price)
     if spec.stop_price is not None:
-        body["stop_price"] = decimal_text(spec.stop_price)
+        body["stop_price"] = decimal_to_str(spec.stop_price)
     return body
 
 
@@ -165,7 +168,35 @@ def order_state(order: JsonObject, account: str) -> BrokerOrderState:
         filled_quantity=to_decimal(order.get("filled_qty")) or ZERO,
         reason=_status_reason(order) if status in _ENDED_EARLY else "",
         average_fill_price=to_decimal(order.get("filled_avg_price")),
+        spec=order_spec(order, account),
     )
+
+
+def order_spec(order: JsonObject, account: str) -> OrderSpec | None:
+    """The terms of an Alpaca order as ours, or None where we have no word for them.
+
+    Our enum words are Alpaca's; an order we could not have placed (a trailing
+    stop, a notional order, a bracket's class) maps to None, so reconciliation
+    reports it rather than adopting a copy with the wrong terms.
+    """
+    try:
+        quantity = to_decimal(order.get("qty"))
+        simple = order.get("order_class") in (None, "", "simple")
+        if quantity is None or quantity <= 0 or not simple:
+            return None
+        return OrderSpec(
+            account=account,
+            client_order_id=str(order["client_order_id"]),
+            symbol=str(order["symbol"]),
+            side=Side(order.get("side")),
+            order_type=OrderType(order.get("order_type") or order.get("type")),
+            quantity=quantity,
+            time_in_force=TimeInForce(order.get("time_in_force")),
+            limit_price=to_decimal(order.get("limit_price")),
+            stop_price=to_decimal(order.get("stop_price")),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def report_from_trade_update(
@@ -216,7 +247,8 @@ def _fill(data: JsonObject, order: JsonObject, time: datetime, filled_before: De
         raise ValueError(f"fill event without price or quantity: {dict(data)!r}")
     # The cumulative quantity after a fill identifies it within its order
     # when an older stream sends no execution_id.
-    exec_id = str(data.get("execution_id") or f"{order['id']}:{decimal_text(cumulative)}")
+    # An identifier, journalled with the fill: its spelling must never change.
+    exec_id = str(data.get("execution_id") or f"{order['id']}:{format(cumulative, 'f')}")
     return Fill(exec_id=exec_id, quantity=quantity, price=price, time=time)
 
 

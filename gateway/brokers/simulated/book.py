@@ -69,6 +69,7 @@ class BookOrder:
             filled_quantity=self.filled,
             fills=tuple(self.fills),
             reason=self.reason,
+            spec=self.spec,
         )
 
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from gateway.brokers.base import ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected
-from gateway.brokers.simulated import SimConfig, SimulatedExchange
-from gateway.domain import OrderSpec, Side
-from gateway.domain.order import AVERAGE_PRICE_QUANTUM
-from gateway.venue.wire import (
+from gateway.brokers.simulated.config import SimConfig
+from gateway.brokers.simulated.exchange import SimulatedExchange
+from gateway.domain import OrderSpec, Side, average_price
+from paper_venue.wire import (
     CODE_NOT_CANCELABLE,
     CODE_NOT_FOUND,
     VenueError,
@@ -57,6 +57,7 @@ class VenueOrder:
     filled_at: datetime | None = None
     canceled_at: datetime | None = None
     expired_at: datetime | None = None
+    failed_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -67,7 +68,7 @@ class VenueOrder:
         spec = self.spec
         average = None
         if self.filled_qty:
-            average = (self.notional / self.filled_qty).quantize(AVERAGE_PRICE_QUANTUM).normalize()
+            average = average_price(self.notional, self.filled_qty)
         return {
             "id": self.id,
             "client_order_id": spec.client_order_id,
@@ -77,7 +78,7 @@ class VenueOrder:
             "filled_at": self.filled_at,
             "expired_at": self.expired_at,
             "canceled_at": self.canceled_at,
-            "failed_at": None,
+            "failed_at": self.failed_at,
             "replaced_at": None,
             "replaced_by": None,
             "replaces": None,
@@ -117,6 +118,9 @@ class PaperVenue:
         self._by_client_id: dict[tuple[str, str], VenueOrder] = {}
         self._positions: dict[tuple[str, str], Decimal] = {}
         self._listeners: list[Listener] = []
+        # When the market last moved: a session end passed since then closes
+        # the day for orders that stay working (done_for_day).
+        self._last_tick: datetime | None = None
 
     @property
     def exchange(self) -> SimulatedExchange:
@@ -129,11 +133,18 @@ class PaperVenue:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def submit(self, spec: OrderSpec) -> dict[str, Any]:
-        """Place an order; return it as accepted (its fills follow as events)."""
+    def submit(self, spec: OrderSpec, *, reject_later: bool = False) -> dict[str, Any]:
+        """Place an order; return it as accepted (its fills follow as events).
+
+        ``reject_later``: answer as accepted, then reject it on the stream, as
+        Alpaca does when its own checks refuse an order it has received; it
+        never reaches the market.
+        """
         if (spec.account, spec.client_order_id) in self._by_client_id:
             raise invalid("client_order_id must be unique")
         now = self._clock()
+        if reject_later:
+            return self._reject_later(spec, now)
         try:
             ack, reports = self._exchange.submit(spec, now)
         except BrokerRejected as exc:
@@ -154,6 +165,19 @@ class PaperVenue:
         accepted = order.to_json()
         self._publish(order, {"event": "pending_new", "timestamp": now})
         self._apply(reports)
+        return accepted
+
+    def _reject_later(self, spec: OrderSpec, now: datetime) -> dict[str, Any]:
+        order = VenueOrder(
+            id=str(uuid.uuid4()), spec=spec, exchange_id="", created_at=now, updated_at=now
+        )
+        self._orders[order.id] = order
+        self._by_client_id[(spec.account, spec.client_order_id)] = order
+        order.status = "pending_new"
+        accepted = order.to_json()
+        self._publish(order, {"event": "pending_new", "timestamp": now})
+        order.status, order.failed_at = "rejected", now
+        self._publish(order, {"event": "rejected", "timestamp": now})
         return accepted
 
     def cancel(self, account: str, order_id: str) -> None:
@@ -211,8 +235,33 @@ class PaperVenue:
         return self._positions.get((account, symbol), ZERO)
 
     def tick(self) -> None:
-        """Move the market once and publish what it caused."""
-        self._apply(self._exchange.tick(self._clock()))
+        """Move the market once and publish what it caused.
+
+        A session end passed since the last tick expires DAY orders (the
+        exchange does) and closes the day for every order still working:
+        ``done_for_day``, as Alpaca sends; they work again next session.
+        """
+        now = self._clock()
+        self._apply(self._exchange.tick(now))
+        ended = self._session_end_since(self._last_tick, now)
+        self._last_tick = now
+        if ended is None:
+            return
+        for order in self._orders.values():
+            if order.is_open and order.status != "done_for_day":
+                order.status, order.updated_at = "done_for_day", ended
+                self._publish(order, {"event": "done_for_day", "timestamp": ended})
+
+    def _session_end_since(self, last: datetime | None, now: datetime) -> datetime | None:
+        """The session end in (last, now], if there is one (and a session end is set)."""
+        end = self._exchange.config.session_end
+        if end is None or last is None:
+            return None
+        now = now.astimezone(UTC)
+        latest = datetime.combine(now.date(), end, tzinfo=UTC)
+        if latest > now:
+            latest -= timedelta(days=1)
+        return latest if latest > last.astimezone(UTC) else None
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Force a reference price and publish what it caused."""

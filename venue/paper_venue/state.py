@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway.venue.book import PaperVenue
-from gateway.venue.config import Faults, VenueAccount, VenueConfig
+from paper_venue.book import PaperVenue
+from paper_venue.config import Faults, VenueAccount, VenueConfig
 
 
 @dataclass(slots=True)

@@ -16,9 +16,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from gateway.venue.config import VenueAccount
-from gateway.venue.state import STATE, VenueState
-from gateway.venue.wire import dumps, loads
+from paper_venue.config import VenueAccount
+from paper_venue.state import STATE, VenueState
+from paper_venue.wire import dumps, loads
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from gateway.venue.config import VenueConfig
-from gateway.venue.rest import add_routes, rest_middleware
-from gateway.venue.state import STATE, VenueState
-from gateway.venue.stream import stream_handler
+from paper_venue.config import VenueConfig
+from paper_venue.rest import add_routes, rest_middleware
+from paper_venue.state import STATE, VenueState
+from paper_venue.stream import stream_handler
 
 log = logging.getLogger(__name__)
 

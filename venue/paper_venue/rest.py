@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from gateway.venue.config import VenueAccount
-from gateway.venue.state import STATE, VenueState
-from gateway.venue.wire import (
+from paper_venue.config import VenueAccount
+from paper_venue.state import STATE, VenueState
+from paper_venue.wire import (
     CODE_INTERNAL,
     CODE_RATE_LIMIT,
     CODE_UNAUTHORIZED,
@@ -142,7 +142,8 @@ async def post_order(request: web.Request) -> web.Response:
     spec = order_request.spec(account_of(request).name)
     key = (spec.account, spec.client_order_id)
     state.submissions[key] = state.submissions.get(key, 0) + 1
-    return json_response(state.venue.submit(spec))
+    reject = state.rng.random() < state.faults.late_reject_rate
+    return json_response(state.venue.submit(spec, reject_later=reject))
 
 
 async def list_orders(request: web.Request) -> web.Response:
@@ -255,6 +256,7 @@ async def put_faults(request: web.Request) -> web.Response:
             "lost_answer_rate": faults.lost_answer_rate,
             "rate_limit_rate": faults.rate_limit_rate,
             "stream_delay": faults.stream_delay,
+            "late_reject_rate": faults.late_reject_rate,
         }
     )
 

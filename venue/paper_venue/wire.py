@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
-from gateway.venue.config import VENUE_NAMESPACE
+from gateway.domain import OrderSpec, OrderType, Side, TimeInForce, decimal_to_str
+from paper_venue.config import VENUE_NAMESPACE
 
 MAX_CLIENT_ORDER_ID = 128
 # Python 3.11 reads at most 6 fractional digits; RFC 3339 allows more.
@@ -71,7 +71,7 @@ def parse_timestamp(value: str) -> datetime:
 
 
 def number(value: Decimal) -> str:
-    return format(value, "f")
+    return decimal_to_str(value)
 
 
 def asset_id(symbol: str) -> str:

@@ -1,4 +1,4 @@
-"""``python -m gateway.venue``: run the paper venue until SIGTERM or Ctrl-C.
+"""``paper-venue`` (or ``python -m paper_venue``): run the paper venue until SIGTERM or Ctrl-C.
 
 Credentials: ``--key-id`` with ``--secret-file`` (repeat both for more
 accounts), else ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY`` from the
@@ -13,27 +13,45 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from datetime import time as dt_time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from gateway.brokers.simulated import SimConfig, SymbolConfig
-from gateway.flag_values import symbol_prices
-from gateway.venue.app import VenueServer
-from gateway.venue.config import Faults, VenueAccount, VenueConfig
+from gateway.brokers.simulated.config import SimConfig, SymbolConfig
+from paper_venue.app import VenueServer
+from paper_venue.config import Faults, VenueAccount, VenueConfig
 
-log = logging.getLogger("gateway.venue")
+log = logging.getLogger("paper_venue")
 
 KEY_ID_ENV = "APCA_API_KEY_ID"
 SECRET_KEY_ENV = "APCA_API_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
 
 
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9./-]{0,23}")
+
+
+def symbol_prices(text: str) -> dict[str, Decimal]:
+    """Parse ``AAPL=187.25,MSFT=410`` into exact, positive prices by symbol."""
+    prices: dict[str, Decimal] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        symbol, sep, price = item.partition("=")
+        try:
+            value = Decimal(price)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not sep or not _SYMBOL.fullmatch(symbol) or not (value.is_finite() and value > 0):
+            raise ValueError(f"bad price {item!r}; expected SYMBOL=PRICE")
+        prices[symbol] = value
+    return prices
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gateway.venue",
+        prog="paper-venue",
         description="A paper venue speaking Alpaca's Trading API v2 and trade_updates stream.",
     )
     add = parser.add_argument
@@ -80,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of POST/DELETE calls that act, then fail 500",
     )
     add("--rate-limit-rate", type=float, default=0.0, help="fraction of REST calls failing 429")
+    add(
+        "--late-reject-rate",
+        type=float,
+        default=0.0,
+        help="fraction of accepted orders rejected afterwards on the stream",
+    )
     add("--fault-seed", type=int, default=0, help="seed of the fault dice")
     add("--calls-per-minute", type=int, default=None, help="REST calls per minute per account")
     add("--log-level", default="INFO", type=str.upper)
@@ -143,6 +167,7 @@ def config_from(args: argparse.Namespace) -> VenueConfig:
             error_rate=args.error_rate,
             lost_answer_rate=args.lost_answer_rate,
             rate_limit_rate=args.rate_limit_rate,
+            late_reject_rate=args.late_reject_rate,
         ),
         fault_seed=args.fault_seed,
         calls_per_minute=args.calls_per_minute,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from gateway.brokers.simulated import SimConfig
+from gateway.brokers.simulated.config import SimConfig
 
 # Namespace of the venue's name-based UUIDs (account ids, asset ids).
 VENUE_NAMESPACE = uuid.UUID("7d0f6c1e-55d5-4d0a-9a53-6f1c2f8f0a11")
@@ -46,10 +46,16 @@ class Faults:
     """Seconds each ``trade_updates`` message is held before it is sent, in
     order: REST answers run ahead of the stream, as they can at Alpaca."""
 
+    late_reject_rate: float = 0.0
+    """Fraction of accepted orders rejected afterwards: the submit is answered
+    (``pending_new``) and the stream then says ``rejected``, as Alpaca does
+    when its own checks refuse an order it has received. Such an order never
+    reaches the market."""
+
     def __post_init__(self) -> None:
         if self.latency < 0 or self.stream_delay < 0:
             raise ValueError("latency and stream_delay must not be negative")
-        for name in ("error_rate", "lost_answer_rate", "rate_limit_rate"):
+        for name in ("error_rate", "lost_answer_rate", "rate_limit_rate", "late_reject_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within [0, 1]")
 
