@@ -10,7 +10,7 @@ import functools
 import gc
 import operator
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,17 +43,30 @@ async def busy_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
 
 
 class Producer:
-    """Places market orders back to back until stopped (or a bound is hit)."""
+    """Places market orders back to back until stopped (or a bound is hit).
 
-    def __init__(self, stub: ExecutionServiceAsyncStub, limit: int = 5_000) -> None:
+    ``pace``, if given, is awaited before each round of orders: a test whose
+    point is that one reader keeps up makes the load wait for that reader, so
+    a busy machine slowing the test's own client cannot fail it.
+    """
+
+    def __init__(
+        self,
+        stub: ExecutionServiceAsyncStub,
+        limit: int = 5_000,
+        pace: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.stub = stub
         self.limit = limit
         self.placed = 0
+        self._pace = pace
         self._stop = asyncio.Event()
         self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         while not self._stop.is_set() and self.placed < self.limit:
+            if self._pace is not None:
+                await self._pace()
             await asyncio.gather(
                 *(
                     self.stub.PlaceOrder(place_request(f"p-{self.placed}-{i}", quantity="100"))
@@ -153,7 +166,18 @@ async def test_a_stalled_client_is_cut_off_while_a_healthy_one_keeps_up(
             what="both subscribed",
         )
         healthy_reader = Collector(healthy)
-        producer = Producer(stub, limit=20_000)
+
+        async def healthy_keeps_up() -> int:
+            # Well inside the buffer (5,000): only the stalled client can overflow.
+            return await eventually(
+                lambda: busy_gateway.actor.last_sequence - (healthy_reader.sequences or [0])[-1],
+                lambda lag: lag <= 1_000,
+                within=30,
+                interval=0.005,
+                what="the healthy reader keeping up",
+            )
+
+        producer = Producer(stub, limit=20_000, pace=healthy_keeps_up)
         # Produce until the gateway gives up on the stalled client (bounded).
         await eventually(
             lambda: busy_gateway.actor.subscriber_count,
