@@ -170,7 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "URL",
         help="Trading API URL (APCA_API_BASE_URL also works; a paper venue from "
-        "`python -m gateway.venue` works too)",
+        "`paper-venue` works too)",
     ),
     S(
         "alpaca-credentials-file",
