@@ -2,11 +2,16 @@
 
 Everything that changes orders is a message, handled in batches by one task,
 so there are no locks and no races between a cancel, a fill and a status
-read. The actor is the loop around three synchronous layers:
+read. The actor is the loop around synchronous layers:
 
 - ``ledger``: the table, sequence numbers and the durable view reads use;
-- ``interpret``: pure functions from broker reports and states to events;
-- ``inflight``: one record per order of what is asked of the broker.
+- ``desk``: the order logic per message, with one in-flight record per order
+  (``inflight``) of what is asked of the broker;
+- ``interpret``: pure functions from broker reports and states to events,
+  which the desk applies.
+
+Around them: ``broker_tasks`` runs broker calls, ``checkpointer`` writes the
+table's checkpoints off the loop, and ``fanout`` streams updates.
 
 Per batch the actor takes broker results first, then client commands
 (``mailbox``), applies them through the ledger, appends the batch's events
