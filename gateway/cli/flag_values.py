@@ -6,10 +6,11 @@ argparse shows ("invalid positive number value: '-1'").
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TypeVar
+
+from gateway.brokers.simulated.config import parse_symbol_prices
 
 _T = TypeVar("_T")
 
@@ -62,20 +63,6 @@ def host_port(text: str) -> str:
     return text
 
 
-_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9./-]{0,23}")
-
-
 @_named("SYMBOL=PRICE list")
 def symbol_prices(text: str) -> dict[str, Decimal]:
-    """Parse ``AAPL=187.25,MSFT=410`` into exact, positive prices by symbol."""
-    prices: dict[str, Decimal] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        symbol, sep, price = item.partition("=")
-        try:
-            value = Decimal(price)
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not sep or not _SYMBOL.fullmatch(symbol) or not (value.is_finite() and value > 0):
-            raise ValueError(f"bad price {item!r}; expected SYMBOL=PRICE")
-        prices[symbol] = value
-    return prices
+    return parse_symbol_prices(text)

@@ -417,13 +417,7 @@ class OrderActor:
         journal: read them with ``replay``.
         """
         subscriber = Subscriber(filter_, capacity or self._config.subscriber_buffer)
-        try:
-            live_after: int = await self._ask(Subscribe(subscriber, self._future()))
-        except BaseException:
-            # Cancelled after the actor registered it but before this resumed:
-            # nobody else holds it, so release it here or it stays forever.
-            self.unsubscribe(subscriber)
-            raise
+        live_after: int = await self._ask(Subscribe(subscriber, self._future()))
         subscriber.live_after = live_after
         return subscriber
 

@@ -39,6 +39,23 @@ ACCOUNT = "acct-1"
 STREAM_DELAY = 0.2
 
 
+def venue_broker(venue: VenueServer, key_id: str, secret: str, account: str) -> AlpacaBroker:
+    """The Alpaca adapter against ``venue``, quick to reconnect."""
+    return AlpacaBroker(
+        AlpacaConfig(
+            key_id=key_id,
+            secret_key=secret,
+            base_url=venue.url,
+            account=account,
+            request_timeout=5.0,
+            reconnect_backoff=0.02,
+            reconnect_backoff_max=0.2,
+            # The venue here has no rate limit; the client-side one is tested apart.
+            calls_per_minute=100_000,
+        )
+    )
+
+
 @dataclass
 class Executions:
     """The venue's own record of its executions, per client_order_id, as it sent them."""
@@ -113,19 +130,7 @@ async def rig() -> AsyncIterator[Rig]:
     executions = Executions()
     venue.state.venue.subscribe(executions.listen)
     await venue.start()
-    broker = AlpacaBroker(
-        AlpacaConfig(
-            key_id=KEY_ID,
-            secret_key=SECRET,
-            base_url=venue.url,
-            account=ACCOUNT,
-            request_timeout=5.0,
-            reconnect_backoff=0.02,
-            reconnect_backoff_max=0.2,
-            # The venue here has no rate limit; the client-side one is tested apart.
-            calls_per_minute=100_000,
-        )
-    )
+    broker = venue_broker(venue, KEY_ID, SECRET, ACCOUNT)
     journal = MemoryJournal()
     await broker.connect()
     actor = OrderActor(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import logging
@@ -277,9 +276,7 @@ async def test_refusals_and_reloads_are_audited_without_secrets(
             kept = [line for line in token_table().splitlines() if not line.startswith("bob ")]
             tokens_file.write_text("\n".join(kept))
             await eventually(
-                lambda: asyncio.sleep(
-                    0, [r for r in caplog.records if _event(r) == "stream.ended"]
-                ),
+                lambda: [r for r in caplog.records if _event(r) == "stream.ended"],
                 bool,
                 what="bob's stream ended by the reload",
             )

@@ -163,7 +163,7 @@ async def test_checkpoints_are_written_in_the_background_and_start_up_uses_them(
     for i in range(12):
         await first.actor.place_order(resting_spec(f"cp-{i}"))
     await first.actor.flush()
-    await eventually(lambda: asyncio.sleep(0, stored.exists()), bool, what="a checkpoint")
+    await eventually(stored.exists, bool, what="a checkpoint")
     before, last = await orders_of(first), first.actor.last_sequence
     await first.stop()  # a clean stop checkpoints everything
     written = checkpoint.read(stored)

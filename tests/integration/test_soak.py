@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from gateway.brokers.alpaca import AlpacaBroker, AlpacaConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.domain import (
     Order,
@@ -39,7 +38,7 @@ from gateway.engine import EngineConfig, OrderActor
 from gateway.errors import FailedPrecondition, Unavailable
 from gateway.journal import MemoryJournal
 from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
-from tests.integration.test_fill_accounting import Executions
+from tests.integration.test_fill_accounting import Executions, venue_broker
 
 KEY_ID = "PKSOAK00000001"
 SECRET = "soak-secret"
@@ -105,19 +104,7 @@ async def test_thousands_of_orders_under_every_fault_end_in_exact_agreement(
     started = time.monotonic()
     executions = Executions()
     venue.state.venue.subscribe(executions.listen)
-    broker = AlpacaBroker(
-        AlpacaConfig(
-            key_id=KEY_ID,
-            secret_key=SECRET,
-            base_url=venue.url,
-            account=ACCOUNT,
-            request_timeout=5.0,
-            reconnect_backoff=0.02,
-            reconnect_backoff_max=0.2,
-            # The venue here has no rate limit; the client-side one is tested apart.
-            calls_per_minute=100_000,
-        )
-    )
+    broker = venue_broker(venue, KEY_ID, SECRET, ACCOUNT)
     journal = MemoryJournal()
     await broker.connect()
     actor = OrderActor(

@@ -13,15 +13,14 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
 from datetime import time as dt_time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
-from gateway.brokers.simulated.config import SimConfig, SymbolConfig
+from gateway.brokers.simulated.config import SimConfig, SymbolConfig, parse_symbol_prices
 from paper_venue.app import VenueServer
 from paper_venue.config import Faults, VenueAccount, VenueConfig
 
@@ -29,24 +28,6 @@ log = logging.getLogger("paper_venue")
 
 KEY_ID_ENV = "APCA_API_KEY_ID"
 SECRET_KEY_ENV = "APCA_API_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
-
-
-_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9./-]{0,23}")
-
-
-def symbol_prices(text: str) -> dict[str, Decimal]:
-    """Parse ``AAPL=187.25,MSFT=410`` into exact, positive prices by symbol."""
-    prices: dict[str, Decimal] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        symbol, sep, price = item.partition("=")
-        try:
-            value = Decimal(price)
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not sep or not _SYMBOL.fullmatch(symbol) or not (value.is_finite() and value > 0):
-            raise ValueError(f"bad price {item!r}; expected SYMBOL=PRICE")
-        prices[symbol] = value
-    return prices
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,7 +128,7 @@ def config_from(args: argparse.Namespace) -> VenueConfig:
     symbols = {
         name: SymbolConfig(price=price, liquidity=args.liquidity)
         # The venue takes symbols in any case, as Alpaca does.
-        for name, price in symbol_prices(args.prices.upper()).items()
+        for name, price in parse_symbol_prices(args.prices.upper()).items()
     }
     return VenueConfig(
         accounts=accounts_from(args),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +99,25 @@ class SimConfig:
     def symbol(self, symbol: str) -> SymbolConfig:
         """Return the settings of ``symbol``."""
         return self.symbols.get(symbol, self.default_symbol)
+
+
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9./-]{0,23}")
+
+
+def parse_symbol_prices(text: str) -> dict[str, Decimal]:
+    """Parse ``AAPL=187.25,MSFT=410`` into exact, positive prices by symbol.
+
+    The one parser of the market's starting prices, for the gateway's
+    ``--sim-prices`` and the paper venue's ``--prices``.
+    """
+    prices: dict[str, Decimal] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        symbol, sep, price = item.partition("=")
+        try:
+            value = Decimal(price)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not sep or not _SYMBOL.fullmatch(symbol) or not (value.is_finite() and value > 0):
+            raise ValueError(f"bad price {item!r}; expected SYMBOL=PRICE")
+        prices[symbol] = value
+    return prices
