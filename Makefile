@@ -3,7 +3,7 @@
 #   make setup   .venv with the package and its dev tools (quick when done)
 #   make serve   run the gateway; pass flags with ARGS="--listen 127.0.0.1:50051"
 #   make test    everything the tests need, then pytest (PYTEST_ARGS="-k e2e")
-#   make lint    ruff, ruff format --check, mypy, buf lint, generated-code check, promtool
+#   make lint    ruff, ruff format --check, mypy, buf lint + breaking, generated-code check, promtool
 #   make proto   regenerate the Python code (gateway/_proto, the SDK's copy) from protos/
 #   make bench   run the benchmarks; write docs/benchmarks.md (ARGS="--quick")
 #   make tools   pinned buf (npm), grpcurl and promtool (Go) into tools/ and .tools/
@@ -106,8 +106,15 @@ lint-format: setup
 lint-mypy: setup
 	$(VENV)/bin/mypy
 
+# The API only grows: buf breaking compares protos/ with the previous commit
+# (BREAKING_AGAINST overrides, e.g. a branch name). A clone without that history
+# (shallow) is told so rather than passing silently.
+BREAKING_AGAINST ?= HEAD~1
 lint-buf: $(BUF_STAMP)
 	$(BUF) lint
+	@git rev-parse --verify --quiet '$(BREAKING_AGAINST)^{commit}' >/dev/null || \
+		{ echo "buf breaking: no commit $(BREAKING_AGAINST) to compare with (shallow clone?)"; exit 1; }
+	$(BUF) breaking protos --against '.git#ref=$(BREAKING_AGAINST),subdir=protos'
 
 # Both committed Python copies (gateway/_proto, the SDK's); generate.py itself is
 # outside mypy's packages, so it is checked here.

@@ -109,7 +109,13 @@ def test_enum_maps_are_total_and_inverse(
     domain: type[Enum], to_proto: Mapping[Enum, int], from_proto: Mapping[int, Enum], proto: object
 ) -> None:
     descriptor = getattr(proto, "DESCRIPTOR")  # noqa: B009  (untyped wrapper attribute)
-    proto_values = {v.number for v in descriptor.values if v.number != 0}
+    # ORDER_STATUS_PENDING_REPLACE is in the proto ahead of the engine (issue 14
+    # adds the domain status with ReplaceOrder, and drops this exception).
+    proto_values = {
+        v.number
+        for v in descriptor.values
+        if v.number != 0 and v.name != "ORDER_STATUS_PENDING_REPLACE"
+    }
     assert set(to_proto) == set(domain)
     assert set(from_proto) == proto_values
     assert 0 not in from_proto  # UNSPECIFIED never maps to a domain value

@@ -173,6 +173,11 @@ class _OrderStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderStat
     """Terminal: refused by the broker or by the gateway; see reject_reason."""
     ORDER_STATUS_EXPIRED: _OrderStatus.ValueType  # 8
     """Terminal: its time in force ran out."""
+    ORDER_STATUS_PENDING_REPLACE: _OrderStatus.ValueType  # 9
+    """A replace was requested and not yet confirmed; fills may still arrive.
+    If the broker refuses it, the order returns to its previous status with
+    its old terms.
+    """
 
 class OrderStatus(_OrderStatus, metaclass=_OrderStatusEnumTypeWrapper):
     """OrderStatus is where an order stands. Statuses move one way; FILLED,
@@ -204,7 +209,154 @@ ORDER_STATUS_REJECTED: OrderStatus.ValueType  # 7
 """Terminal: refused by the broker or by the gateway; see reject_reason."""
 ORDER_STATUS_EXPIRED: OrderStatus.ValueType  # 8
 """Terminal: its time in force ran out."""
+ORDER_STATUS_PENDING_REPLACE: OrderStatus.ValueType  # 9
+"""A replace was requested and not yet confirmed; fills may still arrive.
+If the broker refuses it, the order returns to its previous status with
+its old terms.
+"""
 Global___OrderStatus: _TypeAlias = OrderStatus  # noqa: Y015
+
+class _RejectCode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RejectCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RejectCode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REJECT_CODE_UNSPECIFIED: _RejectCode.ValueType  # 0
+    """Not rejected (or rejected before the gateway recorded a code)."""
+    REJECT_CODE_BROKER: _RejectCode.ValueType  # 1
+    """The broker refused the order."""
+    REJECT_CODE_RISK_LIMIT: _RejectCode.ValueType  # 2
+    """A pre-trade risk limit refused it; reject_reason names the limit, its
+    value and the order's value.
+    """
+    REJECT_CODE_TRADING_HALTED: _RejectCode.ValueType  # 3
+    """Trading is halted (or reducing only) for the account."""
+    REJECT_CODE_NOT_DELIVERED: _RejectCode.ValueType  # 4
+    """The order never reached the broker: the broker was unavailable, or it
+    never appeared there within the gateway's grace period.
+    """
+
+class RejectCode(_RejectCode, metaclass=_RejectCodeEnumTypeWrapper):
+    """RejectCode says who refused an order, for programs; reject_reason says why,
+    for people.
+    """
+
+REJECT_CODE_UNSPECIFIED: RejectCode.ValueType  # 0
+"""Not rejected (or rejected before the gateway recorded a code)."""
+REJECT_CODE_BROKER: RejectCode.ValueType  # 1
+"""The broker refused the order."""
+REJECT_CODE_RISK_LIMIT: RejectCode.ValueType  # 2
+"""A pre-trade risk limit refused it; reject_reason names the limit, its
+value and the order's value.
+"""
+REJECT_CODE_TRADING_HALTED: RejectCode.ValueType  # 3
+"""Trading is halted (or reducing only) for the account."""
+REJECT_CODE_NOT_DELIVERED: RejectCode.ValueType  # 4
+"""The order never reached the broker: the broker was unavailable, or it
+never appeared there within the gateway's grace period.
+"""
+Global___RejectCode: _TypeAlias = RejectCode  # noqa: Y015
+
+class _TradingMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TradingModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradingMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRADING_MODE_UNSPECIFIED: _TradingMode.ValueType  # 0
+    """Not set; refused in requests."""
+    TRADING_MODE_ACTIVE: _TradingMode.ValueType  # 1
+    """Every order the risk limits allow."""
+    TRADING_MODE_HALTED: _TradingMode.ValueType  # 2
+    """No new orders and no replaces; cancels only."""
+    TRADING_MODE_REDUCING: _TradingMode.ValueType  # 3
+    """Only orders that reduce a position without flipping it."""
+
+class TradingMode(_TradingMode, metaclass=_TradingModeEnumTypeWrapper):
+    """TradingMode says which new orders the gateway lets through."""
+
+TRADING_MODE_UNSPECIFIED: TradingMode.ValueType  # 0
+"""Not set; refused in requests."""
+TRADING_MODE_ACTIVE: TradingMode.ValueType  # 1
+"""Every order the risk limits allow."""
+TRADING_MODE_HALTED: TradingMode.ValueType  # 2
+"""No new orders and no replaces; cancels only."""
+TRADING_MODE_REDUCING: TradingMode.ValueType  # 3
+"""Only orders that reduce a position without flipping it."""
+Global___TradingMode: _TypeAlias = TradingMode  # noqa: Y015
+
+class _UpdateKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UpdateKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UpdateKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    UPDATE_KIND_UNSPECIFIED: _UpdateKind.ValueType  # 0
+    """Not set: sent by a gateway older than this field."""
+    UPDATE_KIND_CREATED: _UpdateKind.ValueType  # 1
+    """The gateway took the order (PENDING_NEW)."""
+    UPDATE_KIND_ACCEPTED: _UpdateKind.ValueType  # 2
+    """The broker acknowledged the order."""
+    UPDATE_KIND_REJECTED: _UpdateKind.ValueType  # 3
+    """The order was rejected; see reject_code and reject_reason."""
+    UPDATE_KIND_FILL: _UpdateKind.ValueType  # 4
+    """An execution; fill is set."""
+    UPDATE_KIND_FILLS_RECONCILED: _UpdateKind.ValueType  # 5
+    """The broker's totals show fills whose executions have not arrived yet;
+    the order's totals moved, fill is unset.
+    """
+    UPDATE_KIND_CANCEL_REQUESTED: _UpdateKind.ValueType  # 6
+    """A cancel was requested (PENDING_CANCEL)."""
+    UPDATE_KIND_CANCELED: _UpdateKind.ValueType  # 7
+    """The order was cancelled."""
+    UPDATE_KIND_CANCEL_REJECTED: _UpdateKind.ValueType  # 8
+    """The broker refused a cancel; reject_reason says why."""
+    UPDATE_KIND_EXPIRED: _UpdateKind.ValueType  # 9
+    """The order's time in force ran out."""
+    UPDATE_KIND_REPLACE_REQUESTED: _UpdateKind.ValueType  # 10
+    """A replace was requested (PENDING_REPLACE)."""
+    UPDATE_KIND_REPLACED: _UpdateKind.ValueType  # 11
+    """The broker accepted a replace: the order goes on with its new terms."""
+    UPDATE_KIND_REPLACE_REJECTED: _UpdateKind.ValueType  # 12
+    """The broker refused a replace: the order keeps its old terms, and
+    reject_reason says why.
+    """
+
+class UpdateKind(_UpdateKind, metaclass=_UpdateKindEnumTypeWrapper):
+    """UpdateKind says what changed in an OrderUpdate."""
+
+UPDATE_KIND_UNSPECIFIED: UpdateKind.ValueType  # 0
+"""Not set: sent by a gateway older than this field."""
+UPDATE_KIND_CREATED: UpdateKind.ValueType  # 1
+"""The gateway took the order (PENDING_NEW)."""
+UPDATE_KIND_ACCEPTED: UpdateKind.ValueType  # 2
+"""The broker acknowledged the order."""
+UPDATE_KIND_REJECTED: UpdateKind.ValueType  # 3
+"""The order was rejected; see reject_code and reject_reason."""
+UPDATE_KIND_FILL: UpdateKind.ValueType  # 4
+"""An execution; fill is set."""
+UPDATE_KIND_FILLS_RECONCILED: UpdateKind.ValueType  # 5
+"""The broker's totals show fills whose executions have not arrived yet;
+the order's totals moved, fill is unset.
+"""
+UPDATE_KIND_CANCEL_REQUESTED: UpdateKind.ValueType  # 6
+"""A cancel was requested (PENDING_CANCEL)."""
+UPDATE_KIND_CANCELED: UpdateKind.ValueType  # 7
+"""The order was cancelled."""
+UPDATE_KIND_CANCEL_REJECTED: UpdateKind.ValueType  # 8
+"""The broker refused a cancel; reject_reason says why."""
+UPDATE_KIND_EXPIRED: UpdateKind.ValueType  # 9
+"""The order's time in force ran out."""
+UPDATE_KIND_REPLACE_REQUESTED: UpdateKind.ValueType  # 10
+"""A replace was requested (PENDING_REPLACE)."""
+UPDATE_KIND_REPLACED: UpdateKind.ValueType  # 11
+"""The broker accepted a replace: the order goes on with its new terms."""
+UPDATE_KIND_REPLACE_REJECTED: UpdateKind.ValueType  # 12
+"""The broker refused a replace: the order keeps its old terms, and
+reject_reason says why.
+"""
+Global___UpdateKind: _TypeAlias = UpdateKind  # noqa: Y015
 
 @_typing.final
 class Order(_message.Message):
@@ -230,6 +382,8 @@ class Order(_message.Message):
     REJECT_REASON_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    REJECT_CODE_FIELD_NUMBER: _builtins.int
+    REPLACE_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """The gateway's id for the order; opaque, unique, never reused."""
     client_order_id: _builtins.str
@@ -274,6 +428,12 @@ class Order(_message.Message):
     """Why the order was rejected (or why a cancel was refused); empty
     otherwise.
     """
+    reject_code: Global___RejectCode.ValueType
+    """Who rejected the order, when status is REJECTED."""
+    replace_id: _builtins.str
+    """The replace_id of the order's latest replace request (pending, done or
+    refused); empty if it was never replaced.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the gateway received the order."""
@@ -303,10 +463,12 @@ class Order(_message.Message):
         reject_reason: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        reject_code: Global___RejectCode.ValueType = ...,
+        replace_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "average_fill_price", b"average_fill_price", "broker_order_id", b"broker_order_id", "client_order_id", b"client_order_id", "created_at", b"created_at", "filled_quantity", b"filled_quantity", "leaves_quantity", b"leaves_quantity", "limit_price", b"limit_price", "order_id", b"order_id", "order_type", b"order_type", "quantity", b"quantity", "reject_reason", b"reject_reason", "side", b"side", "status", b"status", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "average_fill_price", b"average_fill_price", "broker_order_id", b"broker_order_id", "client_order_id", b"client_order_id", "created_at", b"created_at", "filled_quantity", b"filled_quantity", "leaves_quantity", b"leaves_quantity", "limit_price", b"limit_price", "order_id", b"order_id", "order_type", b"order_type", "quantity", b"quantity", "reject_code", b"reject_code", "reject_reason", b"reject_reason", "replace_id", b"replace_id", "side", b"side", "status", b"status", "stop_price", b"stop_price", "symbol", b"symbol", "time_in_force", b"time_in_force", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -684,6 +846,8 @@ class SubscribeUpdatesResponse(_message.Message):
     UPDATE_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    TRADING_STATE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def update(self) -> Global___OrderUpdate:
         """An order changed."""
@@ -698,18 +862,32 @@ class SubscribeUpdatesResponse(_message.Message):
         complete; live changes follow.
         """
 
+    @_builtins.property
+    def position(self) -> Global___PositionUpdate:
+        """A position changed, because of the fill with the sequence just before.
+        Sent to subscribers of the position's account and symbol.
+        """
+
+    @_builtins.property
+    def trading_state(self) -> Global___TradingStateUpdate:
+        """Trading was halted or resumed. Sent to every subscriber the scope
+        concerns (all of them for a gateway-wide halt).
+        """
+
     def __init__(
         self,
         *,
         update: Global___OrderUpdate | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
         snapshot_complete: Global___SnapshotComplete | None = ...,
+        position: Global___PositionUpdate | None = ...,
+        trading_state: Global___TradingStateUpdate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "snapshot_complete", b"snapshot_complete", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "position", b"position", "snapshot_complete", b"snapshot_complete", "trading_state", b"trading_state", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "snapshot_complete", b"snapshot_complete", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "position", b"position", "snapshot_complete", b"snapshot_complete", "trading_state", b"trading_state", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["update", "heartbeat", "snapshot_complete"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["update", "heartbeat", "snapshot_complete", "position", "trading_state"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -726,6 +904,7 @@ class OrderUpdate(_message.Message):
     FILL_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Gateway-wide sequence number of this change: strictly increasing across
     all orders and durable across restarts. A subscriber sees a subsequence
@@ -735,6 +914,8 @@ class OrderUpdate(_message.Message):
     """True for the current state of an open order sent because the subscriber
     asked for a snapshot; sequence is then the order's latest change.
     """
+    kind: Global___UpdateKind.ValueType
+    """What changed; UNSPECIFIED in snapshot updates."""
     @_builtins.property
     def order(self) -> Global___Order:
         """The order's state after this change."""
@@ -755,14 +936,89 @@ class OrderUpdate(_message.Message):
         fill: Global___Fill | None = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
         snapshot: _builtins.bool = ...,
+        kind: Global___UpdateKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "order", b"order", "sequence", b"sequence", "snapshot", b"snapshot", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill", b"fill", "kind", b"kind", "order", b"order", "sequence", b"sequence", "snapshot", b"snapshot", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderUpdate: _TypeAlias = OrderUpdate  # noqa: Y015
+
+@_typing.final
+class PositionUpdate(_message.Message):
+    """PositionUpdate is one change to one position, in the same sequence space
+    as OrderUpdate: it follows the fill that caused it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """Gateway-wide sequence number of this change."""
+    order_id: _builtins.str
+    """The order whose fill moved the position."""
+    @_builtins.property
+    def position(self) -> Global___Position:
+        """The position after the change."""
+
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When the change happened at the gateway."""
+
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        position: Global___Position | None = ...,
+        order_id: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "position", b"position", "sequence", b"sequence", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PositionUpdate: _TypeAlias = PositionUpdate  # noqa: Y015
+
+@_typing.final
+class TradingStateUpdate(_message.Message):
+    """TradingStateUpdate announces a halt or a resume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """Gateway-wide sequence number of this change."""
+    @_builtins.property
+    def change(self) -> Global___TradingHalt:
+        """The halt (or resume: mode ACTIVE) that changed."""
+
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When the change happened at the gateway."""
+
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        change: Global___TradingHalt | None = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "sequence", b"sequence", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TradingStateUpdate: _TypeAlias = TradingStateUpdate  # noqa: Y015
 
 @_typing.final
 class SnapshotComplete(_message.Message):
@@ -822,3 +1078,604 @@ class Heartbeat(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Heartbeat: _TypeAlias = Heartbeat  # noqa: Y015
+
+@_typing.final
+class ReplaceOrderRequest(_message.Message):
+    """ReplaceOrderRequest amends one open order. At least one of quantity,
+    limit_price and stop_price is set; a price may be set only if the order's
+    type has it (see OrderType).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    REPLACE_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    LIMIT_PRICE_FIELD_NUMBER: _builtins.int
+    STOP_PRICE_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    """Required. The account the order belongs to."""
+    order_id: _builtins.str
+    """The gateway's order id."""
+    client_order_id: _builtins.str
+    """The client's order id."""
+    replace_id: _builtins.str
+    """Required. The client's id for this replace, with the same rules as
+    client_order_id: unique within the account, for good; reuse it to retry.
+    """
+    quantity: _builtins.str
+    """The new total quantity (filled included), a positive decimal string; not
+    below the quantity already filled. Empty keeps the current one.
+    """
+    limit_price: _builtins.str
+    """The new limit price; empty keeps the current one."""
+    stop_price: _builtins.str
+    """The new stop price; empty keeps the current one."""
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+        replace_id: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+        limit_price: _builtins.str = ...,
+        stop_price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "order_id", b"order_id", "order_ref", b"order_ref"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "client_order_id", b"client_order_id", "limit_price", b"limit_price", "order_id", b"order_id", "order_ref", b"order_ref", "quantity", b"quantity", "replace_id", b"replace_id", "stop_price", b"stop_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_order_ref: _TypeAlias = _typing.Literal["order_id", "client_order_id"]  # noqa: Y015
+    _WhichOneofArgType_order_ref: _TypeAlias = _typing.Literal["order_ref", b"order_ref"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_order_ref) -> _WhichOneofReturnType_order_ref | None: ...
+
+Global___ReplaceOrderRequest: _TypeAlias = ReplaceOrderRequest  # noqa: Y015
+
+@_typing.final
+class ReplaceOrderResponse(_message.Message):
+    """ReplaceOrderResponse carries the order after the replace request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___Order:
+        """The order, PENDING_REPLACE (or already replaced, or refused)."""
+
+    def __init__(
+        self,
+        *,
+        order: Global___Order | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplaceOrderResponse: _TypeAlias = ReplaceOrderResponse  # noqa: Y015
+
+@_typing.final
+class CancelAllOrdersRequest(_message.Message):
+    """CancelAllOrdersRequest selects the open orders to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    """Required. The account whose orders to cancel."""
+    symbol: _builtins.str
+    """Only orders for this symbol; empty means every symbol."""
+    side: Global___Side.ValueType
+    """Only orders on this side; UNSPECIFIED means both."""
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        side: Global___Side.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "side", b"side", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAllOrdersRequest: _TypeAlias = CancelAllOrdersRequest  # noqa: Y015
+
+@_typing.final
+class CancelAllOrdersResponse(_message.Message):
+    """CancelAllOrdersResponse lists the orders the gateway asked to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___Order]:
+        """Each order, PENDING_CANCEL (or already CANCELED), oldest first."""
+
+    def __init__(
+        self,
+        *,
+        orders: _abc.Iterable[Global___Order] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAllOrdersResponse: _TypeAlias = CancelAllOrdersResponse  # noqa: Y015
+
+@_typing.final
+class GetPositionsRequest(_message.Message):
+    """GetPositionsRequest selects an account's positions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    """Required. The account."""
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these symbols; empty means every symbol the account has traded."""
+
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPositionsRequest: _TypeAlias = GetPositionsRequest  # noqa: Y015
+
+@_typing.final
+class GetPositionsResponse(_message.Message):
+    """GetPositionsResponse lists positions, by symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Position]:
+        """One per symbol, sorted by symbol. A symbol asked for and never traded
+        comes back flat (quantity "0").
+        """
+
+    def __init__(
+        self,
+        *,
+        positions: _abc.Iterable[Global___Position] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["positions", b"positions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPositionsResponse: _TypeAlias = GetPositionsResponse  # noqa: Y015
+
+@_typing.final
+class Position(_message.Message):
+    """Position is an account's net holding of one symbol, derived from its fills
+    (average cost method).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    AVERAGE_COST_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    """The trading account."""
+    symbol: _builtins.str
+    """The instrument."""
+    quantity: _builtins.str
+    """Net quantity, a signed decimal string: positive is long, negative is
+    short, "0" is flat.
+    """
+    average_cost: _builtins.str
+    """Average price paid for the open quantity, a decimal string; empty when
+    flat.
+    """
+    realized_pnl: _builtins.str
+    """Profit and loss realized by reducing or closing the position, a signed
+    decimal string in the quote currency (fees not included).
+    """
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """When the position last changed."""
+
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+        average_cost: _builtins.str = ...,
+        realized_pnl: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "average_cost", b"average_cost", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "symbol", b"symbol", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Position: _TypeAlias = Position  # noqa: Y015
+
+@_typing.final
+class TradingHalt(_message.Message):
+    """TradingHalt is one halt in force (or, in a TradingStateUpdate, lifted)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCOPE_ACCOUNT_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    scope_account: _builtins.str
+    """The account halted; empty for the gateway-wide halt."""
+    mode: Global___TradingMode.ValueType
+    """HALTED or REDUCING; ACTIVE in an update that lifts the halt."""
+    reason: _builtins.str
+    """Why, as the operator said."""
+    principal: _builtins.str
+    """The principal who halted (or resumed)."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """When the halt took effect."""
+
+    def __init__(
+        self,
+        *,
+        scope_account: _builtins.str = ...,
+        mode: Global___TradingMode.ValueType = ...,
+        reason: _builtins.str = ...,
+        principal: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "principal", b"principal", "reason", b"reason", "scope_account", b"scope_account", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TradingHalt: _TypeAlias = TradingHalt  # noqa: Y015
+
+@_typing.final
+class HaltTradingRequest(_message.Message):
+    """HaltTradingRequest says what to halt and how."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCOPE_ACCOUNT_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CANCEL_OPEN_ORDERS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    scope_account: _builtins.str
+    """The account to halt; empty halts every account."""
+    mode: Global___TradingMode.ValueType
+    """Required: HALTED or REDUCING."""
+    cancel_open_orders: _builtins.bool
+    """Also cancel the scope's open orders."""
+    reason: _builtins.str
+    """Why; recorded with the halt and in the audit log."""
+    def __init__(
+        self,
+        *,
+        scope_account: _builtins.str = ...,
+        mode: Global___TradingMode.ValueType = ...,
+        cancel_open_orders: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_open_orders", b"cancel_open_orders", "mode", b"mode", "reason", b"reason", "scope_account", b"scope_account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HaltTradingRequest: _TypeAlias = HaltTradingRequest  # noqa: Y015
+
+@_typing.final
+class HaltTradingResponse(_message.Message):
+    """HaltTradingResponse confirms the halt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    CANCELED_ORDERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___TradingState:
+        """Every halt now in force."""
+
+    @_builtins.property
+    def canceled_orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___Order]:
+        """The orders asked to cancel (with cancel_open_orders), PENDING_CANCEL."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___TradingState | None = ...,
+        canceled_orders: _abc.Iterable[Global___Order] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canceled_orders", b"canceled_orders", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HaltTradingResponse: _TypeAlias = HaltTradingResponse  # noqa: Y015
+
+@_typing.final
+class ResumeTradingRequest(_message.Message):
+    """ResumeTradingRequest names the halt to lift."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCOPE_ACCOUNT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    scope_account: _builtins.str
+    """The account to resume; empty lifts the gateway-wide halt (account halts
+    stay in force).
+    """
+    reason: _builtins.str
+    """Why; recorded in the audit log."""
+    def __init__(
+        self,
+        *,
+        scope_account: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "scope_account", b"scope_account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeTradingRequest: _TypeAlias = ResumeTradingRequest  # noqa: Y015
+
+@_typing.final
+class ResumeTradingResponse(_message.Message):
+    """ResumeTradingResponse confirms the resume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___TradingState:
+        """Every halt still in force."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___TradingState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeTradingResponse: _TypeAlias = ResumeTradingResponse  # noqa: Y015
+
+@_typing.final
+class GetTradingStateRequest(_message.Message):
+    """GetTradingStateRequest asks for the trading state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradingStateRequest: _TypeAlias = GetTradingStateRequest  # noqa: Y015
+
+@_typing.final
+class GetTradingStateResponse(_message.Message):
+    """GetTradingStateResponse carries the trading state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___TradingState:
+        """Every halt in force."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___TradingState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradingStateResponse: _TypeAlias = GetTradingStateResponse  # noqa: Y015
+
+@_typing.final
+class TradingState(_message.Message):
+    """TradingState is every halt in force; none means trading is ACTIVE
+    everywhere. An account's effective mode is the stricter of its own halt
+    and the gateway-wide one.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HALTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def halts(self) -> _containers.RepeatedCompositeFieldContainer[Global___TradingHalt]:
+        """The halts, the gateway-wide one (scope_account empty) first."""
+
+    def __init__(
+        self,
+        *,
+        halts: _abc.Iterable[Global___TradingHalt] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["halts", b"halts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TradingState: _TypeAlias = TradingState  # noqa: Y015
+
+@_typing.final
+class GetRiskLimitsRequest(_message.Message):
+    """GetRiskLimitsRequest asks for the limits in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    """Only the limits that apply to this account (the defaults merged with its
+    overrides); empty returns the defaults and every override.
+    """
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRiskLimitsRequest: _TypeAlias = GetRiskLimitsRequest  # noqa: Y015
+
+@_typing.final
+class GetRiskLimitsResponse(_message.Message):
+    """GetRiskLimitsResponse carries the limits in force and their source."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMITS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    LOADED_AT_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """The limits file; empty when the gateway runs without one."""
+    last_error: _builtins.str
+    """Why the latest change to the file was refused; empty if it was loaded.
+    The last good limits stay in force meanwhile.
+    """
+    @_builtins.property
+    def limits(self) -> _containers.RepeatedCompositeFieldContainer[Global___RiskLimits]:
+        """The defaults (account empty) first, then one entry per account override,
+        each with every limit that applies to it.
+        """
+
+    @_builtins.property
+    def loaded_at(self) -> _timestamp_pb2.Timestamp:
+        """When the limits in force were loaded."""
+
+    def __init__(
+        self,
+        *,
+        limits: _abc.Iterable[Global___RiskLimits] | None = ...,
+        source: _builtins.str = ...,
+        loaded_at: _timestamp_pb2.Timestamp | None = ...,
+        last_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loaded_at", b"loaded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_error", b"last_error", "limits", b"limits", "loaded_at", b"loaded_at", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRiskLimitsResponse: _TypeAlias = GetRiskLimitsResponse  # noqa: Y015
+
+@_typing.final
+class RiskLimits(_message.Message):
+    """RiskLimits are the pre-trade limits for one account (or the defaults).
+    An empty field is no limit.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    MAX_ORDER_QUANTITY_FIELD_NUMBER: _builtins.int
+    MAX_ORDER_NOTIONAL_FIELD_NUMBER: _builtins.int
+    MAX_OPEN_ORDERS_FIELD_NUMBER: _builtins.int
+    MAX_POSITION_FIELD_NUMBER: _builtins.int
+    MAX_ORDER_RATE_FIELD_NUMBER: _builtins.int
+    ORDER_RATE_BURST_FIELD_NUMBER: _builtins.int
+    PRICE_COLLAR_PERCENT_FIELD_NUMBER: _builtins.int
+    ALLOWED_SYMBOLS_FIELD_NUMBER: _builtins.int
+    DENIED_SYMBOLS_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    """The account; empty for the defaults."""
+    max_order_quantity: _builtins.str
+    """Largest quantity of one order, a decimal string."""
+    max_order_notional: _builtins.str
+    """Largest notional of one order (quantity times the limit price, or the
+    reference price for market and stop orders), a decimal string.
+    """
+    max_open_orders: _builtins.int
+    """Most open orders at once; 0 is no limit."""
+    max_position: _builtins.str
+    """Largest absolute position per symbol, projected with the open orders on
+    the same side, a decimal string.
+    """
+    max_order_rate: _builtins.str
+    """Most new orders per second (a token bucket), a decimal string."""
+    order_rate_burst: _builtins.int
+    """How many orders the bucket lets through at once; 0 means max_order_rate
+    rounded up.
+    """
+    price_collar_percent: _builtins.str
+    """Largest distance of a limit price from the reference price, in percent
+    of the reference, a decimal string.
+    """
+    @_builtins.property
+    def allowed_symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these symbols may be traded; empty allows every symbol."""
+
+    @_builtins.property
+    def denied_symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """These symbols may not be traded."""
+
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        max_order_quantity: _builtins.str = ...,
+        max_order_notional: _builtins.str = ...,
+        max_open_orders: _builtins.int = ...,
+        max_position: _builtins.str = ...,
+        max_order_rate: _builtins.str = ...,
+        order_rate_burst: _builtins.int = ...,
+        price_collar_percent: _builtins.str = ...,
+        allowed_symbols: _abc.Iterable[_builtins.str] | None = ...,
+        denied_symbols: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "allowed_symbols", b"allowed_symbols", "denied_symbols", b"denied_symbols", "max_open_orders", b"max_open_orders", "max_order_notional", b"max_order_notional", "max_order_quantity", b"max_order_quantity", "max_order_rate", b"max_order_rate", "max_position", b"max_position", "order_rate_burst", b"order_rate_burst", "price_collar_percent", b"price_collar_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskLimits: _TypeAlias = RiskLimits  # noqa: Y015

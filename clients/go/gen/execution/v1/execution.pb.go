@@ -248,6 +248,10 @@ const (
 	OrderStatus_ORDER_STATUS_REJECTED OrderStatus = 7
 	// Terminal: its time in force ran out.
 	OrderStatus_ORDER_STATUS_EXPIRED OrderStatus = 8
+	// A replace was requested and not yet confirmed; fills may still arrive.
+	// If the broker refuses it, the order returns to its previous status with
+	// its old terms.
+	OrderStatus_ORDER_STATUS_PENDING_REPLACE OrderStatus = 9
 )
 
 // Enum value maps for OrderStatus.
@@ -262,6 +266,7 @@ var (
 		6: "ORDER_STATUS_CANCELED",
 		7: "ORDER_STATUS_REJECTED",
 		8: "ORDER_STATUS_EXPIRED",
+		9: "ORDER_STATUS_PENDING_REPLACE",
 	}
 	OrderStatus_value = map[string]int32{
 		"ORDER_STATUS_UNSPECIFIED":      0,
@@ -273,6 +278,7 @@ var (
 		"ORDER_STATUS_CANCELED":         6,
 		"ORDER_STATUS_REJECTED":         7,
 		"ORDER_STATUS_EXPIRED":          8,
+		"ORDER_STATUS_PENDING_REPLACE":  9,
 	}
 )
 
@@ -301,6 +307,222 @@ func (x OrderStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use OrderStatus.Descriptor instead.
 func (OrderStatus) EnumDescriptor() ([]byte, []int) {
 	return file_execution_v1_execution_proto_rawDescGZIP(), []int{3}
+}
+
+// RejectCode says who refused an order, for programs; reject_reason says why,
+// for people.
+type RejectCode int32
+
+const (
+	// Not rejected (or rejected before the gateway recorded a code).
+	RejectCode_REJECT_CODE_UNSPECIFIED RejectCode = 0
+	// The broker refused the order.
+	RejectCode_REJECT_CODE_BROKER RejectCode = 1
+	// A pre-trade risk limit refused it; reject_reason names the limit, its
+	// value and the order's value.
+	RejectCode_REJECT_CODE_RISK_LIMIT RejectCode = 2
+	// Trading is halted (or reducing only) for the account.
+	RejectCode_REJECT_CODE_TRADING_HALTED RejectCode = 3
+	// The order never reached the broker: the broker was unavailable, or it
+	// never appeared there within the gateway's grace period.
+	RejectCode_REJECT_CODE_NOT_DELIVERED RejectCode = 4
+)
+
+// Enum value maps for RejectCode.
+var (
+	RejectCode_name = map[int32]string{
+		0: "REJECT_CODE_UNSPECIFIED",
+		1: "REJECT_CODE_BROKER",
+		2: "REJECT_CODE_RISK_LIMIT",
+		3: "REJECT_CODE_TRADING_HALTED",
+		4: "REJECT_CODE_NOT_DELIVERED",
+	}
+	RejectCode_value = map[string]int32{
+		"REJECT_CODE_UNSPECIFIED":    0,
+		"REJECT_CODE_BROKER":         1,
+		"REJECT_CODE_RISK_LIMIT":     2,
+		"REJECT_CODE_TRADING_HALTED": 3,
+		"REJECT_CODE_NOT_DELIVERED":  4,
+	}
+)
+
+func (x RejectCode) Enum() *RejectCode {
+	p := new(RejectCode)
+	*p = x
+	return p
+}
+
+func (x RejectCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RejectCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_execution_v1_execution_proto_enumTypes[4].Descriptor()
+}
+
+func (RejectCode) Type() protoreflect.EnumType {
+	return &file_execution_v1_execution_proto_enumTypes[4]
+}
+
+func (x RejectCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RejectCode.Descriptor instead.
+func (RejectCode) EnumDescriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{4}
+}
+
+// TradingMode says which new orders the gateway lets through.
+type TradingMode int32
+
+const (
+	// Not set; refused in requests.
+	TradingMode_TRADING_MODE_UNSPECIFIED TradingMode = 0
+	// Every order the risk limits allow.
+	TradingMode_TRADING_MODE_ACTIVE TradingMode = 1
+	// No new orders and no replaces; cancels only.
+	TradingMode_TRADING_MODE_HALTED TradingMode = 2
+	// Only orders that reduce a position without flipping it.
+	TradingMode_TRADING_MODE_REDUCING TradingMode = 3
+)
+
+// Enum value maps for TradingMode.
+var (
+	TradingMode_name = map[int32]string{
+		0: "TRADING_MODE_UNSPECIFIED",
+		1: "TRADING_MODE_ACTIVE",
+		2: "TRADING_MODE_HALTED",
+		3: "TRADING_MODE_REDUCING",
+	}
+	TradingMode_value = map[string]int32{
+		"TRADING_MODE_UNSPECIFIED": 0,
+		"TRADING_MODE_ACTIVE":      1,
+		"TRADING_MODE_HALTED":      2,
+		"TRADING_MODE_REDUCING":    3,
+	}
+)
+
+func (x TradingMode) Enum() *TradingMode {
+	p := new(TradingMode)
+	*p = x
+	return p
+}
+
+func (x TradingMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TradingMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_execution_v1_execution_proto_enumTypes[5].Descriptor()
+}
+
+func (TradingMode) Type() protoreflect.EnumType {
+	return &file_execution_v1_execution_proto_enumTypes[5]
+}
+
+func (x TradingMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TradingMode.Descriptor instead.
+func (TradingMode) EnumDescriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{5}
+}
+
+// UpdateKind says what changed in an OrderUpdate.
+type UpdateKind int32
+
+const (
+	// Not set: sent by a gateway older than this field.
+	UpdateKind_UPDATE_KIND_UNSPECIFIED UpdateKind = 0
+	// The gateway took the order (PENDING_NEW).
+	UpdateKind_UPDATE_KIND_CREATED UpdateKind = 1
+	// The broker acknowledged the order.
+	UpdateKind_UPDATE_KIND_ACCEPTED UpdateKind = 2
+	// The order was rejected; see reject_code and reject_reason.
+	UpdateKind_UPDATE_KIND_REJECTED UpdateKind = 3
+	// An execution; fill is set.
+	UpdateKind_UPDATE_KIND_FILL UpdateKind = 4
+	// The broker's totals show fills whose executions have not arrived yet;
+	// the order's totals moved, fill is unset.
+	UpdateKind_UPDATE_KIND_FILLS_RECONCILED UpdateKind = 5
+	// A cancel was requested (PENDING_CANCEL).
+	UpdateKind_UPDATE_KIND_CANCEL_REQUESTED UpdateKind = 6
+	// The order was cancelled.
+	UpdateKind_UPDATE_KIND_CANCELED UpdateKind = 7
+	// The broker refused a cancel; reject_reason says why.
+	UpdateKind_UPDATE_KIND_CANCEL_REJECTED UpdateKind = 8
+	// The order's time in force ran out.
+	UpdateKind_UPDATE_KIND_EXPIRED UpdateKind = 9
+	// A replace was requested (PENDING_REPLACE).
+	UpdateKind_UPDATE_KIND_REPLACE_REQUESTED UpdateKind = 10
+	// The broker accepted a replace: the order goes on with its new terms.
+	UpdateKind_UPDATE_KIND_REPLACED UpdateKind = 11
+	// The broker refused a replace: the order keeps its old terms, and
+	// reject_reason says why.
+	UpdateKind_UPDATE_KIND_REPLACE_REJECTED UpdateKind = 12
+)
+
+// Enum value maps for UpdateKind.
+var (
+	UpdateKind_name = map[int32]string{
+		0:  "UPDATE_KIND_UNSPECIFIED",
+		1:  "UPDATE_KIND_CREATED",
+		2:  "UPDATE_KIND_ACCEPTED",
+		3:  "UPDATE_KIND_REJECTED",
+		4:  "UPDATE_KIND_FILL",
+		5:  "UPDATE_KIND_FILLS_RECONCILED",
+		6:  "UPDATE_KIND_CANCEL_REQUESTED",
+		7:  "UPDATE_KIND_CANCELED",
+		8:  "UPDATE_KIND_CANCEL_REJECTED",
+		9:  "UPDATE_KIND_EXPIRED",
+		10: "UPDATE_KIND_REPLACE_REQUESTED",
+		11: "UPDATE_KIND_REPLACED",
+		12: "UPDATE_KIND_REPLACE_REJECTED",
+	}
+	UpdateKind_value = map[string]int32{
+		"UPDATE_KIND_UNSPECIFIED":       0,
+		"UPDATE_KIND_CREATED":           1,
+		"UPDATE_KIND_ACCEPTED":          2,
+		"UPDATE_KIND_REJECTED":          3,
+		"UPDATE_KIND_FILL":              4,
+		"UPDATE_KIND_FILLS_RECONCILED":  5,
+		"UPDATE_KIND_CANCEL_REQUESTED":  6,
+		"UPDATE_KIND_CANCELED":          7,
+		"UPDATE_KIND_CANCEL_REJECTED":   8,
+		"UPDATE_KIND_EXPIRED":           9,
+		"UPDATE_KIND_REPLACE_REQUESTED": 10,
+		"UPDATE_KIND_REPLACED":          11,
+		"UPDATE_KIND_REPLACE_REJECTED":  12,
+	}
+)
+
+func (x UpdateKind) Enum() *UpdateKind {
+	p := new(UpdateKind)
+	*p = x
+	return p
+}
+
+func (x UpdateKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_execution_v1_execution_proto_enumTypes[6].Descriptor()
+}
+
+func (UpdateKind) Type() protoreflect.EnumType {
+	return &file_execution_v1_execution_proto_enumTypes[6]
+}
+
+func (x UpdateKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateKind.Descriptor instead.
+func (UpdateKind) EnumDescriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{6}
 }
 
 // Order is the gateway's record of one order, as of its updated_at.
@@ -347,7 +569,12 @@ type Order struct {
 	// When the gateway received the order.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When the order last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Who rejected the order, when status is REJECTED.
+	RejectCode RejectCode `protobuf:"varint,19,opt,name=reject_code,json=rejectCode,proto3,enum=execution.v1.RejectCode" json:"reject_code,omitempty"`
+	// The replace_id of the order's latest replace request (pending, done or
+	// refused); empty if it was never replaced.
+	ReplaceId     string `protobuf:"bytes,20,opt,name=replace_id,json=replaceId,proto3" json:"replace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +733,20 @@ func (x *Order) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Order) GetRejectCode() RejectCode {
+	if x != nil {
+		return x.RejectCode
+	}
+	return RejectCode_REJECT_CODE_UNSPECIFIED
+}
+
+func (x *Order) GetReplaceId() string {
+	if x != nil {
+		return x.ReplaceId
+	}
+	return ""
 }
 
 // Fill is one execution of (part of) an order.
@@ -1267,6 +1508,8 @@ type SubscribeUpdatesResponse struct {
 	//	*SubscribeUpdatesResponse_Update
 	//	*SubscribeUpdatesResponse_Heartbeat
 	//	*SubscribeUpdatesResponse_SnapshotComplete
+	//	*SubscribeUpdatesResponse_Position
+	//	*SubscribeUpdatesResponse_TradingState
 	Event         isSubscribeUpdatesResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1336,6 +1579,24 @@ func (x *SubscribeUpdatesResponse) GetSnapshotComplete() *SnapshotComplete {
 	return nil
 }
 
+func (x *SubscribeUpdatesResponse) GetPosition() *PositionUpdate {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeUpdatesResponse_Position); ok {
+			return x.Position
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeUpdatesResponse) GetTradingState() *TradingStateUpdate {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeUpdatesResponse_TradingState); ok {
+			return x.TradingState
+		}
+	}
+	return nil
+}
+
 type isSubscribeUpdatesResponse_Event interface {
 	isSubscribeUpdatesResponse_Event()
 }
@@ -1356,11 +1617,27 @@ type SubscribeUpdatesResponse_SnapshotComplete struct {
 	SnapshotComplete *SnapshotComplete `protobuf:"bytes,3,opt,name=snapshot_complete,json=snapshotComplete,proto3,oneof"`
 }
 
+type SubscribeUpdatesResponse_Position struct {
+	// A position changed, because of the fill with the sequence just before.
+	// Sent to subscribers of the position's account and symbol.
+	Position *PositionUpdate `protobuf:"bytes,4,opt,name=position,proto3,oneof"`
+}
+
+type SubscribeUpdatesResponse_TradingState struct {
+	// Trading was halted or resumed. Sent to every subscriber the scope
+	// concerns (all of them for a gateway-wide halt).
+	TradingState *TradingStateUpdate `protobuf:"bytes,5,opt,name=trading_state,json=tradingState,proto3,oneof"`
+}
+
 func (*SubscribeUpdatesResponse_Update) isSubscribeUpdatesResponse_Event() {}
 
 func (*SubscribeUpdatesResponse_Heartbeat) isSubscribeUpdatesResponse_Event() {}
 
 func (*SubscribeUpdatesResponse_SnapshotComplete) isSubscribeUpdatesResponse_Event() {}
+
+func (*SubscribeUpdatesResponse_Position) isSubscribeUpdatesResponse_Event() {}
+
+func (*SubscribeUpdatesResponse_TradingState) isSubscribeUpdatesResponse_Event() {}
 
 // OrderUpdate is one change to one order.
 type OrderUpdate struct {
@@ -1377,7 +1654,9 @@ type OrderUpdate struct {
 	Time *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
 	// True for the current state of an open order sent because the subscriber
 	// asked for a snapshot; sequence is then the order's latest change.
-	Snapshot      bool `protobuf:"varint,5,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot bool `protobuf:"varint,5,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// What changed; UNSPECIFIED in snapshot updates.
+	Kind          UpdateKind `protobuf:"varint,6,opt,name=kind,proto3,enum=execution.v1.UpdateKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1447,6 +1726,151 @@ func (x *OrderUpdate) GetSnapshot() bool {
 	return false
 }
 
+func (x *OrderUpdate) GetKind() UpdateKind {
+	if x != nil {
+		return x.Kind
+	}
+	return UpdateKind_UPDATE_KIND_UNSPECIFIED
+}
+
+// PositionUpdate is one change to one position, in the same sequence space
+// as OrderUpdate: it follows the fill that caused it.
+type PositionUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Gateway-wide sequence number of this change.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The position after the change.
+	Position *Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	// The order whose fill moved the position.
+	OrderId string `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// When the change happened at the gateway.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PositionUpdate) Reset() {
+	*x = PositionUpdate{}
+	mi := &file_execution_v1_execution_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PositionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PositionUpdate) ProtoMessage() {}
+
+func (x *PositionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PositionUpdate.ProtoReflect.Descriptor instead.
+func (*PositionUpdate) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PositionUpdate) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *PositionUpdate) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *PositionUpdate) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *PositionUpdate) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// TradingStateUpdate announces a halt or a resume.
+type TradingStateUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Gateway-wide sequence number of this change.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The halt (or resume: mode ACTIVE) that changed.
+	Change *TradingHalt `protobuf:"bytes,2,opt,name=change,proto3" json:"change,omitempty"`
+	// When the change happened at the gateway.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TradingStateUpdate) Reset() {
+	*x = TradingStateUpdate{}
+	mi := &file_execution_v1_execution_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TradingStateUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TradingStateUpdate) ProtoMessage() {}
+
+func (x *TradingStateUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TradingStateUpdate.ProtoReflect.Descriptor instead.
+func (*TradingStateUpdate) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TradingStateUpdate) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *TradingStateUpdate) GetChange() *TradingHalt {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *TradingStateUpdate) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // SnapshotComplete ends the snapshot part of an update stream.
 type SnapshotComplete struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1461,7 +1885,7 @@ type SnapshotComplete struct {
 
 func (x *SnapshotComplete) Reset() {
 	*x = SnapshotComplete{}
-	mi := &file_execution_v1_execution_proto_msgTypes[13]
+	mi := &file_execution_v1_execution_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1897,7 @@ func (x *SnapshotComplete) String() string {
 func (*SnapshotComplete) ProtoMessage() {}
 
 func (x *SnapshotComplete) ProtoReflect() protoreflect.Message {
-	mi := &file_execution_v1_execution_proto_msgTypes[13]
+	mi := &file_execution_v1_execution_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1910,7 @@ func (x *SnapshotComplete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotComplete.ProtoReflect.Descriptor instead.
 func (*SnapshotComplete) Descriptor() ([]byte, []int) {
-	return file_execution_v1_execution_proto_rawDescGZIP(), []int{13}
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SnapshotComplete) GetSequence() uint64 {
@@ -1518,7 +1942,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_execution_v1_execution_proto_msgTypes[14]
+	mi := &file_execution_v1_execution_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1954,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_execution_v1_execution_proto_msgTypes[14]
+	mi := &file_execution_v1_execution_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1967,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_execution_v1_execution_proto_rawDescGZIP(), []int{14}
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Heartbeat) GetSequence() uint64 {
@@ -1560,11 +1984,1197 @@ func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// ReplaceOrderRequest amends one open order. At least one of quantity,
+// limit_price and stop_price is set; a price may be set only if the order's
+// type has it (see OrderType).
+type ReplaceOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The account the order belongs to.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Which order: exactly one of the two ids.
+	//
+	// Types that are valid to be assigned to OrderRef:
+	//
+	//	*ReplaceOrderRequest_OrderId
+	//	*ReplaceOrderRequest_ClientOrderId
+	OrderRef isReplaceOrderRequest_OrderRef `protobuf_oneof:"order_ref"`
+	// Required. The client's id for this replace, with the same rules as
+	// client_order_id: unique within the account, for good; reuse it to retry.
+	ReplaceId string `protobuf:"bytes,4,opt,name=replace_id,json=replaceId,proto3" json:"replace_id,omitempty"`
+	// The new total quantity (filled included), a positive decimal string; not
+	// below the quantity already filled. Empty keeps the current one.
+	Quantity string `protobuf:"bytes,5,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// The new limit price; empty keeps the current one.
+	LimitPrice string `protobuf:"bytes,6,opt,name=limit_price,json=limitPrice,proto3" json:"limit_price,omitempty"`
+	// The new stop price; empty keeps the current one.
+	StopPrice     string `protobuf:"bytes,7,opt,name=stop_price,json=stopPrice,proto3" json:"stop_price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceOrderRequest) Reset() {
+	*x = ReplaceOrderRequest{}
+	mi := &file_execution_v1_execution_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceOrderRequest) ProtoMessage() {}
+
+func (x *ReplaceOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceOrderRequest.ProtoReflect.Descriptor instead.
+func (*ReplaceOrderRequest) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReplaceOrderRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ReplaceOrderRequest) GetOrderRef() isReplaceOrderRequest_OrderRef {
+	if x != nil {
+		return x.OrderRef
+	}
+	return nil
+}
+
+func (x *ReplaceOrderRequest) GetOrderId() string {
+	if x != nil {
+		if x, ok := x.OrderRef.(*ReplaceOrderRequest_OrderId); ok {
+			return x.OrderId
+		}
+	}
+	return ""
+}
+
+func (x *ReplaceOrderRequest) GetClientOrderId() string {
+	if x != nil {
+		if x, ok := x.OrderRef.(*ReplaceOrderRequest_ClientOrderId); ok {
+			return x.ClientOrderId
+		}
+	}
+	return ""
+}
+
+func (x *ReplaceOrderRequest) GetReplaceId() string {
+	if x != nil {
+		return x.ReplaceId
+	}
+	return ""
+}
+
+func (x *ReplaceOrderRequest) GetQuantity() string {
+	if x != nil {
+		return x.Quantity
+	}
+	return ""
+}
+
+func (x *ReplaceOrderRequest) GetLimitPrice() string {
+	if x != nil {
+		return x.LimitPrice
+	}
+	return ""
+}
+
+func (x *ReplaceOrderRequest) GetStopPrice() string {
+	if x != nil {
+		return x.StopPrice
+	}
+	return ""
+}
+
+type isReplaceOrderRequest_OrderRef interface {
+	isReplaceOrderRequest_OrderRef()
+}
+
+type ReplaceOrderRequest_OrderId struct {
+	// The gateway's order id.
+	OrderId string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3,oneof"`
+}
+
+type ReplaceOrderRequest_ClientOrderId struct {
+	// The client's order id.
+	ClientOrderId string `protobuf:"bytes,3,opt,name=client_order_id,json=clientOrderId,proto3,oneof"`
+}
+
+func (*ReplaceOrderRequest_OrderId) isReplaceOrderRequest_OrderRef() {}
+
+func (*ReplaceOrderRequest_ClientOrderId) isReplaceOrderRequest_OrderRef() {}
+
+// ReplaceOrderResponse carries the order after the replace request.
+type ReplaceOrderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order, PENDING_REPLACE (or already replaced, or refused).
+	Order         *Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceOrderResponse) Reset() {
+	*x = ReplaceOrderResponse{}
+	mi := &file_execution_v1_execution_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceOrderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceOrderResponse) ProtoMessage() {}
+
+func (x *ReplaceOrderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceOrderResponse.ProtoReflect.Descriptor instead.
+func (*ReplaceOrderResponse) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReplaceOrderResponse) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// CancelAllOrdersRequest selects the open orders to cancel.
+type CancelAllOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The account whose orders to cancel.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Only orders for this symbol; empty means every symbol.
+	Symbol string `protobuf:"bytes,2,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	// Only orders on this side; UNSPECIFIED means both.
+	Side          Side `protobuf:"varint,3,opt,name=side,proto3,enum=execution.v1.Side" json:"side,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelAllOrdersRequest) Reset() {
+	*x = CancelAllOrdersRequest{}
+	mi := &file_execution_v1_execution_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelAllOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelAllOrdersRequest) ProtoMessage() {}
+
+func (x *CancelAllOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelAllOrdersRequest.ProtoReflect.Descriptor instead.
+func (*CancelAllOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CancelAllOrdersRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *CancelAllOrdersRequest) GetSymbol() string {
+	if x != nil {
+		return x.Symbol
+	}
+	return ""
+}
+
+func (x *CancelAllOrdersRequest) GetSide() Side {
+	if x != nil {
+		return x.Side
+	}
+	return Side_SIDE_UNSPECIFIED
+}
+
+// CancelAllOrdersResponse lists the orders the gateway asked to cancel.
+type CancelAllOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each order, PENDING_CANCEL (or already CANCELED), oldest first.
+	Orders        []*Order `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelAllOrdersResponse) Reset() {
+	*x = CancelAllOrdersResponse{}
+	mi := &file_execution_v1_execution_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelAllOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelAllOrdersResponse) ProtoMessage() {}
+
+func (x *CancelAllOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelAllOrdersResponse.ProtoReflect.Descriptor instead.
+func (*CancelAllOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CancelAllOrdersResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+// GetPositionsRequest selects an account's positions.
+type GetPositionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The account.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Only these symbols; empty means every symbol the account has traded.
+	Symbols       []string `protobuf:"bytes,2,rep,name=symbols,proto3" json:"symbols,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPositionsRequest) Reset() {
+	*x = GetPositionsRequest{}
+	mi := &file_execution_v1_execution_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPositionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPositionsRequest) ProtoMessage() {}
+
+func (x *GetPositionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPositionsRequest.ProtoReflect.Descriptor instead.
+func (*GetPositionsRequest) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetPositionsRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *GetPositionsRequest) GetSymbols() []string {
+	if x != nil {
+		return x.Symbols
+	}
+	return nil
+}
+
+// GetPositionsResponse lists positions, by symbol.
+type GetPositionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per symbol, sorted by symbol. A symbol asked for and never traded
+	// comes back flat (quantity "0").
+	Positions     []*Position `protobuf:"bytes,1,rep,name=positions,proto3" json:"positions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPositionsResponse) Reset() {
+	*x = GetPositionsResponse{}
+	mi := &file_execution_v1_execution_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPositionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPositionsResponse) ProtoMessage() {}
+
+func (x *GetPositionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPositionsResponse.ProtoReflect.Descriptor instead.
+func (*GetPositionsResponse) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetPositionsResponse) GetPositions() []*Position {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+// Position is an account's net holding of one symbol, derived from its fills
+// (average cost method).
+type Position struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The trading account.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The instrument.
+	Symbol string `protobuf:"bytes,2,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	// Net quantity, a signed decimal string: positive is long, negative is
+	// short, "0" is flat.
+	Quantity string `protobuf:"bytes,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// Average price paid for the open quantity, a decimal string; empty when
+	// flat.
+	AverageCost string `protobuf:"bytes,4,opt,name=average_cost,json=averageCost,proto3" json:"average_cost,omitempty"`
+	// Profit and loss realized by reducing or closing the position, a signed
+	// decimal string in the quote currency (fees not included).
+	RealizedPnl string `protobuf:"bytes,5,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`
+	// When the position last changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Position) Reset() {
+	*x = Position{}
+	mi := &file_execution_v1_execution_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Position) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Position) ProtoMessage() {}
+
+func (x *Position) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Position.ProtoReflect.Descriptor instead.
+func (*Position) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Position) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Position) GetSymbol() string {
+	if x != nil {
+		return x.Symbol
+	}
+	return ""
+}
+
+func (x *Position) GetQuantity() string {
+	if x != nil {
+		return x.Quantity
+	}
+	return ""
+}
+
+func (x *Position) GetAverageCost() string {
+	if x != nil {
+		return x.AverageCost
+	}
+	return ""
+}
+
+func (x *Position) GetRealizedPnl() string {
+	if x != nil {
+		return x.RealizedPnl
+	}
+	return ""
+}
+
+func (x *Position) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// TradingHalt is one halt in force (or, in a TradingStateUpdate, lifted).
+type TradingHalt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account halted; empty for the gateway-wide halt.
+	ScopeAccount string `protobuf:"bytes,1,opt,name=scope_account,json=scopeAccount,proto3" json:"scope_account,omitempty"`
+	// HALTED or REDUCING; ACTIVE in an update that lifts the halt.
+	Mode TradingMode `protobuf:"varint,2,opt,name=mode,proto3,enum=execution.v1.TradingMode" json:"mode,omitempty"`
+	// Why, as the operator said.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The principal who halted (or resumed).
+	Principal string `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
+	// When the halt took effect.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TradingHalt) Reset() {
+	*x = TradingHalt{}
+	mi := &file_execution_v1_execution_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TradingHalt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TradingHalt) ProtoMessage() {}
+
+func (x *TradingHalt) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TradingHalt.ProtoReflect.Descriptor instead.
+func (*TradingHalt) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TradingHalt) GetScopeAccount() string {
+	if x != nil {
+		return x.ScopeAccount
+	}
+	return ""
+}
+
+func (x *TradingHalt) GetMode() TradingMode {
+	if x != nil {
+		return x.Mode
+	}
+	return TradingMode_TRADING_MODE_UNSPECIFIED
+}
+
+func (x *TradingHalt) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TradingHalt) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *TradingHalt) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+// HaltTradingRequest says what to halt and how.
+type HaltTradingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account to halt; empty halts every account.
+	ScopeAccount string `protobuf:"bytes,1,opt,name=scope_account,json=scopeAccount,proto3" json:"scope_account,omitempty"`
+	// Required: HALTED or REDUCING.
+	Mode TradingMode `protobuf:"varint,2,opt,name=mode,proto3,enum=execution.v1.TradingMode" json:"mode,omitempty"`
+	// Also cancel the scope's open orders.
+	CancelOpenOrders bool `protobuf:"varint,3,opt,name=cancel_open_orders,json=cancelOpenOrders,proto3" json:"cancel_open_orders,omitempty"`
+	// Why; recorded with the halt and in the audit log.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaltTradingRequest) Reset() {
+	*x = HaltTradingRequest{}
+	mi := &file_execution_v1_execution_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaltTradingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaltTradingRequest) ProtoMessage() {}
+
+func (x *HaltTradingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaltTradingRequest.ProtoReflect.Descriptor instead.
+func (*HaltTradingRequest) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *HaltTradingRequest) GetScopeAccount() string {
+	if x != nil {
+		return x.ScopeAccount
+	}
+	return ""
+}
+
+func (x *HaltTradingRequest) GetMode() TradingMode {
+	if x != nil {
+		return x.Mode
+	}
+	return TradingMode_TRADING_MODE_UNSPECIFIED
+}
+
+func (x *HaltTradingRequest) GetCancelOpenOrders() bool {
+	if x != nil {
+		return x.CancelOpenOrders
+	}
+	return false
+}
+
+func (x *HaltTradingRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// HaltTradingResponse confirms the halt.
+type HaltTradingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every halt now in force.
+	State *TradingState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// The orders asked to cancel (with cancel_open_orders), PENDING_CANCEL.
+	CanceledOrders []*Order `protobuf:"bytes,2,rep,name=canceled_orders,json=canceledOrders,proto3" json:"canceled_orders,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HaltTradingResponse) Reset() {
+	*x = HaltTradingResponse{}
+	mi := &file_execution_v1_execution_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaltTradingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaltTradingResponse) ProtoMessage() {}
+
+func (x *HaltTradingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaltTradingResponse.ProtoReflect.Descriptor instead.
+func (*HaltTradingResponse) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *HaltTradingResponse) GetState() *TradingState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *HaltTradingResponse) GetCanceledOrders() []*Order {
+	if x != nil {
+		return x.CanceledOrders
+	}
+	return nil
+}
+
+// ResumeTradingRequest names the halt to lift.
+type ResumeTradingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account to resume; empty lifts the gateway-wide halt (account halts
+	// stay in force).
+	ScopeAccount string `protobuf:"bytes,1,opt,name=scope_account,json=scopeAccount,proto3" json:"scope_account,omitempty"`
+	// Why; recorded in the audit log.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeTradingRequest) Reset() {
+	*x = ResumeTradingRequest{}
+	mi := &file_execution_v1_execution_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeTradingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeTradingRequest) ProtoMessage() {}
+
+func (x *ResumeTradingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeTradingRequest.ProtoReflect.Descriptor instead.
+func (*ResumeTradingRequest) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ResumeTradingRequest) GetScopeAccount() string {
+	if x != nil {
+		return x.ScopeAccount
+	}
+	return ""
+}
+
+func (x *ResumeTradingRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ResumeTradingResponse confirms the resume.
+type ResumeTradingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every halt still in force.
+	State         *TradingState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeTradingResponse) Reset() {
+	*x = ResumeTradingResponse{}
+	mi := &file_execution_v1_execution_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeTradingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeTradingResponse) ProtoMessage() {}
+
+func (x *ResumeTradingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeTradingResponse.ProtoReflect.Descriptor instead.
+func (*ResumeTradingResponse) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ResumeTradingResponse) GetState() *TradingState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+// GetTradingStateRequest asks for the trading state.
+type GetTradingStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTradingStateRequest) Reset() {
+	*x = GetTradingStateRequest{}
+	mi := &file_execution_v1_execution_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTradingStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTradingStateRequest) ProtoMessage() {}
+
+func (x *GetTradingStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTradingStateRequest.ProtoReflect.Descriptor instead.
+func (*GetTradingStateRequest) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{29}
+}
+
+// GetTradingStateResponse carries the trading state.
+type GetTradingStateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every halt in force.
+	State         *TradingState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTradingStateResponse) Reset() {
+	*x = GetTradingStateResponse{}
+	mi := &file_execution_v1_execution_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTradingStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTradingStateResponse) ProtoMessage() {}
+
+func (x *GetTradingStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTradingStateResponse.ProtoReflect.Descriptor instead.
+func (*GetTradingStateResponse) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetTradingStateResponse) GetState() *TradingState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+// TradingState is every halt in force; none means trading is ACTIVE
+// everywhere. An account's effective mode is the stricter of its own halt
+// and the gateway-wide one.
+type TradingState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The halts, the gateway-wide one (scope_account empty) first.
+	Halts         []*TradingHalt `protobuf:"bytes,1,rep,name=halts,proto3" json:"halts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TradingState) Reset() {
+	*x = TradingState{}
+	mi := &file_execution_v1_execution_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TradingState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TradingState) ProtoMessage() {}
+
+func (x *TradingState) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TradingState.ProtoReflect.Descriptor instead.
+func (*TradingState) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *TradingState) GetHalts() []*TradingHalt {
+	if x != nil {
+		return x.Halts
+	}
+	return nil
+}
+
+// GetRiskLimitsRequest asks for the limits in force.
+type GetRiskLimitsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the limits that apply to this account (the defaults merged with its
+	// overrides); empty returns the defaults and every override.
+	Account       string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRiskLimitsRequest) Reset() {
+	*x = GetRiskLimitsRequest{}
+	mi := &file_execution_v1_execution_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRiskLimitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRiskLimitsRequest) ProtoMessage() {}
+
+func (x *GetRiskLimitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRiskLimitsRequest.ProtoReflect.Descriptor instead.
+func (*GetRiskLimitsRequest) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetRiskLimitsRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+// GetRiskLimitsResponse carries the limits in force and their source.
+type GetRiskLimitsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The defaults (account empty) first, then one entry per account override,
+	// each with every limit that applies to it.
+	Limits []*RiskLimits `protobuf:"bytes,1,rep,name=limits,proto3" json:"limits,omitempty"`
+	// The limits file; empty when the gateway runs without one.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// When the limits in force were loaded.
+	LoadedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	// Why the latest change to the file was refused; empty if it was loaded.
+	// The last good limits stay in force meanwhile.
+	LastError     string `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRiskLimitsResponse) Reset() {
+	*x = GetRiskLimitsResponse{}
+	mi := &file_execution_v1_execution_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRiskLimitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRiskLimitsResponse) ProtoMessage() {}
+
+func (x *GetRiskLimitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRiskLimitsResponse.ProtoReflect.Descriptor instead.
+func (*GetRiskLimitsResponse) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetRiskLimitsResponse) GetLimits() []*RiskLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *GetRiskLimitsResponse) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *GetRiskLimitsResponse) GetLoadedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return nil
+}
+
+func (x *GetRiskLimitsResponse) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+// RiskLimits are the pre-trade limits for one account (or the defaults).
+// An empty field is no limit.
+type RiskLimits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account; empty for the defaults.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Largest quantity of one order, a decimal string.
+	MaxOrderQuantity string `protobuf:"bytes,2,opt,name=max_order_quantity,json=maxOrderQuantity,proto3" json:"max_order_quantity,omitempty"`
+	// Largest notional of one order (quantity times the limit price, or the
+	// reference price for market and stop orders), a decimal string.
+	MaxOrderNotional string `protobuf:"bytes,3,opt,name=max_order_notional,json=maxOrderNotional,proto3" json:"max_order_notional,omitempty"`
+	// Most open orders at once; 0 is no limit.
+	MaxOpenOrders uint32 `protobuf:"varint,4,opt,name=max_open_orders,json=maxOpenOrders,proto3" json:"max_open_orders,omitempty"`
+	// Largest absolute position per symbol, projected with the open orders on
+	// the same side, a decimal string.
+	MaxPosition string `protobuf:"bytes,5,opt,name=max_position,json=maxPosition,proto3" json:"max_position,omitempty"`
+	// Most new orders per second (a token bucket), a decimal string.
+	MaxOrderRate string `protobuf:"bytes,6,opt,name=max_order_rate,json=maxOrderRate,proto3" json:"max_order_rate,omitempty"`
+	// How many orders the bucket lets through at once; 0 means max_order_rate
+	// rounded up.
+	OrderRateBurst uint32 `protobuf:"varint,7,opt,name=order_rate_burst,json=orderRateBurst,proto3" json:"order_rate_burst,omitempty"`
+	// Largest distance of a limit price from the reference price, in percent
+	// of the reference, a decimal string.
+	PriceCollarPercent string `protobuf:"bytes,8,opt,name=price_collar_percent,json=priceCollarPercent,proto3" json:"price_collar_percent,omitempty"`
+	// Only these symbols may be traded; empty allows every symbol.
+	AllowedSymbols []string `protobuf:"bytes,9,rep,name=allowed_symbols,json=allowedSymbols,proto3" json:"allowed_symbols,omitempty"`
+	// These symbols may not be traded.
+	DeniedSymbols []string `protobuf:"bytes,10,rep,name=denied_symbols,json=deniedSymbols,proto3" json:"denied_symbols,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RiskLimits) Reset() {
+	*x = RiskLimits{}
+	mi := &file_execution_v1_execution_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RiskLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RiskLimits) ProtoMessage() {}
+
+func (x *RiskLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_execution_v1_execution_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RiskLimits.ProtoReflect.Descriptor instead.
+func (*RiskLimits) Descriptor() ([]byte, []int) {
+	return file_execution_v1_execution_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RiskLimits) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *RiskLimits) GetMaxOrderQuantity() string {
+	if x != nil {
+		return x.MaxOrderQuantity
+	}
+	return ""
+}
+
+func (x *RiskLimits) GetMaxOrderNotional() string {
+	if x != nil {
+		return x.MaxOrderNotional
+	}
+	return ""
+}
+
+func (x *RiskLimits) GetMaxOpenOrders() uint32 {
+	if x != nil {
+		return x.MaxOpenOrders
+	}
+	return 0
+}
+
+func (x *RiskLimits) GetMaxPosition() string {
+	if x != nil {
+		return x.MaxPosition
+	}
+	return ""
+}
+
+func (x *RiskLimits) GetMaxOrderRate() string {
+	if x != nil {
+		return x.MaxOrderRate
+	}
+	return ""
+}
+
+func (x *RiskLimits) GetOrderRateBurst() uint32 {
+	if x != nil {
+		return x.OrderRateBurst
+	}
+	return 0
+}
+
+func (x *RiskLimits) GetPriceCollarPercent() string {
+	if x != nil {
+		return x.PriceCollarPercent
+	}
+	return ""
+}
+
+func (x *RiskLimits) GetAllowedSymbols() []string {
+	if x != nil {
+		return x.AllowedSymbols
+	}
+	return nil
+}
+
+func (x *RiskLimits) GetDeniedSymbols() []string {
+	if x != nil {
+		return x.DeniedSymbols
+	}
+	return nil
+}
+
 var File_execution_v1_execution_proto protoreflect.FileDescriptor
 
 const file_execution_v1_execution_proto_rawDesc = "" +
 	"\n" +
-	"\x1cexecution/v1/execution.proto\x12\fexecution.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x05\n" +
+	"\x1cexecution/v1/execution.proto\x12\fexecution.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x06\n" +
 	"\x05Order\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12&\n" +
 	"\x0fclient_order_id\x18\x02 \x01(\tR\rclientOrderId\x12&\n" +
@@ -1589,7 +3199,11 @@ const file_execution_v1_execution_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x81\x01\n" +
+	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
+	"\vreject_code\x18\x13 \x01(\x0e2\x18.execution.v1.RejectCodeR\n" +
+	"rejectCode\x12\x1d\n" +
+	"\n" +
+	"replace_id\x18\x14 \x01(\tR\treplaceId\"\x81\x01\n" +
 	"\x04Fill\x12\x17\n" +
 	"\aexec_id\x18\x01 \x01(\tR\x06execId\x12\x1a\n" +
 	"\bquantity\x18\x02 \x01(\tR\bquantity\x12\x14\n" +
@@ -1639,25 +3253,115 @@ const file_execution_v1_execution_proto_rawDesc = "" +
 	"\asymbols\x18\x02 \x03(\tR\asymbols\x12*\n" +
 	"\x0eafter_sequence\x18\x03 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x12\x1a\n" +
 	"\bsnapshot\x18\x04 \x01(\bR\bsnapshotB\x11\n" +
-	"\x0f_after_sequence\"\xe0\x01\n" +
+	"\x0f_after_sequence\"\xe5\x02\n" +
 	"\x18SubscribeUpdatesResponse\x123\n" +
 	"\x06update\x18\x01 \x01(\v2\x19.execution.v1.OrderUpdateH\x00R\x06update\x127\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x17.execution.v1.HeartbeatH\x00R\theartbeat\x12M\n" +
-	"\x11snapshot_complete\x18\x03 \x01(\v2\x1e.execution.v1.SnapshotCompleteH\x00R\x10snapshotCompleteB\a\n" +
-	"\x05event\"\xc8\x01\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\v2\x1e.execution.v1.SnapshotCompleteH\x00R\x10snapshotComplete\x12:\n" +
+	"\bposition\x18\x04 \x01(\v2\x1c.execution.v1.PositionUpdateH\x00R\bposition\x12G\n" +
+	"\rtrading_state\x18\x05 \x01(\v2 .execution.v1.TradingStateUpdateH\x00R\ftradingStateB\a\n" +
+	"\x05event\"\xf6\x01\n" +
 	"\vOrderUpdate\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12)\n" +
 	"\x05order\x18\x02 \x01(\v2\x13.execution.v1.OrderR\x05order\x12&\n" +
 	"\x04fill\x18\x03 \x01(\v2\x12.execution.v1.FillR\x04fill\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
-	"\bsnapshot\x18\x05 \x01(\bR\bsnapshot\"O\n" +
+	"\bsnapshot\x18\x05 \x01(\bR\bsnapshot\x12,\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\x18.execution.v1.UpdateKindR\x04kind\"\xab\x01\n" +
+	"\x0ePositionUpdate\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x122\n" +
+	"\bposition\x18\x02 \x01(\v2\x16.execution.v1.PositionR\bposition\x12\x19\n" +
+	"\border_id\x18\x03 \x01(\tR\aorderId\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x93\x01\n" +
+	"\x12TradingStateUpdate\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x121\n" +
+	"\x06change\x18\x02 \x01(\v2\x19.execution.v1.TradingHaltR\x06change\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"O\n" +
 	"\x10SnapshotComplete\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1f\n" +
 	"\vorder_count\x18\x02 \x01(\rR\n" +
 	"orderCount\"W\n" +
 	"\tHeartbeat\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12.\n" +
-	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time*9\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xfe\x01\n" +
+	"\x13ReplaceOrderRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1b\n" +
+	"\border_id\x18\x02 \x01(\tH\x00R\aorderId\x12(\n" +
+	"\x0fclient_order_id\x18\x03 \x01(\tH\x00R\rclientOrderId\x12\x1d\n" +
+	"\n" +
+	"replace_id\x18\x04 \x01(\tR\treplaceId\x12\x1a\n" +
+	"\bquantity\x18\x05 \x01(\tR\bquantity\x12\x1f\n" +
+	"\vlimit_price\x18\x06 \x01(\tR\n" +
+	"limitPrice\x12\x1d\n" +
+	"\n" +
+	"stop_price\x18\a \x01(\tR\tstopPriceB\v\n" +
+	"\torder_ref\"A\n" +
+	"\x14ReplaceOrderResponse\x12)\n" +
+	"\x05order\x18\x01 \x01(\v2\x13.execution.v1.OrderR\x05order\"r\n" +
+	"\x16CancelAllOrdersRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12&\n" +
+	"\x04side\x18\x03 \x01(\x0e2\x12.execution.v1.SideR\x04side\"F\n" +
+	"\x17CancelAllOrdersResponse\x12+\n" +
+	"\x06orders\x18\x01 \x03(\v2\x13.execution.v1.OrderR\x06orders\"I\n" +
+	"\x13GetPositionsRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\asymbols\x18\x02 \x03(\tR\asymbols\"L\n" +
+	"\x14GetPositionsResponse\x124\n" +
+	"\tpositions\x18\x01 \x03(\v2\x16.execution.v1.PositionR\tpositions\"\xd9\x01\n" +
+	"\bPosition\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06symbol\x18\x02 \x01(\tR\x06symbol\x12\x1a\n" +
+	"\bquantity\x18\x03 \x01(\tR\bquantity\x12!\n" +
+	"\faverage_cost\x18\x04 \x01(\tR\vaverageCost\x12!\n" +
+	"\frealized_pnl\x18\x05 \x01(\tR\vrealizedPnl\x129\n" +
+	"\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc9\x01\n" +
+	"\vTradingHalt\x12#\n" +
+	"\rscope_account\x18\x01 \x01(\tR\fscopeAccount\x12-\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x19.execution.v1.TradingModeR\x04mode\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1c\n" +
+	"\tprincipal\x18\x04 \x01(\tR\tprincipal\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xae\x01\n" +
+	"\x12HaltTradingRequest\x12#\n" +
+	"\rscope_account\x18\x01 \x01(\tR\fscopeAccount\x12-\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x19.execution.v1.TradingModeR\x04mode\x12,\n" +
+	"\x12cancel_open_orders\x18\x03 \x01(\bR\x10cancelOpenOrders\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x85\x01\n" +
+	"\x13HaltTradingResponse\x120\n" +
+	"\x05state\x18\x01 \x01(\v2\x1a.execution.v1.TradingStateR\x05state\x12<\n" +
+	"\x0fcanceled_orders\x18\x02 \x03(\v2\x13.execution.v1.OrderR\x0ecanceledOrders\"S\n" +
+	"\x14ResumeTradingRequest\x12#\n" +
+	"\rscope_account\x18\x01 \x01(\tR\fscopeAccount\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
+	"\x15ResumeTradingResponse\x120\n" +
+	"\x05state\x18\x01 \x01(\v2\x1a.execution.v1.TradingStateR\x05state\"\x18\n" +
+	"\x16GetTradingStateRequest\"K\n" +
+	"\x17GetTradingStateResponse\x120\n" +
+	"\x05state\x18\x01 \x01(\v2\x1a.execution.v1.TradingStateR\x05state\"?\n" +
+	"\fTradingState\x12/\n" +
+	"\x05halts\x18\x01 \x03(\v2\x19.execution.v1.TradingHaltR\x05halts\"0\n" +
+	"\x14GetRiskLimitsRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xb9\x01\n" +
+	"\x15GetRiskLimitsResponse\x120\n" +
+	"\x06limits\x18\x01 \x03(\v2\x18.execution.v1.RiskLimitsR\x06limits\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x127\n" +
+	"\tloaded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\"\x9f\x03\n" +
+	"\n" +
+	"RiskLimits\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12,\n" +
+	"\x12max_order_quantity\x18\x02 \x01(\tR\x10maxOrderQuantity\x12,\n" +
+	"\x12max_order_notional\x18\x03 \x01(\tR\x10maxOrderNotional\x12&\n" +
+	"\x0fmax_open_orders\x18\x04 \x01(\rR\rmaxOpenOrders\x12!\n" +
+	"\fmax_position\x18\x05 \x01(\tR\vmaxPosition\x12$\n" +
+	"\x0emax_order_rate\x18\x06 \x01(\tR\fmaxOrderRate\x12(\n" +
+	"\x10order_rate_burst\x18\a \x01(\rR\x0eorderRateBurst\x120\n" +
+	"\x14price_collar_percent\x18\b \x01(\tR\x12priceCollarPercent\x12'\n" +
+	"\x0fallowed_symbols\x18\t \x03(\tR\x0eallowedSymbols\x12%\n" +
+	"\x0edenied_symbols\x18\n" +
+	" \x03(\tR\rdeniedSymbols*9\n" +
 	"\x04Side\x12\x14\n" +
 	"\x10SIDE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSIDE_BUY\x10\x01\x12\r\n" +
@@ -1673,7 +3377,7 @@ const file_execution_v1_execution_proto_rawDesc = "" +
 	"\x11TIME_IN_FORCE_DAY\x10\x01\x12\x15\n" +
 	"\x11TIME_IN_FORCE_GTC\x10\x02\x12\x15\n" +
 	"\x11TIME_IN_FORCE_IOC\x10\x03\x12\x15\n" +
-	"\x11TIME_IN_FORCE_FOK\x10\x04*\x91\x02\n" +
+	"\x11TIME_IN_FORCE_FOK\x10\x04*\xb3\x02\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ORDER_STATUS_PENDING_NEW\x10\x01\x12\x19\n" +
@@ -1683,7 +3387,36 @@ const file_execution_v1_execution_proto_rawDesc = "" +
 	"\x1bORDER_STATUS_PENDING_CANCEL\x10\x05\x12\x19\n" +
 	"\x15ORDER_STATUS_CANCELED\x10\x06\x12\x19\n" +
 	"\x15ORDER_STATUS_REJECTED\x10\a\x12\x18\n" +
-	"\x14ORDER_STATUS_EXPIRED\x10\b2\xca\x03\n" +
+	"\x14ORDER_STATUS_EXPIRED\x10\b\x12 \n" +
+	"\x1cORDER_STATUS_PENDING_REPLACE\x10\t*\x9c\x01\n" +
+	"\n" +
+	"RejectCode\x12\x1b\n" +
+	"\x17REJECT_CODE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12REJECT_CODE_BROKER\x10\x01\x12\x1a\n" +
+	"\x16REJECT_CODE_RISK_LIMIT\x10\x02\x12\x1e\n" +
+	"\x1aREJECT_CODE_TRADING_HALTED\x10\x03\x12\x1d\n" +
+	"\x19REJECT_CODE_NOT_DELIVERED\x10\x04*x\n" +
+	"\vTradingMode\x12\x1c\n" +
+	"\x18TRADING_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13TRADING_MODE_ACTIVE\x10\x01\x12\x17\n" +
+	"\x13TRADING_MODE_HALTED\x10\x02\x12\x19\n" +
+	"\x15TRADING_MODE_REDUCING\x10\x03*\x83\x03\n" +
+	"\n" +
+	"UpdateKind\x12\x1b\n" +
+	"\x17UPDATE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13UPDATE_KIND_CREATED\x10\x01\x12\x18\n" +
+	"\x14UPDATE_KIND_ACCEPTED\x10\x02\x12\x18\n" +
+	"\x14UPDATE_KIND_REJECTED\x10\x03\x12\x14\n" +
+	"\x10UPDATE_KIND_FILL\x10\x04\x12 \n" +
+	"\x1cUPDATE_KIND_FILLS_RECONCILED\x10\x05\x12 \n" +
+	"\x1cUPDATE_KIND_CANCEL_REQUESTED\x10\x06\x12\x18\n" +
+	"\x14UPDATE_KIND_CANCELED\x10\a\x12\x1f\n" +
+	"\x1bUPDATE_KIND_CANCEL_REJECTED\x10\b\x12\x17\n" +
+	"\x13UPDATE_KIND_EXPIRED\x10\t\x12!\n" +
+	"\x1dUPDATE_KIND_REPLACE_REQUESTED\x10\n" +
+	"\x12\x18\n" +
+	"\x14UPDATE_KIND_REPLACED\x10\v\x12 \n" +
+	"\x1cUPDATE_KIND_REPLACE_REJECTED\x10\f2\xd8\x05\n" +
 	"\x10ExecutionService\x12O\n" +
 	"\n" +
 	"PlaceOrder\x12\x1f.execution.v1.PlaceOrderRequest\x1a .execution.v1.PlaceOrderResponse\x12R\n" +
@@ -1691,7 +3424,15 @@ const file_execution_v1_execution_proto_rawDesc = "" +
 	"\x0eGetOrderStatus\x12#.execution.v1.GetOrderStatusRequest\x1a$.execution.v1.GetOrderStatusResponse\x12O\n" +
 	"\n" +
 	"ListOrders\x12\x1f.execution.v1.ListOrdersRequest\x1a .execution.v1.ListOrdersResponse\x12c\n" +
-	"\x10SubscribeUpdates\x12%.execution.v1.SubscribeUpdatesRequest\x1a&.execution.v1.SubscribeUpdatesResponse0\x01Bz\n" +
+	"\x10SubscribeUpdates\x12%.execution.v1.SubscribeUpdatesRequest\x1a&.execution.v1.SubscribeUpdatesResponse0\x01\x12U\n" +
+	"\fReplaceOrder\x12!.execution.v1.ReplaceOrderRequest\x1a\".execution.v1.ReplaceOrderResponse\x12^\n" +
+	"\x0fCancelAllOrders\x12$.execution.v1.CancelAllOrdersRequest\x1a%.execution.v1.CancelAllOrdersResponse\x12U\n" +
+	"\fGetPositions\x12!.execution.v1.GetPositionsRequest\x1a\".execution.v1.GetPositionsResponse2\xf8\x02\n" +
+	"\x0eControlService\x12R\n" +
+	"\vHaltTrading\x12 .execution.v1.HaltTradingRequest\x1a!.execution.v1.HaltTradingResponse\x12X\n" +
+	"\rResumeTrading\x12\".execution.v1.ResumeTradingRequest\x1a#.execution.v1.ResumeTradingResponse\x12^\n" +
+	"\x0fGetTradingState\x12$.execution.v1.GetTradingStateRequest\x1a%.execution.v1.GetTradingStateResponse\x12X\n" +
+	"\rGetRiskLimits\x12\".execution.v1.GetRiskLimitsRequest\x1a#.execution.v1.GetRiskLimitsResponseBz\n" +
 	" io.executiongateway.execution.v1B\x0eExecutionProtoP\x01ZDgithub.com/execution-gateway/gateway/gen/go/execution/v1;executionv1b\x06proto3"
 
 var (
@@ -1706,67 +3447,127 @@ func file_execution_v1_execution_proto_rawDescGZIP() []byte {
 	return file_execution_v1_execution_proto_rawDescData
 }
 
-var file_execution_v1_execution_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_execution_v1_execution_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_execution_v1_execution_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_execution_v1_execution_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_execution_v1_execution_proto_goTypes = []any{
 	(Side)(0),                        // 0: execution.v1.Side
 	(OrderType)(0),                   // 1: execution.v1.OrderType
 	(TimeInForce)(0),                 // 2: execution.v1.TimeInForce
 	(OrderStatus)(0),                 // 3: execution.v1.OrderStatus
-	(*Order)(nil),                    // 4: execution.v1.Order
-	(*Fill)(nil),                     // 5: execution.v1.Fill
-	(*PlaceOrderRequest)(nil),        // 6: execution.v1.PlaceOrderRequest
-	(*PlaceOrderResponse)(nil),       // 7: execution.v1.PlaceOrderResponse
-	(*CancelOrderRequest)(nil),       // 8: execution.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),      // 9: execution.v1.CancelOrderResponse
-	(*GetOrderStatusRequest)(nil),    // 10: execution.v1.GetOrderStatusRequest
-	(*GetOrderStatusResponse)(nil),   // 11: execution.v1.GetOrderStatusResponse
-	(*ListOrdersRequest)(nil),        // 12: execution.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),       // 13: execution.v1.ListOrdersResponse
-	(*SubscribeUpdatesRequest)(nil),  // 14: execution.v1.SubscribeUpdatesRequest
-	(*SubscribeUpdatesResponse)(nil), // 15: execution.v1.SubscribeUpdatesResponse
-	(*OrderUpdate)(nil),              // 16: execution.v1.OrderUpdate
-	(*SnapshotComplete)(nil),         // 17: execution.v1.SnapshotComplete
-	(*Heartbeat)(nil),                // 18: execution.v1.Heartbeat
-	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
+	(RejectCode)(0),                  // 4: execution.v1.RejectCode
+	(TradingMode)(0),                 // 5: execution.v1.TradingMode
+	(UpdateKind)(0),                  // 6: execution.v1.UpdateKind
+	(*Order)(nil),                    // 7: execution.v1.Order
+	(*Fill)(nil),                     // 8: execution.v1.Fill
+	(*PlaceOrderRequest)(nil),        // 9: execution.v1.PlaceOrderRequest
+	(*PlaceOrderResponse)(nil),       // 10: execution.v1.PlaceOrderResponse
+	(*CancelOrderRequest)(nil),       // 11: execution.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),      // 12: execution.v1.CancelOrderResponse
+	(*GetOrderStatusRequest)(nil),    // 13: execution.v1.GetOrderStatusRequest
+	(*GetOrderStatusResponse)(nil),   // 14: execution.v1.GetOrderStatusResponse
+	(*ListOrdersRequest)(nil),        // 15: execution.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),       // 16: execution.v1.ListOrdersResponse
+	(*SubscribeUpdatesRequest)(nil),  // 17: execution.v1.SubscribeUpdatesRequest
+	(*SubscribeUpdatesResponse)(nil), // 18: execution.v1.SubscribeUpdatesResponse
+	(*OrderUpdate)(nil),              // 19: execution.v1.OrderUpdate
+	(*PositionUpdate)(nil),           // 20: execution.v1.PositionUpdate
+	(*TradingStateUpdate)(nil),       // 21: execution.v1.TradingStateUpdate
+	(*SnapshotComplete)(nil),         // 22: execution.v1.SnapshotComplete
+	(*Heartbeat)(nil),                // 23: execution.v1.Heartbeat
+	(*ReplaceOrderRequest)(nil),      // 24: execution.v1.ReplaceOrderRequest
+	(*ReplaceOrderResponse)(nil),     // 25: execution.v1.ReplaceOrderResponse
+	(*CancelAllOrdersRequest)(nil),   // 26: execution.v1.CancelAllOrdersRequest
+	(*CancelAllOrdersResponse)(nil),  // 27: execution.v1.CancelAllOrdersResponse
+	(*GetPositionsRequest)(nil),      // 28: execution.v1.GetPositionsRequest
+	(*GetPositionsResponse)(nil),     // 29: execution.v1.GetPositionsResponse
+	(*Position)(nil),                 // 30: execution.v1.Position
+	(*TradingHalt)(nil),              // 31: execution.v1.TradingHalt
+	(*HaltTradingRequest)(nil),       // 32: execution.v1.HaltTradingRequest
+	(*HaltTradingResponse)(nil),      // 33: execution.v1.HaltTradingResponse
+	(*ResumeTradingRequest)(nil),     // 34: execution.v1.ResumeTradingRequest
+	(*ResumeTradingResponse)(nil),    // 35: execution.v1.ResumeTradingResponse
+	(*GetTradingStateRequest)(nil),   // 36: execution.v1.GetTradingStateRequest
+	(*GetTradingStateResponse)(nil),  // 37: execution.v1.GetTradingStateResponse
+	(*TradingState)(nil),             // 38: execution.v1.TradingState
+	(*GetRiskLimitsRequest)(nil),     // 39: execution.v1.GetRiskLimitsRequest
+	(*GetRiskLimitsResponse)(nil),    // 40: execution.v1.GetRiskLimitsResponse
+	(*RiskLimits)(nil),               // 41: execution.v1.RiskLimits
+	(*timestamppb.Timestamp)(nil),    // 42: google.protobuf.Timestamp
 }
 var file_execution_v1_execution_proto_depIdxs = []int32{
 	0,  // 0: execution.v1.Order.side:type_name -> execution.v1.Side
 	1,  // 1: execution.v1.Order.order_type:type_name -> execution.v1.OrderType
 	2,  // 2: execution.v1.Order.time_in_force:type_name -> execution.v1.TimeInForce
 	3,  // 3: execution.v1.Order.status:type_name -> execution.v1.OrderStatus
-	19, // 4: execution.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	19, // 5: execution.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 6: execution.v1.Fill.time:type_name -> google.protobuf.Timestamp
-	0,  // 7: execution.v1.PlaceOrderRequest.side:type_name -> execution.v1.Side
-	1,  // 8: execution.v1.PlaceOrderRequest.order_type:type_name -> execution.v1.OrderType
-	2,  // 9: execution.v1.PlaceOrderRequest.time_in_force:type_name -> execution.v1.TimeInForce
-	4,  // 10: execution.v1.PlaceOrderResponse.order:type_name -> execution.v1.Order
-	4,  // 11: execution.v1.CancelOrderResponse.order:type_name -> execution.v1.Order
-	4,  // 12: execution.v1.GetOrderStatusResponse.order:type_name -> execution.v1.Order
-	4,  // 13: execution.v1.ListOrdersResponse.orders:type_name -> execution.v1.Order
-	16, // 14: execution.v1.SubscribeUpdatesResponse.update:type_name -> execution.v1.OrderUpdate
-	18, // 15: execution.v1.SubscribeUpdatesResponse.heartbeat:type_name -> execution.v1.Heartbeat
-	17, // 16: execution.v1.SubscribeUpdatesResponse.snapshot_complete:type_name -> execution.v1.SnapshotComplete
-	4,  // 17: execution.v1.OrderUpdate.order:type_name -> execution.v1.Order
-	5,  // 18: execution.v1.OrderUpdate.fill:type_name -> execution.v1.Fill
-	19, // 19: execution.v1.OrderUpdate.time:type_name -> google.protobuf.Timestamp
-	19, // 20: execution.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	6,  // 21: execution.v1.ExecutionService.PlaceOrder:input_type -> execution.v1.PlaceOrderRequest
-	8,  // 22: execution.v1.ExecutionService.CancelOrder:input_type -> execution.v1.CancelOrderRequest
-	10, // 23: execution.v1.ExecutionService.GetOrderStatus:input_type -> execution.v1.GetOrderStatusRequest
-	12, // 24: execution.v1.ExecutionService.ListOrders:input_type -> execution.v1.ListOrdersRequest
-	14, // 25: execution.v1.ExecutionService.SubscribeUpdates:input_type -> execution.v1.SubscribeUpdatesRequest
-	7,  // 26: execution.v1.ExecutionService.PlaceOrder:output_type -> execution.v1.PlaceOrderResponse
-	9,  // 27: execution.v1.ExecutionService.CancelOrder:output_type -> execution.v1.CancelOrderResponse
-	11, // 28: execution.v1.ExecutionService.GetOrderStatus:output_type -> execution.v1.GetOrderStatusResponse
-	13, // 29: execution.v1.ExecutionService.ListOrders:output_type -> execution.v1.ListOrdersResponse
-	15, // 30: execution.v1.ExecutionService.SubscribeUpdates:output_type -> execution.v1.SubscribeUpdatesResponse
-	26, // [26:31] is the sub-list for method output_type
-	21, // [21:26] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	42, // 4: execution.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	42, // 5: execution.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	4,  // 6: execution.v1.Order.reject_code:type_name -> execution.v1.RejectCode
+	42, // 7: execution.v1.Fill.time:type_name -> google.protobuf.Timestamp
+	0,  // 8: execution.v1.PlaceOrderRequest.side:type_name -> execution.v1.Side
+	1,  // 9: execution.v1.PlaceOrderRequest.order_type:type_name -> execution.v1.OrderType
+	2,  // 10: execution.v1.PlaceOrderRequest.time_in_force:type_name -> execution.v1.TimeInForce
+	7,  // 11: execution.v1.PlaceOrderResponse.order:type_name -> execution.v1.Order
+	7,  // 12: execution.v1.CancelOrderResponse.order:type_name -> execution.v1.Order
+	7,  // 13: execution.v1.GetOrderStatusResponse.order:type_name -> execution.v1.Order
+	7,  // 14: execution.v1.ListOrdersResponse.orders:type_name -> execution.v1.Order
+	19, // 15: execution.v1.SubscribeUpdatesResponse.update:type_name -> execution.v1.OrderUpdate
+	23, // 16: execution.v1.SubscribeUpdatesResponse.heartbeat:type_name -> execution.v1.Heartbeat
+	22, // 17: execution.v1.SubscribeUpdatesResponse.snapshot_complete:type_name -> execution.v1.SnapshotComplete
+	20, // 18: execution.v1.SubscribeUpdatesResponse.position:type_name -> execution.v1.PositionUpdate
+	21, // 19: execution.v1.SubscribeUpdatesResponse.trading_state:type_name -> execution.v1.TradingStateUpdate
+	7,  // 20: execution.v1.OrderUpdate.order:type_name -> execution.v1.Order
+	8,  // 21: execution.v1.OrderUpdate.fill:type_name -> execution.v1.Fill
+	42, // 22: execution.v1.OrderUpdate.time:type_name -> google.protobuf.Timestamp
+	6,  // 23: execution.v1.OrderUpdate.kind:type_name -> execution.v1.UpdateKind
+	30, // 24: execution.v1.PositionUpdate.position:type_name -> execution.v1.Position
+	42, // 25: execution.v1.PositionUpdate.time:type_name -> google.protobuf.Timestamp
+	31, // 26: execution.v1.TradingStateUpdate.change:type_name -> execution.v1.TradingHalt
+	42, // 27: execution.v1.TradingStateUpdate.time:type_name -> google.protobuf.Timestamp
+	42, // 28: execution.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	7,  // 29: execution.v1.ReplaceOrderResponse.order:type_name -> execution.v1.Order
+	0,  // 30: execution.v1.CancelAllOrdersRequest.side:type_name -> execution.v1.Side
+	7,  // 31: execution.v1.CancelAllOrdersResponse.orders:type_name -> execution.v1.Order
+	30, // 32: execution.v1.GetPositionsResponse.positions:type_name -> execution.v1.Position
+	42, // 33: execution.v1.Position.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 34: execution.v1.TradingHalt.mode:type_name -> execution.v1.TradingMode
+	42, // 35: execution.v1.TradingHalt.since:type_name -> google.protobuf.Timestamp
+	5,  // 36: execution.v1.HaltTradingRequest.mode:type_name -> execution.v1.TradingMode
+	38, // 37: execution.v1.HaltTradingResponse.state:type_name -> execution.v1.TradingState
+	7,  // 38: execution.v1.HaltTradingResponse.canceled_orders:type_name -> execution.v1.Order
+	38, // 39: execution.v1.ResumeTradingResponse.state:type_name -> execution.v1.TradingState
+	38, // 40: execution.v1.GetTradingStateResponse.state:type_name -> execution.v1.TradingState
+	31, // 41: execution.v1.TradingState.halts:type_name -> execution.v1.TradingHalt
+	41, // 42: execution.v1.GetRiskLimitsResponse.limits:type_name -> execution.v1.RiskLimits
+	42, // 43: execution.v1.GetRiskLimitsResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	9,  // 44: execution.v1.ExecutionService.PlaceOrder:input_type -> execution.v1.PlaceOrderRequest
+	11, // 45: execution.v1.ExecutionService.CancelOrder:input_type -> execution.v1.CancelOrderRequest
+	13, // 46: execution.v1.ExecutionService.GetOrderStatus:input_type -> execution.v1.GetOrderStatusRequest
+	15, // 47: execution.v1.ExecutionService.ListOrders:input_type -> execution.v1.ListOrdersRequest
+	17, // 48: execution.v1.ExecutionService.SubscribeUpdates:input_type -> execution.v1.SubscribeUpdatesRequest
+	24, // 49: execution.v1.ExecutionService.ReplaceOrder:input_type -> execution.v1.ReplaceOrderRequest
+	26, // 50: execution.v1.ExecutionService.CancelAllOrders:input_type -> execution.v1.CancelAllOrdersRequest
+	28, // 51: execution.v1.ExecutionService.GetPositions:input_type -> execution.v1.GetPositionsRequest
+	32, // 52: execution.v1.ControlService.HaltTrading:input_type -> execution.v1.HaltTradingRequest
+	34, // 53: execution.v1.ControlService.ResumeTrading:input_type -> execution.v1.ResumeTradingRequest
+	36, // 54: execution.v1.ControlService.GetTradingState:input_type -> execution.v1.GetTradingStateRequest
+	39, // 55: execution.v1.ControlService.GetRiskLimits:input_type -> execution.v1.GetRiskLimitsRequest
+	10, // 56: execution.v1.ExecutionService.PlaceOrder:output_type -> execution.v1.PlaceOrderResponse
+	12, // 57: execution.v1.ExecutionService.CancelOrder:output_type -> execution.v1.CancelOrderResponse
+	14, // 58: execution.v1.ExecutionService.GetOrderStatus:output_type -> execution.v1.GetOrderStatusResponse
+	16, // 59: execution.v1.ExecutionService.ListOrders:output_type -> execution.v1.ListOrdersResponse
+	18, // 60: execution.v1.ExecutionService.SubscribeUpdates:output_type -> execution.v1.SubscribeUpdatesResponse
+	25, // 61: execution.v1.ExecutionService.ReplaceOrder:output_type -> execution.v1.ReplaceOrderResponse
+	27, // 62: execution.v1.ExecutionService.CancelAllOrders:output_type -> execution.v1.CancelAllOrdersResponse
+	29, // 63: execution.v1.ExecutionService.GetPositions:output_type -> execution.v1.GetPositionsResponse
+	33, // 64: execution.v1.ControlService.HaltTrading:output_type -> execution.v1.HaltTradingResponse
+	35, // 65: execution.v1.ControlService.ResumeTrading:output_type -> execution.v1.ResumeTradingResponse
+	37, // 66: execution.v1.ControlService.GetTradingState:output_type -> execution.v1.GetTradingStateResponse
+	40, // 67: execution.v1.ControlService.GetRiskLimits:output_type -> execution.v1.GetRiskLimitsResponse
+	56, // [56:68] is the sub-list for method output_type
+	44, // [44:56] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_execution_v1_execution_proto_init() }
@@ -1787,16 +3588,22 @@ func file_execution_v1_execution_proto_init() {
 		(*SubscribeUpdatesResponse_Update)(nil),
 		(*SubscribeUpdatesResponse_Heartbeat)(nil),
 		(*SubscribeUpdatesResponse_SnapshotComplete)(nil),
+		(*SubscribeUpdatesResponse_Position)(nil),
+		(*SubscribeUpdatesResponse_TradingState)(nil),
+	}
+	file_execution_v1_execution_proto_msgTypes[17].OneofWrappers = []any{
+		(*ReplaceOrderRequest_OrderId)(nil),
+		(*ReplaceOrderRequest_ClientOrderId)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_execution_v1_execution_proto_rawDesc), len(file_execution_v1_execution_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   15,
+			NumEnums:      7,
+			NumMessages:   35,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_execution_v1_execution_proto_goTypes,
 		DependencyIndexes: file_execution_v1_execution_proto_depIdxs,

@@ -42,6 +42,9 @@ const (
 	ExecutionService_GetOrderStatus_FullMethodName   = "/execution.v1.ExecutionService/GetOrderStatus"
 	ExecutionService_ListOrders_FullMethodName       = "/execution.v1.ExecutionService/ListOrders"
 	ExecutionService_SubscribeUpdates_FullMethodName = "/execution.v1.ExecutionService/SubscribeUpdates"
+	ExecutionService_ReplaceOrder_FullMethodName     = "/execution.v1.ExecutionService/ReplaceOrder"
+	ExecutionService_CancelAllOrders_FullMethodName  = "/execution.v1.ExecutionService/CancelAllOrders"
+	ExecutionService_GetPositions_FullMethodName     = "/execution.v1.ExecutionService/GetPositions"
 )
 
 // ExecutionServiceClient is the client API for ExecutionService service.
@@ -82,6 +85,27 @@ type ExecutionServiceClient interface {
 	// after_sequence and misses nothing. A client that reads too slowly is
 	// ended with RESOURCE_EXHAUSTED and may resume the same way.
 	SubscribeUpdates(ctx context.Context, in *SubscribeUpdatesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeUpdatesResponse], error)
+	// ReplaceOrder amends an open order: a new quantity and/or a new limit or
+	// stop price, keeping its order_id and its place in the update stream.
+	//
+	// Idempotent on (account, replace_id): repeating the call returns the
+	// order and never reaches the broker twice. The answer carries the order
+	// in PENDING_REPLACE (or already replaced or refused); the outcome arrives
+	// on SubscribeUpdates as an update of kind REPLACED (the order goes on with
+	// its new terms) or REPLACE_REJECTED (it keeps its old terms, and
+	// reject_reason says why). Fills that arrive meanwhile are counted.
+	// Replacing an order that is terminal, or already PENDING_CANCEL or
+	// PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
+	// filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+	ReplaceOrder(ctx context.Context, in *ReplaceOrderRequest, opts ...grpc.CallOption) (*ReplaceOrderResponse, error)
+	// CancelAllOrders asks the broker to cancel every open order of an account
+	// (optionally only one symbol and/or one side). It answers with the orders
+	// it asked to cancel, each PENDING_CANCEL; each then ends as a normal
+	// cancel, on SubscribeUpdates.
+	CancelAllOrders(ctx context.Context, in *CancelAllOrdersRequest, opts ...grpc.CallOption) (*CancelAllOrdersResponse, error)
+	// GetPositions returns an account's net positions, derived from its fills:
+	// every symbol it has traded, or only the ones asked for.
+	GetPositions(ctx context.Context, in *GetPositionsRequest, opts ...grpc.CallOption) (*GetPositionsResponse, error)
 }
 
 type executionServiceClient struct {
@@ -151,6 +175,36 @@ func (c *executionServiceClient) SubscribeUpdates(ctx context.Context, in *Subsc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExecutionService_SubscribeUpdatesClient = grpc.ServerStreamingClient[SubscribeUpdatesResponse]
 
+func (c *executionServiceClient) ReplaceOrder(ctx context.Context, in *ReplaceOrderRequest, opts ...grpc.CallOption) (*ReplaceOrderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplaceOrderResponse)
+	err := c.cc.Invoke(ctx, ExecutionService_ReplaceOrder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *executionServiceClient) CancelAllOrders(ctx context.Context, in *CancelAllOrdersRequest, opts ...grpc.CallOption) (*CancelAllOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelAllOrdersResponse)
+	err := c.cc.Invoke(ctx, ExecutionService_CancelAllOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *executionServiceClient) GetPositions(ctx context.Context, in *GetPositionsRequest, opts ...grpc.CallOption) (*GetPositionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPositionsResponse)
+	err := c.cc.Invoke(ctx, ExecutionService_GetPositions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExecutionServiceServer is the server API for ExecutionService service.
 // All implementations must embed UnimplementedExecutionServiceServer
 // for forward compatibility.
@@ -189,6 +243,27 @@ type ExecutionServiceServer interface {
 	// after_sequence and misses nothing. A client that reads too slowly is
 	// ended with RESOURCE_EXHAUSTED and may resume the same way.
 	SubscribeUpdates(*SubscribeUpdatesRequest, grpc.ServerStreamingServer[SubscribeUpdatesResponse]) error
+	// ReplaceOrder amends an open order: a new quantity and/or a new limit or
+	// stop price, keeping its order_id and its place in the update stream.
+	//
+	// Idempotent on (account, replace_id): repeating the call returns the
+	// order and never reaches the broker twice. The answer carries the order
+	// in PENDING_REPLACE (or already replaced or refused); the outcome arrives
+	// on SubscribeUpdates as an update of kind REPLACED (the order goes on with
+	// its new terms) or REPLACE_REJECTED (it keeps its old terms, and
+	// reject_reason says why). Fills that arrive meanwhile are counted.
+	// Replacing an order that is terminal, or already PENDING_CANCEL or
+	// PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
+	// filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+	ReplaceOrder(context.Context, *ReplaceOrderRequest) (*ReplaceOrderResponse, error)
+	// CancelAllOrders asks the broker to cancel every open order of an account
+	// (optionally only one symbol and/or one side). It answers with the orders
+	// it asked to cancel, each PENDING_CANCEL; each then ends as a normal
+	// cancel, on SubscribeUpdates.
+	CancelAllOrders(context.Context, *CancelAllOrdersRequest) (*CancelAllOrdersResponse, error)
+	// GetPositions returns an account's net positions, derived from its fills:
+	// every symbol it has traded, or only the ones asked for.
+	GetPositions(context.Context, *GetPositionsRequest) (*GetPositionsResponse, error)
 	mustEmbedUnimplementedExecutionServiceServer()
 }
 
@@ -213,6 +288,15 @@ func (UnimplementedExecutionServiceServer) ListOrders(context.Context, *ListOrde
 }
 func (UnimplementedExecutionServiceServer) SubscribeUpdates(*SubscribeUpdatesRequest, grpc.ServerStreamingServer[SubscribeUpdatesResponse]) error {
 	return status.Error(codes.Unimplemented, "method SubscribeUpdates not implemented")
+}
+func (UnimplementedExecutionServiceServer) ReplaceOrder(context.Context, *ReplaceOrderRequest) (*ReplaceOrderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplaceOrder not implemented")
+}
+func (UnimplementedExecutionServiceServer) CancelAllOrders(context.Context, *CancelAllOrdersRequest) (*CancelAllOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelAllOrders not implemented")
+}
+func (UnimplementedExecutionServiceServer) GetPositions(context.Context, *GetPositionsRequest) (*GetPositionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPositions not implemented")
 }
 func (UnimplementedExecutionServiceServer) mustEmbedUnimplementedExecutionServiceServer() {}
 func (UnimplementedExecutionServiceServer) testEmbeddedByValue()                          {}
@@ -318,6 +402,60 @@ func _ExecutionService_SubscribeUpdates_Handler(srv interface{}, stream grpc.Ser
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExecutionService_SubscribeUpdatesServer = grpc.ServerStreamingServer[SubscribeUpdatesResponse]
 
+func _ExecutionService_ReplaceOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplaceOrderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutionServiceServer).ReplaceOrder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutionService_ReplaceOrder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutionServiceServer).ReplaceOrder(ctx, req.(*ReplaceOrderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExecutionService_CancelAllOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelAllOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutionServiceServer).CancelAllOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutionService_CancelAllOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutionServiceServer).CancelAllOrders(ctx, req.(*CancelAllOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExecutionService_GetPositions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPositionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExecutionServiceServer).GetPositions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExecutionService_GetPositions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExecutionServiceServer).GetPositions(ctx, req.(*GetPositionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExecutionService_ServiceDesc is the grpc.ServiceDesc for ExecutionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -341,6 +479,18 @@ var ExecutionService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListOrders",
 			Handler:    _ExecutionService_ListOrders_Handler,
 		},
+		{
+			MethodName: "ReplaceOrder",
+			Handler:    _ExecutionService_ReplaceOrder_Handler,
+		},
+		{
+			MethodName: "CancelAllOrders",
+			Handler:    _ExecutionService_CancelAllOrders_Handler,
+		},
+		{
+			MethodName: "GetPositions",
+			Handler:    _ExecutionService_GetPositions_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -349,5 +499,251 @@ var ExecutionService_ServiceDesc = grpc.ServiceDesc{
 			ServerStreams: true,
 		},
 	},
+	Metadata: "execution/v1/execution.proto",
+}
+
+const (
+	ControlService_HaltTrading_FullMethodName     = "/execution.v1.ControlService/HaltTrading"
+	ControlService_ResumeTrading_FullMethodName   = "/execution.v1.ControlService/ResumeTrading"
+	ControlService_GetTradingState_FullMethodName = "/execution.v1.ControlService/GetTradingState"
+	ControlService_GetRiskLimits_FullMethodName   = "/execution.v1.ControlService/GetRiskLimits"
+)
+
+// ControlServiceClient is the client API for ControlService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// ControlService is the operator's surface: the kill switch and the risk
+// limits. Every call needs a principal with the admin grant (see the tokens
+// file); others get PERMISSION_DENIED.
+type ControlServiceClient interface {
+	// HaltTrading stops new orders for one account or all of them.
+	//
+	// HALTED refuses every new order (and replace); REDUCING lets through only
+	// orders that reduce a position without flipping it. Cancels are always
+	// allowed. Once the call returns, nothing new reaches the broker for the
+	// scope. With cancel_open_orders, the scope's open orders are cancelled too.
+	// The state is journaled: a restarted gateway is still halted.
+	HaltTrading(ctx context.Context, in *HaltTradingRequest, opts ...grpc.CallOption) (*HaltTradingResponse, error)
+	// ResumeTrading lifts the halt of one account, or the gateway-wide one.
+	ResumeTrading(ctx context.Context, in *ResumeTradingRequest, opts ...grpc.CallOption) (*ResumeTradingResponse, error)
+	// GetTradingState returns every halt in force.
+	GetTradingState(ctx context.Context, in *GetTradingStateRequest, opts ...grpc.CallOption) (*GetTradingStateResponse, error)
+	// GetRiskLimits returns the pre-trade risk limits in force, and the state
+	// of the limits file they came from.
+	GetRiskLimits(ctx context.Context, in *GetRiskLimitsRequest, opts ...grpc.CallOption) (*GetRiskLimitsResponse, error)
+}
+
+type controlServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewControlServiceClient(cc grpc.ClientConnInterface) ControlServiceClient {
+	return &controlServiceClient{cc}
+}
+
+func (c *controlServiceClient) HaltTrading(ctx context.Context, in *HaltTradingRequest, opts ...grpc.CallOption) (*HaltTradingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HaltTradingResponse)
+	err := c.cc.Invoke(ctx, ControlService_HaltTrading_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) ResumeTrading(ctx context.Context, in *ResumeTradingRequest, opts ...grpc.CallOption) (*ResumeTradingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeTradingResponse)
+	err := c.cc.Invoke(ctx, ControlService_ResumeTrading_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) GetTradingState(ctx context.Context, in *GetTradingStateRequest, opts ...grpc.CallOption) (*GetTradingStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTradingStateResponse)
+	err := c.cc.Invoke(ctx, ControlService_GetTradingState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) GetRiskLimits(ctx context.Context, in *GetRiskLimitsRequest, opts ...grpc.CallOption) (*GetRiskLimitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRiskLimitsResponse)
+	err := c.cc.Invoke(ctx, ControlService_GetRiskLimits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ControlServiceServer is the server API for ControlService service.
+// All implementations must embed UnimplementedControlServiceServer
+// for forward compatibility.
+//
+// ControlService is the operator's surface: the kill switch and the risk
+// limits. Every call needs a principal with the admin grant (see the tokens
+// file); others get PERMISSION_DENIED.
+type ControlServiceServer interface {
+	// HaltTrading stops new orders for one account or all of them.
+	//
+	// HALTED refuses every new order (and replace); REDUCING lets through only
+	// orders that reduce a position without flipping it. Cancels are always
+	// allowed. Once the call returns, nothing new reaches the broker for the
+	// scope. With cancel_open_orders, the scope's open orders are cancelled too.
+	// The state is journaled: a restarted gateway is still halted.
+	HaltTrading(context.Context, *HaltTradingRequest) (*HaltTradingResponse, error)
+	// ResumeTrading lifts the halt of one account, or the gateway-wide one.
+	ResumeTrading(context.Context, *ResumeTradingRequest) (*ResumeTradingResponse, error)
+	// GetTradingState returns every halt in force.
+	GetTradingState(context.Context, *GetTradingStateRequest) (*GetTradingStateResponse, error)
+	// GetRiskLimits returns the pre-trade risk limits in force, and the state
+	// of the limits file they came from.
+	GetRiskLimits(context.Context, *GetRiskLimitsRequest) (*GetRiskLimitsResponse, error)
+	mustEmbedUnimplementedControlServiceServer()
+}
+
+// UnimplementedControlServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedControlServiceServer struct{}
+
+func (UnimplementedControlServiceServer) HaltTrading(context.Context, *HaltTradingRequest) (*HaltTradingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HaltTrading not implemented")
+}
+func (UnimplementedControlServiceServer) ResumeTrading(context.Context, *ResumeTradingRequest) (*ResumeTradingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeTrading not implemented")
+}
+func (UnimplementedControlServiceServer) GetTradingState(context.Context, *GetTradingStateRequest) (*GetTradingStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTradingState not implemented")
+}
+func (UnimplementedControlServiceServer) GetRiskLimits(context.Context, *GetRiskLimitsRequest) (*GetRiskLimitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRiskLimits not implemented")
+}
+func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
+func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
+
+// UnsafeControlServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ControlServiceServer will
+// result in compilation errors.
+type UnsafeControlServiceServer interface {
+	mustEmbedUnimplementedControlServiceServer()
+}
+
+func RegisterControlServiceServer(s grpc.ServiceRegistrar, srv ControlServiceServer) {
+	// If the following call panics, it indicates UnimplementedControlServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&ControlService_ServiceDesc, srv)
+}
+
+func _ControlService_HaltTrading_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HaltTradingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).HaltTrading(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_HaltTrading_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).HaltTrading(ctx, req.(*HaltTradingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_ResumeTrading_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeTradingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ResumeTrading(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ResumeTrading_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ResumeTrading(ctx, req.(*ResumeTradingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_GetTradingState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTradingStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).GetTradingState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_GetTradingState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).GetTradingState(ctx, req.(*GetTradingStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_GetRiskLimits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRiskLimitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).GetRiskLimits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_GetRiskLimits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).GetRiskLimits(ctx, req.(*GetRiskLimitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var ControlService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "execution.v1.ControlService",
+	HandlerType: (*ControlServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "HaltTrading",
+			Handler:    _ControlService_HaltTrading_Handler,
+		},
+		{
+			MethodName: "ResumeTrading",
+			Handler:    _ControlService_ResumeTrading_Handler,
+		},
+		{
+			MethodName: "GetTradingState",
+			Handler:    _ControlService_GetTradingState_Handler,
+		},
+		{
+			MethodName: "GetRiskLimits",
+			Handler:    _ControlService_GetRiskLimits_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "execution/v1/execution.proto",
 }

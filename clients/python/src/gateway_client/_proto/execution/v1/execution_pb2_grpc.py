@@ -60,6 +60,21 @@ class ExecutionServiceStub:
                 request_serializer=execution_dot_v1_dot_execution__pb2.SubscribeUpdatesRequest.SerializeToString,
                 response_deserializer=execution_dot_v1_dot_execution__pb2.SubscribeUpdatesResponse.FromString,
                 _registered_method=True)
+        self.ReplaceOrder = channel.unary_unary(
+                '/execution.v1.ExecutionService/ReplaceOrder',
+                request_serializer=execution_dot_v1_dot_execution__pb2.ReplaceOrderRequest.SerializeToString,
+                response_deserializer=execution_dot_v1_dot_execution__pb2.ReplaceOrderResponse.FromString,
+                _registered_method=True)
+        self.CancelAllOrders = channel.unary_unary(
+                '/execution.v1.ExecutionService/CancelAllOrders',
+                request_serializer=execution_dot_v1_dot_execution__pb2.CancelAllOrdersRequest.SerializeToString,
+                response_deserializer=execution_dot_v1_dot_execution__pb2.CancelAllOrdersResponse.FromString,
+                _registered_method=True)
+        self.GetPositions = channel.unary_unary(
+                '/execution.v1.ExecutionService/GetPositions',
+                request_serializer=execution_dot_v1_dot_execution__pb2.GetPositionsRequest.SerializeToString,
+                response_deserializer=execution_dot_v1_dot_execution__pb2.GetPositionsResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutionServiceServicer:
@@ -123,6 +138,42 @@ class ExecutionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReplaceOrder(self, request, context):
+        """ReplaceOrder amends an open order: a new quantity and/or a new limit or
+        stop price, keeping its order_id and its place in the update stream.
+
+        Idempotent on (account, replace_id): repeating the call returns the
+        order and never reaches the broker twice. The answer carries the order
+        in PENDING_REPLACE (or already replaced or refused); the outcome arrives
+        on SubscribeUpdates as an update of kind REPLACED (the order goes on with
+        its new terms) or REPLACE_REJECTED (it keeps its old terms, and
+        reject_reason says why). Fills that arrive meanwhile are counted.
+        Replacing an order that is terminal, or already PENDING_CANCEL or
+        PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
+        filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelAllOrders(self, request, context):
+        """CancelAllOrders asks the broker to cancel every open order of an account
+        (optionally only one symbol and/or one side). It answers with the orders
+        it asked to cancel, each PENDING_CANCEL; each then ends as a normal
+        cancel, on SubscribeUpdates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPositions(self, request, context):
+        """GetPositions returns an account's net positions, derived from its fills:
+        every symbol it has traded, or only the ones asked for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +201,21 @@ def add_ExecutionServiceServicer_to_server(servicer, server):
                     servicer.SubscribeUpdates,
                     request_deserializer=execution_dot_v1_dot_execution__pb2.SubscribeUpdatesRequest.FromString,
                     response_serializer=execution_dot_v1_dot_execution__pb2.SubscribeUpdatesResponse.SerializeToString,
+            ),
+            'ReplaceOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplaceOrder,
+                    request_deserializer=execution_dot_v1_dot_execution__pb2.ReplaceOrderRequest.FromString,
+                    response_serializer=execution_dot_v1_dot_execution__pb2.ReplaceOrderResponse.SerializeToString,
+            ),
+            'CancelAllOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAllOrders,
+                    request_deserializer=execution_dot_v1_dot_execution__pb2.CancelAllOrdersRequest.FromString,
+                    response_serializer=execution_dot_v1_dot_execution__pb2.CancelAllOrdersResponse.SerializeToString,
+            ),
+            'GetPositions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPositions,
+                    request_deserializer=execution_dot_v1_dot_execution__pb2.GetPositionsRequest.FromString,
+                    response_serializer=execution_dot_v1_dot_execution__pb2.GetPositionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -288,6 +354,308 @@ class ExecutionService:
             '/execution.v1.ExecutionService/SubscribeUpdates',
             execution_dot_v1_dot_execution__pb2.SubscribeUpdatesRequest.SerializeToString,
             execution_dot_v1_dot_execution__pb2.SubscribeUpdatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplaceOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execution.v1.ExecutionService/ReplaceOrder',
+            execution_dot_v1_dot_execution__pb2.ReplaceOrderRequest.SerializeToString,
+            execution_dot_v1_dot_execution__pb2.ReplaceOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAllOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execution.v1.ExecutionService/CancelAllOrders',
+            execution_dot_v1_dot_execution__pb2.CancelAllOrdersRequest.SerializeToString,
+            execution_dot_v1_dot_execution__pb2.CancelAllOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPositions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execution.v1.ExecutionService/GetPositions',
+            execution_dot_v1_dot_execution__pb2.GetPositionsRequest.SerializeToString,
+            execution_dot_v1_dot_execution__pb2.GetPositionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ControlServiceStub:
+    """ControlService is the operator's surface: the kill switch and the risk
+    limits. Every call needs a principal with the admin grant (see the tokens
+    file); others get PERMISSION_DENIED.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.HaltTrading = channel.unary_unary(
+                '/execution.v1.ControlService/HaltTrading',
+                request_serializer=execution_dot_v1_dot_execution__pb2.HaltTradingRequest.SerializeToString,
+                response_deserializer=execution_dot_v1_dot_execution__pb2.HaltTradingResponse.FromString,
+                _registered_method=True)
+        self.ResumeTrading = channel.unary_unary(
+                '/execution.v1.ControlService/ResumeTrading',
+                request_serializer=execution_dot_v1_dot_execution__pb2.ResumeTradingRequest.SerializeToString,
+                response_deserializer=execution_dot_v1_dot_execution__pb2.ResumeTradingResponse.FromString,
+                _registered_method=True)
+        self.GetTradingState = channel.unary_unary(
+                '/execution.v1.ControlService/GetTradingState',
+                request_serializer=execution_dot_v1_dot_execution__pb2.GetTradingStateRequest.SerializeToString,
+                response_deserializer=execution_dot_v1_dot_execution__pb2.GetTradingStateResponse.FromString,
+                _registered_method=True)
+        self.GetRiskLimits = channel.unary_unary(
+                '/execution.v1.ControlService/GetRiskLimits',
+                request_serializer=execution_dot_v1_dot_execution__pb2.GetRiskLimitsRequest.SerializeToString,
+                response_deserializer=execution_dot_v1_dot_execution__pb2.GetRiskLimitsResponse.FromString,
+                _registered_method=True)
+
+
+class ControlServiceServicer:
+    """ControlService is the operator's surface: the kill switch and the risk
+    limits. Every call needs a principal with the admin grant (see the tokens
+    file); others get PERMISSION_DENIED.
+    """
+
+    def HaltTrading(self, request, context):
+        """HaltTrading stops new orders for one account or all of them.
+
+        HALTED refuses every new order (and replace); REDUCING lets through only
+        orders that reduce a position without flipping it. Cancels are always
+        allowed. Once the call returns, nothing new reaches the broker for the
+        scope. With cancel_open_orders, the scope's open orders are cancelled too.
+        The state is journaled: a restarted gateway is still halted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeTrading(self, request, context):
+        """ResumeTrading lifts the halt of one account, or the gateway-wide one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTradingState(self, request, context):
+        """GetTradingState returns every halt in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRiskLimits(self, request, context):
+        """GetRiskLimits returns the pre-trade risk limits in force, and the state
+        of the limits file they came from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ControlServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'HaltTrading': grpc.unary_unary_rpc_method_handler(
+                    servicer.HaltTrading,
+                    request_deserializer=execution_dot_v1_dot_execution__pb2.HaltTradingRequest.FromString,
+                    response_serializer=execution_dot_v1_dot_execution__pb2.HaltTradingResponse.SerializeToString,
+            ),
+            'ResumeTrading': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeTrading,
+                    request_deserializer=execution_dot_v1_dot_execution__pb2.ResumeTradingRequest.FromString,
+                    response_serializer=execution_dot_v1_dot_execution__pb2.ResumeTradingResponse.SerializeToString,
+            ),
+            'GetTradingState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTradingState,
+                    request_deserializer=execution_dot_v1_dot_execution__pb2.GetTradingStateRequest.FromString,
+                    response_serializer=execution_dot_v1_dot_execution__pb2.GetTradingStateResponse.SerializeToString,
+            ),
+            'GetRiskLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRiskLimits,
+                    request_deserializer=execution_dot_v1_dot_execution__pb2.GetRiskLimitsRequest.FromString,
+                    response_serializer=execution_dot_v1_dot_execution__pb2.GetRiskLimitsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'execution.v1.ControlService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('execution.v1.ControlService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ControlService:
+    """ControlService is the operator's surface: the kill switch and the risk
+    limits. Every call needs a principal with the admin grant (see the tokens
+    file); others get PERMISSION_DENIED.
+    """
+
+    @staticmethod
+    def HaltTrading(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execution.v1.ControlService/HaltTrading',
+            execution_dot_v1_dot_execution__pb2.HaltTradingRequest.SerializeToString,
+            execution_dot_v1_dot_execution__pb2.HaltTradingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeTrading(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execution.v1.ControlService/ResumeTrading',
+            execution_dot_v1_dot_execution__pb2.ResumeTradingRequest.SerializeToString,
+            execution_dot_v1_dot_execution__pb2.ResumeTradingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTradingState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execution.v1.ControlService/GetTradingState',
+            execution_dot_v1_dot_execution__pb2.GetTradingStateRequest.SerializeToString,
+            execution_dot_v1_dot_execution__pb2.GetTradingStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRiskLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execution.v1.ControlService/GetRiskLimits',
+            execution_dot_v1_dot_execution__pb2.GetRiskLimitsRequest.SerializeToString,
+            execution_dot_v1_dot_execution__pb2.GetRiskLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,6 +85,30 @@ class ExecutionServiceStub:
     after_sequence and misses nothing. A client that reads too slowly is
     ended with RESOURCE_EXHAUSTED and may resume the same way.
     """
+    ReplaceOrder: _grpc.UnaryUnaryMultiCallable[_execution_pb2.ReplaceOrderRequest, _execution_pb2.ReplaceOrderResponse]
+    """ReplaceOrder amends an open order: a new quantity and/or a new limit or
+    stop price, keeping its order_id and its place in the update stream.
+
+    Idempotent on (account, replace_id): repeating the call returns the
+    order and never reaches the broker twice. The answer carries the order
+    in PENDING_REPLACE (or already replaced or refused); the outcome arrives
+    on SubscribeUpdates as an update of kind REPLACED (the order goes on with
+    its new terms) or REPLACE_REJECTED (it keeps its old terms, and
+    reject_reason says why). Fills that arrive meanwhile are counted.
+    Replacing an order that is terminal, or already PENDING_CANCEL or
+    PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
+    filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+    """
+    CancelAllOrders: _grpc.UnaryUnaryMultiCallable[_execution_pb2.CancelAllOrdersRequest, _execution_pb2.CancelAllOrdersResponse]
+    """CancelAllOrders asks the broker to cancel every open order of an account
+    (optionally only one symbol and/or one side). It answers with the orders
+    it asked to cancel, each PENDING_CANCEL; each then ends as a normal
+    cancel, on SubscribeUpdates.
+    """
+    GetPositions: _grpc.UnaryUnaryMultiCallable[_execution_pb2.GetPositionsRequest, _execution_pb2.GetPositionsResponse]
+    """GetPositions returns an account's net positions, derived from its fills:
+    every symbol it has traded, or only the ones asked for.
+    """
 
 @_typing.type_check_only
 class ExecutionServiceAsyncStub(ExecutionServiceStub):
@@ -125,6 +149,30 @@ class ExecutionServiceAsyncStub(ExecutionServiceStub):
     A client that reconnects passes the last sequence it processed as
     after_sequence and misses nothing. A client that reads too slowly is
     ended with RESOURCE_EXHAUSTED and may resume the same way.
+    """
+    ReplaceOrder: _aio.UnaryUnaryMultiCallable[_execution_pb2.ReplaceOrderRequest, _execution_pb2.ReplaceOrderResponse]  # type: ignore[assignment]
+    """ReplaceOrder amends an open order: a new quantity and/or a new limit or
+    stop price, keeping its order_id and its place in the update stream.
+
+    Idempotent on (account, replace_id): repeating the call returns the
+    order and never reaches the broker twice. The answer carries the order
+    in PENDING_REPLACE (or already replaced or refused); the outcome arrives
+    on SubscribeUpdates as an update of kind REPLACED (the order goes on with
+    its new terms) or REPLACE_REJECTED (it keeps its old terms, and
+    reject_reason says why). Fills that arrive meanwhile are counted.
+    Replacing an order that is terminal, or already PENDING_CANCEL or
+    PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
+    filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+    """
+    CancelAllOrders: _aio.UnaryUnaryMultiCallable[_execution_pb2.CancelAllOrdersRequest, _execution_pb2.CancelAllOrdersResponse]  # type: ignore[assignment]
+    """CancelAllOrders asks the broker to cancel every open order of an account
+    (optionally only one symbol and/or one side). It answers with the orders
+    it asked to cancel, each PENDING_CANCEL; each then ends as a normal
+    cancel, on SubscribeUpdates.
+    """
+    GetPositions: _aio.UnaryUnaryMultiCallable[_execution_pb2.GetPositionsRequest, _execution_pb2.GetPositionsResponse]  # type: ignore[assignment]
+    """GetPositions returns an account's net positions, derived from its fills:
+    every symbol it has traded, or only the ones asked for.
     """
 
 class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -195,4 +243,149 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
         ended with RESOURCE_EXHAUSTED and may resume the same way.
         """
 
+    @_abc_1.abstractmethod
+    def ReplaceOrder(
+        self,
+        request: _execution_pb2.ReplaceOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.ReplaceOrderResponse, _abc.Awaitable[_execution_pb2.ReplaceOrderResponse]]:
+        """ReplaceOrder amends an open order: a new quantity and/or a new limit or
+        stop price, keeping its order_id and its place in the update stream.
+
+        Idempotent on (account, replace_id): repeating the call returns the
+        order and never reaches the broker twice. The answer carries the order
+        in PENDING_REPLACE (or already replaced or refused); the outcome arrives
+        on SubscribeUpdates as an update of kind REPLACED (the order goes on with
+        its new terms) or REPLACE_REJECTED (it keeps its old terms, and
+        reject_reason says why). Fills that arrive meanwhile are counted.
+        Replacing an order that is terminal, or already PENDING_CANCEL or
+        PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
+        filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelAllOrders(
+        self,
+        request: _execution_pb2.CancelAllOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.CancelAllOrdersResponse, _abc.Awaitable[_execution_pb2.CancelAllOrdersResponse]]:
+        """CancelAllOrders asks the broker to cancel every open order of an account
+        (optionally only one symbol and/or one side). It answers with the orders
+        it asked to cancel, each PENDING_CANCEL; each then ends as a normal
+        cancel, on SubscribeUpdates.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPositions(
+        self,
+        request: _execution_pb2.GetPositionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.GetPositionsResponse, _abc.Awaitable[_execution_pb2.GetPositionsResponse]]:
+        """GetPositions returns an account's net positions, derived from its fills:
+        every symbol it has traded, or only the ones asked for.
+        """
+
 def add_ExecutionServiceServicer_to_server(servicer: ExecutionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class ControlServiceStub:
+    """ControlService is the operator's surface: the kill switch and the risk
+    limits. Every call needs a principal with the admin grant (see the tokens
+    file); others get PERMISSION_DENIED.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ControlServiceAsyncStub: ...
+    HaltTrading: _grpc.UnaryUnaryMultiCallable[_execution_pb2.HaltTradingRequest, _execution_pb2.HaltTradingResponse]
+    """HaltTrading stops new orders for one account or all of them.
+
+    HALTED refuses every new order (and replace); REDUCING lets through only
+    orders that reduce a position without flipping it. Cancels are always
+    allowed. Once the call returns, nothing new reaches the broker for the
+    scope. With cancel_open_orders, the scope's open orders are cancelled too.
+    The state is journaled: a restarted gateway is still halted.
+    """
+    ResumeTrading: _grpc.UnaryUnaryMultiCallable[_execution_pb2.ResumeTradingRequest, _execution_pb2.ResumeTradingResponse]
+    """ResumeTrading lifts the halt of one account, or the gateway-wide one."""
+    GetTradingState: _grpc.UnaryUnaryMultiCallable[_execution_pb2.GetTradingStateRequest, _execution_pb2.GetTradingStateResponse]
+    """GetTradingState returns every halt in force."""
+    GetRiskLimits: _grpc.UnaryUnaryMultiCallable[_execution_pb2.GetRiskLimitsRequest, _execution_pb2.GetRiskLimitsResponse]
+    """GetRiskLimits returns the pre-trade risk limits in force, and the state
+    of the limits file they came from.
+    """
+
+@_typing.type_check_only
+class ControlServiceAsyncStub(ControlServiceStub):
+    """ControlService is the operator's surface: the kill switch and the risk
+    limits. Every call needs a principal with the admin grant (see the tokens
+    file); others get PERMISSION_DENIED.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    HaltTrading: _aio.UnaryUnaryMultiCallable[_execution_pb2.HaltTradingRequest, _execution_pb2.HaltTradingResponse]  # type: ignore[assignment]
+    """HaltTrading stops new orders for one account or all of them.
+
+    HALTED refuses every new order (and replace); REDUCING lets through only
+    orders that reduce a position without flipping it. Cancels are always
+    allowed. Once the call returns, nothing new reaches the broker for the
+    scope. With cancel_open_orders, the scope's open orders are cancelled too.
+    The state is journaled: a restarted gateway is still halted.
+    """
+    ResumeTrading: _aio.UnaryUnaryMultiCallable[_execution_pb2.ResumeTradingRequest, _execution_pb2.ResumeTradingResponse]  # type: ignore[assignment]
+    """ResumeTrading lifts the halt of one account, or the gateway-wide one."""
+    GetTradingState: _aio.UnaryUnaryMultiCallable[_execution_pb2.GetTradingStateRequest, _execution_pb2.GetTradingStateResponse]  # type: ignore[assignment]
+    """GetTradingState returns every halt in force."""
+    GetRiskLimits: _aio.UnaryUnaryMultiCallable[_execution_pb2.GetRiskLimitsRequest, _execution_pb2.GetRiskLimitsResponse]  # type: ignore[assignment]
+    """GetRiskLimits returns the pre-trade risk limits in force, and the state
+    of the limits file they came from.
+    """
+
+class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
+    """ControlService is the operator's surface: the kill switch and the risk
+    limits. Every call needs a principal with the admin grant (see the tokens
+    file); others get PERMISSION_DENIED.
+    """
+
+    @_abc_1.abstractmethod
+    def HaltTrading(
+        self,
+        request: _execution_pb2.HaltTradingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.HaltTradingResponse, _abc.Awaitable[_execution_pb2.HaltTradingResponse]]:
+        """HaltTrading stops new orders for one account or all of them.
+
+        HALTED refuses every new order (and replace); REDUCING lets through only
+        orders that reduce a position without flipping it. Cancels are always
+        allowed. Once the call returns, nothing new reaches the broker for the
+        scope. With cancel_open_orders, the scope's open orders are cancelled too.
+        The state is journaled: a restarted gateway is still halted.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeTrading(
+        self,
+        request: _execution_pb2.ResumeTradingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.ResumeTradingResponse, _abc.Awaitable[_execution_pb2.ResumeTradingResponse]]:
+        """ResumeTrading lifts the halt of one account, or the gateway-wide one."""
+
+    @_abc_1.abstractmethod
+    def GetTradingState(
+        self,
+        request: _execution_pb2.GetTradingStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.GetTradingStateResponse, _abc.Awaitable[_execution_pb2.GetTradingStateResponse]]:
+        """GetTradingState returns every halt in force."""
+
+    @_abc_1.abstractmethod
+    def GetRiskLimits(
+        self,
+        request: _execution_pb2.GetRiskLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.GetRiskLimitsResponse, _abc.Awaitable[_execution_pb2.GetRiskLimitsResponse]]:
+        """GetRiskLimits returns the pre-trade risk limits in force, and the state
+        of the limits file they came from.
+        """
+
+def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
