@@ -129,6 +129,13 @@ class GatewayConfig:
     Errors, lost acks, rate limits, latency, duplicate and reordered reports,
     disconnects; see docs/faults.md."""
 
+    risk_limits: Path | None = None
+    """Pre-trade risk limits file (TOML; see docs/operations.md), reloaded when it
+    changes; a bad version keeps the last good limits. None: no limits."""
+
+    risk_limits_reload_interval: float = 2.0
+    """Seconds between checks of the risk limits file for changes."""
+
     def server_options(self) -> list[tuple[str, int]]:
         """Return the grpc.aio server channel options these settings mean."""
         options = [

@@ -59,3 +59,10 @@ ALLOWED_TIME_IN_FORCE: dict[OrderType, frozenset[TimeInForce]] = {
     OrderType.STOP: frozenset({TimeInForce.DAY, TimeInForce.GTC}),
     OrderType.STOP_LIMIT: frozenset({TimeInForce.DAY, TimeInForce.GTC}),
 }
+
+
+class RejectCode(Enum):
+    BROKER = "broker"
+    RISK_LIMIT = "risk_limit"
+    TRADING_HALTED = "trading_halted"
+    NOT_DELIVERED = "not_delivered"

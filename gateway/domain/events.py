@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import msgspec
 
+from gateway.domain.enums import RejectCode
 from gateway.domain.order import Fill, Order, OrderSpec
 
 
@@ -53,6 +54,7 @@ class OrderRejected(_Event, tag="rejected", frozen=True):
     order_id: str
     reason: str
     time: datetime
+    reject_code: RejectCode | None = None
 
 
 class OrderFilled(_Event, tag="filled", frozen=True):

@@ -20,6 +20,7 @@ import logging
 import time
 
 from gateway.domain import Order
+from gateway.domain.controls import ControlState
 from gateway.engine.ledger import Ledger
 from gateway.journal import Journal
 
@@ -69,17 +70,22 @@ class Checkpointer:
         if snapshot is None:
             return  # changes in flight: the next commit tries again
         sequence, orders, exec_ids = snapshot
+        controls = self._ledger.controls.snapshot()
         self._task = asyncio.create_task(
-            self._write(sequence, orders, exec_ids), name="journal-checkpoint"
+            self._write(sequence, orders, exec_ids, controls), name="journal-checkpoint"
         )
 
     async def _write(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        controls: ControlState,
     ) -> None:
         started = time.monotonic()
         try:
             size = await asyncio.to_thread(
-                self._journal.save_checkpoint, sequence, orders, exec_ids
+                self._journal.save_checkpoint, sequence, orders, exec_ids, controls
             )
         except Exception:
             log.exception("checkpoint at sequence %d failed; start-up replays more", sequence)

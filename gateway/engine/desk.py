@@ -26,6 +26,7 @@ from gateway.domain import (
     OrderEvent,
     OrderRef,
     OrderRejected,
+    OrderSpec,
     OrderStatus,
 )
 from gateway.engine import interpret
@@ -121,6 +122,8 @@ class OrderDesk:
         self.unknown_reports = 0
         self.foreign_orders = 0
         self.adopted_orders = 0
+        # Set by the actor: returns the order REJECTED if it may not be sent.
+        self.screen: Callable[[OrderSpec], Order | None] | None = None
 
     @property
     def in_flight_count(self) -> int:
@@ -196,6 +199,11 @@ class OrderDesk:
                 )
             self.replies.append((message.reply, PlaceOutcome(existing, self._settle(existing))))
             return
+        if self.screen is not None:
+            refused = self.screen(spec)  # pre-trade risk and the trading mode
+            if refused is not None:
+                self.replies.append((message.reply, PlaceOutcome(refused, None)))
+                return
         if not self._health.healthy:
             # Fail fast, before the order exists: the client retries later with
             # the same client_order_id and nothing is stuck in between.
@@ -238,16 +246,19 @@ class OrderDesk:
                 reason="ORDER_ALREADY_TERMINAL",
                 metadata={"order_id": order.order_id, "status": order.status.name},
             )
+        self.replies.append((message.reply, self.request_cancel(order)))
+
+    def request_cancel(self, order: Order) -> Order:
+        """Ask the broker to cancel open ``order``; return it PENDING_CANCEL."""
         if order.status is OrderStatus.PENDING_CANCEL:
-            self.replies.append((message.reply, order))  # already on its way
-            return
+            return order  # already on its way
         updated = self._emit(CancelRequested(order.order_id, self._clock()))
         if self._inflight.submitting(order.order_id):
             # The broker may not know the order yet: cancel once the submit returns.
             self._inflight.of(order.order_id).cancel_after_submit = True
         else:
             self._schedule_cancel(updated)
-        self.replies.append((message.reply, updated))
+        return updated
 
     def _on_submit_done(self, message: SubmitDone) -> None:
         order_id = message.order_id

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 
 from gateway.domain import (
     IllegalTransition,
@@ -24,11 +25,20 @@ from gateway.domain import (
     OrderUpdate,
     apply_event,
 )
+from gateway.domain.controls import (
+    ControlEvent,
+    PositionChanged,
+    apply_fill,
+    control_update,
+    flat,
+)
+from gateway.engine.control_book import ControlBook
 from gateway.engine.interpret import execution_key
 from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
 from gateway.journal.base import StoredEvent
 from gateway.journal.checkpoint import Checkpoint
+from gateway.risk.exposure import OpenExposure
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,9 @@ class Ledger:
         # Orders changed since the last commit, as they were at it (None: new).
         self._before_commit: dict[str, Order | None] = {}
         self._last_record = 0  # the sequence of the newest record (the floor may be above)
+        # Positions and halts, and what pre-trade risk needs of the open orders.
+        self.controls = ControlBook()
+        self.exposure = OpenExposure()
 
     # -------------------------------------------------------------- writes
 
@@ -72,9 +85,37 @@ class Ledger:
         self.sequence += 1
         fill = event.fill if isinstance(event, OrderFilled) else None
         record = JournalRecord(event, OrderUpdate(self.sequence, after, event.time, fill))
-        self._put(record)
+        self._put(record, after, before)
         self._pending.append(record)
+        if before is not None and after.filled_quantity != before.filled_quantity:
+            self._move_position(before, after, event.time)
         return after
+
+    def emit_control(self, event: ControlEvent) -> None:
+        """Record a control event (a halt, a position change) as the next sequence."""
+        self.sequence += 1
+        self._last_record = self.sequence
+        self.controls.apply(event)
+        self._pending.append(JournalRecord(event, control_update(self.sequence, event)))
+
+    def _move_position(self, before: Order, after: Order, time: datetime) -> None:
+        """Follow a change of ``after``'s filled quantity with its position's change.
+
+        From the order's totals, not the fill: a fill inside a provisional total
+        moves nothing, and a total booked from the broker moves it by its own amount.
+        """
+        spec = after.spec
+        position = self.controls.position(spec.account, spec.symbol) or flat(
+            spec.account, spec.symbol, time
+        )
+        moved = apply_fill(
+            position,
+            spec.side,
+            after.filled_quantity - before.filled_quantity,
+            after.fill_notional - before.fill_notional,
+            time,
+        )
+        self.emit_control(PositionChanged(after.order_id, moved, time))
 
     def take_pending(self) -> list[JournalRecord]:
         """Hand over the records emitted since the last call, for one commit."""
@@ -85,6 +126,7 @@ class Ledger:
         """Everything up to ``sequence`` is durable: reads may see it."""
         self.committed = sequence
         self._before_commit.clear()
+        self.controls.committed()
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Start from ``checkpoint``: the table as of its sequence, all durable.
@@ -94,6 +136,9 @@ class Ledger:
         if len(self.table) or self.sequence:
             raise RuntimeError("a checkpoint is restored into an empty ledger only")
         self.table.restore(checkpoint.orders, checkpoint.exec_ids)
+        self.controls.restore(checkpoint.controls)
+        for order in self.table.open_orders():
+            self.exposure.track(None, order)
         self.sequence = self.committed = self._last_record = checkpoint.sequence
 
     def snapshot(self) -> tuple[int, list[Order], dict[str, tuple[str, ...]]] | None:
@@ -117,7 +162,13 @@ class Ledger:
         table = self.table
         for record in records:
             event, sequence = record.event, record.sequence
-            stored = record.update  # only records of journal formats 1 and 2 carry one
+            if isinstance(event, ControlEvent):
+                self.controls.apply(event, durable=True)
+                self._last_record = self.sequence = sequence
+                count += 1
+                continue
+            # Only records of journal formats 1 and 2 (and the memory journal's) carry one.
+            stored = record.update if isinstance(record.update, OrderUpdate) else None
             before = table.get(event.order_id)
             try:
                 order = apply_event(before, event, sequence)
@@ -135,17 +186,19 @@ class Ledger:
             if stored is not None and order != stored.order:
                 log.warning("journal record %d disagrees with its replay", sequence)
             fill = event.fill if isinstance(event, OrderFilled) else None
-            self._put(JournalRecord(event, OrderUpdate(sequence, order, event.time, fill)))
+            update = OrderUpdate(sequence, order, event.time, fill)
+            self._put(JournalRecord(event, update), order, before)
             self.sequence = sequence
             count += 1
         self.sequence = max(self.sequence, floor)
         self.committed = self.sequence
         return count
 
-    def _put(self, record: JournalRecord) -> None:
-        """Put a record's result into the table: the one path for live and replay."""
+    def _put(self, record: JournalRecord, order: Order, before: Order | None) -> None:
+        """Put a record's result (``order``, formerly ``before``) into the table:
+        the one path for live and replay."""
         self._last_record = record.sequence
-        order = record.update.order
+        self.exposure.track(before, order)
         self.table.put(order)
         event = record.event
         if isinstance(event, OrderFilled):

@@ -15,6 +15,7 @@ from typing import Any
 from gateway.brokers import BrokerOrderState, ExecutionReport, SubmitAck
 from gateway.domain import Order, OrderRef, OrderSpec
 from gateway.engine.fanout import Subscriber
+from gateway.engine.trading_controls import Halt, Resume
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,7 @@ class BrokerOpenOrders:
     states: list[BrokerOrderState]
 
 
-Command = Place | Cancel | Subscribe | Flush
+Command = Place | Cancel | Subscribe | Flush | Halt | Resume
 Result = (
     SubmitDone | CancelDone | BrokerReports | BrokerState | OpenOrders | Absent | BrokerOpenOrders
 )

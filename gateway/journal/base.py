@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.domain import Order, OrderEvent, OrderUpdate
+from gateway.domain import Order, OrderUpdate
+from gateway.domain.controls import AnyUpdate, ControlState, JournalEvent
 from gateway.journal.checkpoint import Checkpoint
 
 
@@ -22,8 +23,8 @@ from gateway.journal.checkpoint import Checkpoint
 class JournalRecord:
     """One event with its gateway-wide sequence and resulting update."""
 
-    event: OrderEvent
-    update: OrderUpdate
+    event: JournalEvent
+    update: AnyUpdate
 
     @property
     def sequence(self) -> int:
@@ -40,7 +41,7 @@ class StoredEvent:
     """
 
     sequence: int
-    event: OrderEvent
+    event: JournalEvent
     update: OrderUpdate | None = None
 
 
@@ -63,7 +64,11 @@ class Journal(Protocol):
         """The newest usable checkpoint of the table (None: replay everything). Blocking."""
 
     def save_checkpoint(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        controls: ControlState | None = None,
     ) -> int:
         """Store the table as of durable ``sequence`` as the checkpoint; return its size.
 

@@ -28,7 +28,7 @@ import logging
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +44,7 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.domain.controls import ControlState
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ class _Body(msgspec.Struct, array_like=True, gc=False):
     """Per chunk, each order's exec_ids (None: none), in the order of its orders:
     keyed by position, the table keys them with the order's own id string
     rather than a second copy of it per order."""
+    controls: ControlState | None = None
+    """Positions and halts; absent from checkpoints written before them (the
+    same version: an older reader ignores it, a newer one reads none)."""
 
 
 CHUNK = 4096
@@ -115,6 +119,7 @@ class Checkpoint:
     anchor_crc: int
     orders: list[Order]
     exec_ids: dict[str, tuple[str, ...]]
+    controls: ControlState = field(default_factory=ControlState)
 
 
 _encoder = msgspec.msgpack.Encoder(decimal_format="string")
@@ -142,6 +147,7 @@ def encode(checkpoint: Checkpoint) -> bytes:
                 msgspec.Raw(_encoder.encode([exec_ids.get(order.order_id) for order in chunk]))
                 for chunk in chunks
             ],
+            checkpoint.controls,
         )
     )
     return _HEADER.pack(MAGIC, checkpoint.sequence, len(body), zlib.crc32(body)) + body
@@ -179,7 +185,8 @@ def decode(data: bytes) -> Checkpoint:
             orders += loaded
     except (msgspec.DecodeError, ValueError, TypeError) as exc:
         raise ValueError(f"undecodable: {exc}") from None
-    return Checkpoint(sequence, decoded.anchor_crc, orders, exec_ids)
+    controls = decoded.controls if decoded.controls is not None else ControlState()
+    return Checkpoint(sequence, decoded.anchor_crc, orders, exec_ids, controls)
 
 
 def read_sequence(path: Path) -> int:

@@ -44,6 +44,7 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.domain.enums import RejectCode
 from gateway.journal.base import JournalRecord
 from gateway.journal.compiled import compile_codec
 
@@ -180,11 +181,19 @@ class _Struct:
     """A dataclass as a JSON object with exactly these fields (no more, no fewer)."""
 
     def __init__(
-        self, cls: type, fields: tuple[tuple[str, _Kind], ...], *, tag: str | None = None
+        self,
+        cls: type,
+        fields: tuple[tuple[str, _Kind], ...],
+        *,
+        tag: str | None = None,
+        later: Mapping[str, object] | None = None,
     ) -> None:
         self.cls = cls
         self.fields = fields
         self.tag = tag
+        # Fields added after records were written without them, with the value
+        # their absence means (formats 1 and 2 are read, no longer written).
+        self.later = dict(later or {})
         # An event's object also carries its type tag beside the fields.
         self.names = frozenset(name for name, _ in fields) | ({"type"} if tag else set())
         self.kind = _Kind(self.encode, self.decode, ("struct", self))
@@ -198,6 +207,8 @@ class _Struct:
     def decode(self, value: object) -> Any:
         if not isinstance(value, dict):
             raise CorruptRecord(f"expected an object, got {type(value).__name__}")
+        if self.later and value.keys() != self.names:
+            value = {**{k: v for k, v in self.later.items() if k not in value}, **value}
         if value.keys() != self.names:
             missing, unknown = self.names - value.keys(), value.keys() - self.names
             raise CorruptRecord(f"fields missing {sorted(missing)}, unknown {sorted(unknown)[:5]}")
@@ -282,7 +293,17 @@ _EVENT_LAYOUTS = (
         (("order_id", TEXT), ("broker_order_id", TEXT), ("time", TIME)),
         tag="accepted",
     ),
-    _Struct(OrderRejected, (("order_id", TEXT), ("reason", TEXT), ("time", TIME)), tag="rejected"),
+    _Struct(
+        OrderRejected,
+        (
+            ("order_id", TEXT),
+            ("reason", TEXT),
+            ("time", TIME),
+            ("reject_code", _optional(_enum(RejectCode))),
+        ),
+        tag="rejected",
+        later={"reject_code": None},
+    ),
     _Struct(
         OrderFilled,
         (

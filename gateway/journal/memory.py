@@ -6,6 +6,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 
 from gateway.domain import Order
+from gateway.domain.controls import ControlState
 from gateway.journal import checkpoint as checkpoints
 from gateway.journal.base import JournalRecord
 from gateway.journal.checkpoint import Checkpoint
@@ -36,9 +37,15 @@ class MemoryJournal:
         return found
 
     def save_checkpoint(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        controls: ControlState | None = None,
     ) -> int:
-        self.checkpoint = checkpoints.encode(Checkpoint(sequence, 0, orders, exec_ids))
+        self.checkpoint = checkpoints.encode(
+            Checkpoint(sequence, 0, orders, exec_ids, controls or ControlState())
+        )
         return len(self.checkpoint)
 
     async def append(self, records: Sequence[JournalRecord]) -> None:

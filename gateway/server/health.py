@@ -76,9 +76,14 @@ _CLOSED = "gateway shutting down; watch again once it is back"
 class HealthReporter:
     """Keeps a HealthServicer's statuses in line with ready / broker / draining."""
 
-    def __init__(self, servicer: HealthServicer, service: str) -> None:
+    def __init__(
+        self, servicer: HealthServicer, service: str, operator_services: tuple[str, ...] = ()
+    ) -> None:
         self.servicer = servicer
         self.service = service
+        # Serving whenever the process is (ControlService: an operator must be
+        # able to halt trading while the broker is down).
+        self.operator_services = operator_services
         self.ready = False
         self.broker_healthy = True
         self.draining = False
@@ -87,10 +92,13 @@ class HealthReporter:
 
     def desired(self) -> dict[str, int]:
         up = self.ready and not self.draining
-        return {
+        desired = {
             "": SERVING if up else NOT_SERVING,
             self.service: SERVING if up and self.broker_healthy else NOT_SERVING,
         }
+        for name in self.operator_services:
+            desired[name] = SERVING if up else NOT_SERVING
+        return desired
 
     def update(
         self,

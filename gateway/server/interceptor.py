@@ -44,7 +44,14 @@ from gateway.auth.limits import (
     StreamRegistry,
     current_stream,
 )
-from gateway.auth.policy import RULES, SERVICE, CallerCredential, token_of
+from gateway.auth.policy import (
+    CONTROL_SERVICE,
+    RULES,
+    SERVICE,
+    CallerCredential,
+    current_principal,
+    token_of,
+)
 from gateway.errors import (
     FieldViolation,
     GatewayError,
@@ -64,6 +71,7 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 _HEALTH = "/grpc.health.v1.Health/"
 _SERVICE_PREFIX = f"/{SERVICE}/"
+_CONTROL_PREFIX = f"/{CONTROL_SERVICE}/"
 DECODE_WARNING_INTERVAL = 60.0
 """Seconds between two WARNING lines about undecodable bodies from one client."""
 _MAX_WARNED_CLIENTS = 4096  # bounds the memory a crowd of distinct peers can take
@@ -171,7 +179,8 @@ class _Method:
         self.method = method
         self.gated = not method.startswith(_HEALTH)
         self.needs_auth = interceptor.policy.needs_token(method)
-        self.service_call = method.startswith(_SERVICE_PREFIX)
+        self.control_call = method.startswith(_CONTROL_PREFIX)
+        self.service_call = self.control_call or method.startswith(_SERVICE_PREFIX)
         self.rule = RULES.get(method)
         self.rate_limited = self.rule is not None and self.rule.write
         self.decode: Callable[[bytes], Any] | None = handler.request_deserializer
@@ -276,6 +285,8 @@ class _Method:
                 )
                 validation.grant_subscription(request, named)
                 accounts = frozenset(named) if named else None
+                if self.control_call:
+                    current_principal.set(principal)
         except GatewayError as refused:
             if principal is None:
                 add_fields(self.fields)

@@ -34,6 +34,7 @@ from gateway.domain import (
     OrderRejected,
     OrderSpec,
     OrderType,
+    OrderUpdate,
     Side,
     TimeInForce,
 )
@@ -101,7 +102,8 @@ def checkpoint_bytes(records: list[JournalRecord], at: int) -> bytes:
     snapshot = ledger.snapshot()
     assert snapshot is not None
     sequence, orders, exec_ids = snapshot
-    return checkpoints.encode(checkpoints.Checkpoint(sequence, 0, orders, exec_ids))
+    controls = ledger.controls.snapshot()
+    return checkpoints.encode(checkpoints.Checkpoint(sequence, 0, orders, exec_ids, controls))
 
 
 def recovered(records: list[JournalRecord], stored: bytes | None) -> Ledger:
@@ -126,7 +128,10 @@ def assert_same(left: Ledger, right: Ledger, records: list[JournalRecord]) -> No
     )
     assert left_execs == right_execs
     assert left.table.open_orders() == right.table.open_orders()
+    assert left.controls.snapshot() == right.controls.snapshot()  # positions and halts
     for record in records:
+        if not isinstance(record.update, OrderUpdate):
+            continue
         spec = record.update.order.spec
         assert left.table.by_key(*spec.key) == right.table.by_key(*spec.key)
 

@@ -52,7 +52,7 @@ def test_environment_form_separates_entries_with_semicolons() -> None:
     "line",
     [
         f"alpha {SECRET}",  # too few fields
-        f"alpha {SECRET} acct-1 admin",  # bad mode
+        f"alpha {SECRET} acct-1 root",  # bad mode
         f"al/pha {SECRET} acct-1",  # bad name
         f"alpha {SECRET} bad!account",
         f"alpha {SECRET} *,acct-1",

@@ -121,8 +121,9 @@ def test_replay_rebuilds_the_same_table_and_resumes_numbering_above_the_floor() 
     records = live.take_pending()
 
     replayed = Ledger()
-    assert replayed.replay(records, floor=10) == 3
+    assert replayed.replay(records, floor=10) == 4  # the fill's position change is a record
     assert replayed.table.get("o-1") == live.table.get("o-1")
+    assert replayed.controls.position("acct-1", "AAPL") == live.controls.position("acct-1", "AAPL")
     assert replayed.booked("o-1", "x-1")
     assert (replayed.sequence, replayed.committed) == (10, 10)
     next_order = replayed.emit(OrderCreated("o-2", spec("c-2"), LATER))
