@@ -205,14 +205,14 @@ class AuthPolicy:
             raise PermissionDenied(
                 f"{method} is not open to token holders", reason="METHOD_NOT_GRANTED"
             )
+        if rule.admin:
+            self._check_admin(principal, method, rule, accounts)
         if rule.write and principal.read_only:
             raise PermissionDenied(
                 f"principal {principal.name!r} is read-only",
                 reason="READ_ONLY_PRINCIPAL",
                 metadata={"principal": principal.name},
             )
-        if rule.admin:
-            self._check_admin(principal, method, rule, accounts)
         for account in accounts:
             # An empty name is malformed, not forbidden: validation answers it.
             if account and not principal.may_read(account):
