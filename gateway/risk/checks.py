@@ -72,12 +72,14 @@ class RiskChecker:
         self._reference_price = reference_price
         self._monotonic = monotonic
         self.limits: RiskLimits = NO_LIMITS
+        self._checking = False  # any limit at all (worked out per reload, not per order)
         self._buckets: dict[str, TokenBucket] = {}
         self.refusals: Counter[str] = Counter()
 
     def use(self, limits: RiskLimits) -> None:
         """Check against ``limits`` from now on (a reload); rate buckets start afresh."""
         self.limits = limits
+        self._checking = not limits.is_empty
         self._buckets.clear()
 
     def check(self, spec: OrderSpec, mode: TradingMode) -> Refusal | None:
@@ -85,7 +87,7 @@ class RiskChecker:
         refusal = None
         if mode is not TradingMode.ACTIVE:
             refusal = self._check_mode(spec, mode)
-        if refusal is None and not self.limits.is_empty:
+        if refusal is None and self._checking:
             refusal = self._check_limits(spec, self.limits.for_account(spec.account))
         if refusal is not None:
             self.refusals[refusal.limit] += 1

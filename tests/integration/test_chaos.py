@@ -33,7 +33,7 @@ from gateway.brokers.testing import RecordingBroker
 from gateway.domain import OrderFilled
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
-from tests.support import eventually, place_request, resting_buy
+from tests.support import eventually, order_updates, place_request, resting_buy
 
 if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
@@ -257,7 +257,7 @@ async def test_chaos_run_keeps_the_order_table_right(
         if isinstance(r.event, OrderFilled)
     )
     assert max(fills.values()) == 1, "an exec_id was applied twice"
-    final = {r.update.order.order_id: r.update.order for r in journal.records}
+    final = {u.order.order_id: u.order for u in order_updates(journal.records)}
     statuses = Counter(order.status.name for order in final.values())
     with capsys.disabled():
         print(

@@ -439,4 +439,3 @@ class controlled_gateway:  # noqa: N801  (used as a context manager, like a func
     async def __aexit__(self, *exc: object) -> None:
         await self._channel.close()
         await self._gw.stop(grace=0.5)
-
