@@ -68,19 +68,18 @@ class ControlCollector(Collector):
             refusals.add_metric([name], counted.get(name, 0))
         yield refusals
         source = self._limits_file
-        if source is None:
-            return
+        # Present without a limits file too (1 and 0), so alerts always find them.
         yield GaugeMetricFamily(
             "gateway_risk_limits_file_ok",
             "1 while the limits in force are the risk limits file's latest version.",
-            int(source.healthy),
+            1 if source is None else int(source.healthy),
         )
         yield CounterMetricFamily(
             "gateway_risk_limits_reload_failures",
             "Versions of the risk limits file refused (the last good limits stayed).",
-            source.failures,
+            0 if source is None else source.failures,
         )
-        if source.loaded_at is not None:
+        if source is not None and source.loaded_at is not None:
             yield GaugeMetricFamily(
                 "gateway_risk_limits_loaded_timestamp_seconds",
                 "When the limits in force were loaded (Unix time).",

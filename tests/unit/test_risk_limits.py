@@ -117,3 +117,13 @@ def test_the_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
     assert bucket.take(0.5)  # one whole token after half a second at 2/s
     assert not bucket.take(0.5)
     assert TokenBucket(Decimal("0.5"), None, now=0.0).burst == 1
+
+
+def test_the_documented_example_file_is_valid() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+    text = docs.read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    limits = parse_limits(example, "docs/operations.md")
+    assert limits.defaults.max_order_notional == 250000
+    assert limits.for_account("acct-1").allowed_symbols == frozenset({"AAPL", "MSFT"})
+    assert limits.for_account("acct-1").max_open_orders == 200  # the default, kept
