@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -51,17 +52,24 @@ def fill_report(order: pb.Order, exec_id: str, quantity: str, price: str) -> Exe
 
 
 async def filled_to(stub: Any, order: pb.Order, quantity: str) -> None:
-    async def status() -> pb.Order:
-        request = pb.GetOrderStatusRequest(account=order.account, order_id=order.order_id)
-        return (await stub.GetOrderStatus(request)).order
+    await eventually(
+        functools.partial(status_of, stub, order),
+        lambda o: o.filled_quantity == quantity,
+        what=f"filled {quantity}",
+    )
 
-    await eventually(status, lambda o: o.filled_quantity == quantity, what=f"filled {quantity}")
+
+async def status_of(stub: Any, order: pb.Order) -> pb.Order:
+    request = pb.GetOrderStatusRequest(account=order.account, order_id=order.order_id)
+    found: pb.Order = (await stub.GetOrderStatus(request)).order
+    return found
 
 
 async def position_of(stub: Any, symbol: str = "AAPL") -> pb.Position:
     request = pb.GetPositionsRequest(account=ACCOUNT, symbols=[symbol])
-    (position,) = (await stub.GetPositions(request)).positions
-    return position
+    positions: list[pb.Position] = list((await stub.GetPositions(request)).positions)
+    assert len(positions) == 1
+    return positions[0]
 
 
 async def rejected_with(call: Any) -> grpc.aio.AioRpcError:
@@ -124,7 +132,7 @@ async def test_positions_follow_partial_fills_and_a_flip_and_stream_after_each_f
 async def test_a_read_only_principal_may_read_positions_of_its_accounts_only(
     tmp_path: Path, broker: RecordingBroker
 ) -> None:
-    async with controlled_gateway(tmp_path, broker) as (gw, channel):
+    async with controlled_gateway(tmp_path, broker) as (_, channel):
         stub = pb_grpc.ExecutionServiceStub(channel)
         own = pb.GetPositionsRequest(account=ACCOUNT)
         assert list((await stub.GetPositions(own, metadata=bearer("viewer"))).positions) == []
@@ -245,10 +253,9 @@ async def test_a_halt_with_orders_in_flight_sends_nothing_new_and_cancels_the_op
     await gateway.actor.idle()
     assert len(broker.submitted) == sent_at_halt  # nothing new reached the broker
     for order in [*resting, (await in_flight).order]:
-        request = pb.GetOrderStatusRequest(account=ACCOUNT, order_id=order.order_id)
         await eventually(
-            lambda r=request: stub.GetOrderStatus(r),
-            lambda s: s.order.status == pb.ORDER_STATUS_CANCELED,
+            functools.partial(status_of, stub, order),
+            lambda o: o.status == pb.ORDER_STATUS_CANCELED,
             what=f"{order.client_order_id} cancelled",
         )
     # Another account trades on; the halt is on its stream only if it concerns it.
@@ -320,7 +327,7 @@ async def test_bad_halt_requests_are_invalid_arguments(control: Any) -> None:
 async def test_a_trading_token_cannot_halt_and_an_admin_can(
     tmp_path: Path, broker: RecordingBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with controlled_gateway(tmp_path, broker) as (gw, channel):
+    async with controlled_gateway(tmp_path, broker) as (_, channel):
         control = pb_grpc.ControlServiceStub(channel)
         halt_all = pb.HaltTradingRequest(mode=pb.TRADING_MODE_HALTED, reason="drill")
         halt_one = pb.HaltTradingRequest(scope_account=ACCOUNT, mode=pb.TRADING_MODE_HALTED)
@@ -437,5 +444,5 @@ class controlled_gateway:  # noqa: N801  (used as a context manager, like a func
         return self._gw, self._channel
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._channel.close()
+        await self._channel.close(None)
         await self._gw.stop(grace=0.5)

@@ -175,6 +175,7 @@ def test_the_admin_mode_grants_the_control_service_and_old_modes_do_not(
     assert auth_main(["new", "ops", "*", "--admin"]) == 0
     _, line = capsys.readouterr().out.splitlines()
     ((_, admin),) = parse_table(line, source="made")
-    assert admin.admin and not admin.read_only
+    assert admin.admin
+    assert not admin.read_only
     table = f"alpha {hash_token('alpha-token-0123456789')} acct-1\nviewer {SECRET} * ro"
     assert not any(p.admin for _, p in parse_table(table, source="old"))

@@ -34,7 +34,6 @@ from gateway.domain import (
     TimeInForce,
 )
 from gateway.journal import JournalRecord, codec
-from tests.support import update_of
 from gateway.journal.codec import (
     FORMAT_VERSION,
     CorruptRecord,
@@ -42,6 +41,7 @@ from gateway.journal.codec import (
     decode_record,
     encode_record,
 )
+from tests.support import update_of
 
 T0 = datetime(2024, 3, 9, 14, 30, 0, 123456, tzinfo=UTC)
 TINY, HUGE = Decimal("0.000000001"), Decimal("123456789012.5")

@@ -102,7 +102,8 @@ def test_max_order_notional_prices_market_and_stop_orders_at_the_reference() -> 
 def test_without_a_reference_price_a_market_order_under_a_notional_limit_fails_closed() -> None:
     checker = Book().checker("[defaults]\nmax_order_notional = 1000000")
     reason = refused(checker, spec("1", limit_price=None, symbol="UNKNOWN"))
-    assert reason is not None and "no reference price" in reason
+    assert reason is not None
+    assert "no reference price" in reason
     # A limit order is priced at its own limit: no reference needed.
     assert refused(checker, spec("1", limit_price="5", symbol="UNKNOWN")) is None
 
@@ -118,7 +119,8 @@ def test_price_collar_percent() -> None:
     assert refused(checker, spec(limit_price="94.99")) is not None
     assert refused(checker, spec(limit_price=None)) is None  # nothing to collar
     reason = refused(checker, spec(limit_price="1", symbol="UNKNOWN"))
-    assert reason is not None and "no reference price" in reason  # fails closed
+    assert reason is not None
+    assert "no reference price" in reason  # fails closed
 
 
 def test_max_open_orders_counts_the_open_orders() -> None:

@@ -82,13 +82,15 @@ def test_the_file_reloads_when_it_changes_and_a_bad_version_keeps_the_last_good(
     write(path, "[defaults]\nmax_order_quantity = 20\n", 2_000_000_000)
     assert watched.poll()
     assert seen[-1].defaults.max_order_quantity == 20
-    assert watched.healthy and watched.reloads == 1
+    assert watched.healthy
+    assert watched.reloads == 1
 
     write(path, "[defaults]\nmax_order_quantity = -1\n", 3_000_000_000)
     assert not watched.poll()
     assert watched.limits.defaults.max_order_quantity == 20  # the last good stays
     assert len(seen) == 2
-    assert not watched.healthy and "max_order_quantity" in watched.last_error
+    assert not watched.healthy
+    assert "max_order_quantity" in watched.last_error
     assert watched.failures == 1
     assert not watched.poll()  # the same bad version is refused once, not on every poll
     assert watched.failures == 1
@@ -98,7 +100,8 @@ def test_the_file_reloads_when_it_changes_and_a_bad_version_keeps_the_last_good(
     assert watched.limits.defaults.max_order_quantity == 20
     write(path, "[defaults]\nmax_order_quantity = 30\n", 4_000_000_000)
     assert watched.poll()
-    assert watched.healthy and watched.limits.defaults.max_order_quantity == 30
+    assert watched.healthy
+    assert watched.limits.defaults.max_order_quantity == 30
 
 
 def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
@@ -106,7 +109,7 @@ def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
     path.write_text("[defaults]\nmax_position = 'x'\n")
     with pytest.raises(LimitsFileError, match="max_position"):
         LimitsFile(path, lambda _: None).load()
-    with pytest.raises(LimitsFileError, match="unreadable|No such file"):
+    with pytest.raises(LimitsFileError, match=r"unreadable|No such file"):
         LimitsFile(tmp_path / "absent.toml", lambda _: None).load()
 
 
