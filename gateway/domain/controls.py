@@ -85,29 +85,33 @@ def flat(account: str, symbol: str, time: datetime) -> Position:
 def apply_fill(
     position: Position, side: Side, quantity: Decimal, notional: Decimal, time: datetime
 ) -> Position:
-    """Return ``position`` after ``quantity`` bought or sold for ``notional`` in total."""
-    sign = 1 if side is Side.BUY else -1
+    """Return ``position`` after ``quantity`` bought or sold for ``notional`` in total.
+
+    Runs once per fill: signs are applied by negation, never by multiplying
+    with an int (which builds a Decimal of it each time).
+    """
+    buy = side is Side.BUY
     held, cost, realized = position.quantity, position.cost, position.realized_pnl
-    if held == ZERO or (held > ZERO) == (sign > 0):
-        return Position(
-            position.account,
-            position.symbol,
-            held + sign * quantity,
-            cost + sign * notional,
-            realized,
-            time,
-        )
-    closing = min(quantity, abs(held))
+    if held == ZERO or (held > ZERO) is buy:  # opening or adding
+        if buy:
+            held, cost = held + quantity, cost + notional
+        else:
+            held, cost = held - quantity, cost - notional
+        return Position(position.account, position.symbol, held, cost, realized, time)
+    size = -held if buy else held
+    closing = quantity if quantity < size else size
     # Whole amounts stay exact; only a part of a position or fill is a quotient.
-    removed = cost if closing == abs(held) else cost * closing / abs(held)
+    removed = cost if closing == size else cost * closing / size
     part = notional if closing == quantity else notional * closing / quantity
-    realized += -sign * part - removed
-    held += sign * closing
+    # Closing a long sells (proceeds in, cost out); closing a short buys back.
+    realized += (-part - removed) if buy else (part - removed)
+    held = held + closing if buy else held - closing
     cost -= removed
     rest = quantity - closing
     if rest > ZERO:  # a flip: the remainder opens the other side at the fill's price
-        held += sign * rest
-        cost = sign * (notional - part)
+        held = rest if buy else -rest
+        opened = notional - part
+        cost = opened if buy else -opened
     elif held == ZERO:
         cost = ZERO
     return Position(position.account, position.symbol, held, cost, realized, time)

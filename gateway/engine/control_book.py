@@ -35,11 +35,7 @@ class ControlBook:
     def apply(self, event: ControlEvent, *, durable: bool = False) -> None:
         """Apply one control event (``durable``: replayed, already committed)."""
         if isinstance(event, PositionChanged):
-            position = event.position
-            key = (position.account, position.symbol)
-            if not durable and key not in self._positions_before:
-                self._positions_before[key] = self._positions.get(key)
-            self._positions[key] = position
+            self.put_position(event.position, durable=durable)
             return
         halt = event.halt
         scope = halt.scope_account
@@ -49,6 +45,13 @@ class ControlBook:
             self._halts.pop(scope, None)
         else:
             self._halts[scope] = halt
+
+    def put_position(self, position: Position, *, durable: bool = False) -> None:
+        """Set a position (from a ``PositionChanged``): the fill path's short cut."""
+        key = (position.account, position.symbol)
+        if not durable and key not in self._positions_before:
+            self._positions_before[key] = self._positions.get(key)
+        self._positions[key] = position
 
     def committed(self) -> None:
         """Everything applied so far is durable."""

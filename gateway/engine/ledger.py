@@ -28,6 +28,7 @@ from gateway.domain import (
 from gateway.domain.controls import (
     ControlEvent,
     PositionChanged,
+    PositionUpdate,
     apply_fill,
     control_update,
     flat,
@@ -115,7 +116,12 @@ class Ledger:
             after.fill_notional - before.fill_notional,
             time,
         )
-        self.emit_control(PositionChanged(after.order_id, moved, time))
+        # emit_control, spelled out: this runs for every fill.
+        self.sequence += 1
+        self._last_record = sequence = self.sequence
+        self.controls.put_position(moved)
+        update = PositionUpdate(sequence, moved, after.order_id, time)
+        self._pending.append(JournalRecord(PositionChanged(after.order_id, moved, time), update))
 
     def take_pending(self) -> list[JournalRecord]:
         """Hand over the records emitted since the last call, for one commit."""

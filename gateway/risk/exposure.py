@@ -17,30 +17,52 @@ ZERO = Decimal(0)
 class OpenExposure:
     """Open orders per account and working quantity per account, symbol and side."""
 
-    __slots__ = ("_counts", "_leaves")
+    __slots__ = ("_buys", "_counts", "_sells")
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
-        self._leaves: dict[tuple[str, str, Side], Decimal] = {}
+        # By side in two dicts: a tuple key holding the Side enum would hash it
+        # in Python on every event.
+        self._buys: dict[tuple[str, str], Decimal] = {}
+        self._sells: dict[tuple[str, str], Decimal] = {}
 
     def track(self, before: Order | None, after: Order) -> None:
-        """Account for one order's change from ``before`` (None: new) to ``after``."""
-        was_open = before is not None and not before.is_terminal
-        is_open = not after.is_terminal
-        if not was_open and not is_open:
-            return  # a late fill on a terminal order: nothing open moved
+        """Account for one order's change from ``before`` (None: new) to ``after``.
+
+        Runs for every event, live and replayed: most (acks, cancel requests)
+        move nothing, and leave after two identity tests and a comparison.
+        """
+        is_open = not after.status.is_terminal
+        if before is None:
+            if not is_open:
+                return
+            was_open, was_working = False, ZERO
+        else:
+            was_open = not before.status.is_terminal
+            if was_open is is_open and (
+                not is_open
+                or (
+                    before.filled_quantity == after.filled_quantity
+                    and before.spec.quantity == after.spec.quantity
+                )
+            ):
+                return  # nothing open moved (or a late fill on a terminal order)
+            was_working = before.spec.quantity - before.filled_quantity if was_open else ZERO
         spec = after.spec
         account = spec.account
-        if was_open != is_open:
+        if was_open is not is_open:
             self._counts[account] = self._counts.get(account, 0) + (1 if is_open else -1)
-        moved = after.leaves_quantity - (ZERO if before is None else before.leaves_quantity)
+        working = spec.quantity - after.filled_quantity if is_open else ZERO
+        moved = working - was_working
         if moved:
-            key = (account, spec.symbol, spec.side)
-            self._leaves[key] = self._leaves.get(key, ZERO) + moved
+            by_side = self._buys if spec.side is Side.BUY else self._sells
+            key = (account, spec.symbol)
+            by_side[key] = by_side.get(key, ZERO) + moved
 
     def open_orders(self, account: str) -> int:
         return self._counts.get(account, 0)
 
     def working(self, account: str, symbol: str, side: Side) -> Decimal:
         """Quantity still working in the account's open orders for ``symbol`` on ``side``."""
-        return self._leaves.get((account, symbol, side), ZERO)
+        by_side = self._buys if side is Side.BUY else self._sells
+        return by_side.get((account, symbol), ZERO)
