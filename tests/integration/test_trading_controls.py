@@ -25,7 +25,7 @@ from gateway.brokers.testing import RecordingBroker
 from gateway.domain import Fill
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
-from tests.support import error_reason, eventually, place_request, resting_buy
+from tests.support import change_sequence, error_reason, eventually, place_request, resting_buy
 
 ACCOUNT = "acct-1"
 
@@ -393,6 +393,23 @@ async def test_halts_and_positions_survive_a_restart(tmp_path: Path) -> None:
             refused = (await stub.PlaceOrder(place_request("after-restart"))).order
             assert refused.status == pb.ORDER_STATUS_REJECTED
             assert broker.submit_count(ACCOUNT, "after-restart") == 0
+            # Replayed from the SQLite journal: the position and the halt, in sequence.
+            last = gw.actor.last_sequence
+            kinds: list[str] = []
+            async with asyncio.timeout(10):
+                request = pb.SubscribeUpdatesRequest(after_sequence=0)
+                async for message in stub.SubscribeUpdates(request):
+                    sequence = change_sequence(message)
+                    if sequence is None:
+                        continue
+                    kinds.append(message.WhichOneof("event"))
+                    if message.HasField("position"):
+                        assert message.position.position == before
+                    if sequence >= last:
+                        break
+            assert kinds.count("position") == 1
+            assert kinds.count("trading_state") == 1
+            assert kinds.index("position") < kinds.index("trading_state")
     finally:
         await gw.stop(grace=0.5)
 
