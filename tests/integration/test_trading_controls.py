@@ -402,7 +402,7 @@ async def test_halts_and_positions_survive_a_restart(tmp_path: Path) -> None:
                     sequence = change_sequence(message)
                     if sequence is None:
                         continue
-                    kinds.append(message.WhichOneof("event"))
+                    kinds.append(str(message.WhichOneof("event")))
                     if message.HasField("position"):
                         assert message.position.position == before
                     if sequence >= last:
