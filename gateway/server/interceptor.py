@@ -182,7 +182,8 @@ class _Method:
         self.control_call = method.startswith(_CONTROL_PREFIX)
         self.service_call = self.control_call or method.startswith(_SERVICE_PREFIX)
         self.rule = RULES.get(method)
-        self.rate_limited = self.rule is not None and self.rule.write
+        # Order entry is rate-limited; an operator's halt never waits behind it.
+        self.rate_limited = self.rule is not None and self.rule.write and not self.rule.admin
         self.decode: Callable[[bytes], Any] | None = handler.request_deserializer
         message = getattr(getattr(self.decode, "__self__", None), "DESCRIPTOR", None)
         self.request_type = message.full_name if message is not None else "request"
