@@ -64,7 +64,7 @@ class LimitsFile:
         try:
             signature = self._stat()
         except LimitsFileError as exc:
-            signature = None
+            # Gone (or unreadable): said once, not on every poll, until it is back.
             if self._signature is not None or not self.last_error:
                 self._refuse(str(exc))
             self._signature = None
