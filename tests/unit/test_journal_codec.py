@@ -33,6 +33,7 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.domain.enums import RejectCode
 from gateway.journal import JournalRecord, codec
 from gateway.journal.codec import (
     FORMAT_VERSION,
@@ -378,3 +379,14 @@ def test_a_provisional_part_round_trips() -> None:
     stored = record(event, changes={"provisional": provisional, "broker_filled": Decimal(4)})
     assert decode_record(encode_record(stored)) == stored
     assert encode_record(stored) == codec.encode_record_reference(stored)
+
+
+def test_a_rejection_written_before_reject_codes_reads_with_none() -> None:
+    rejected = record(OrderRejected(OID, "no", T0, RejectCode.RISK_LIMIT))
+    document = json.loads(encode_record(rejected))
+    assert document["event"]["reject_code"] == "risk_limit"
+    assert decode_record(json.dumps(document).encode()) == rejected
+    del document["event"]["reject_code"]  # as format 2 wrote it
+    old = decode_record(json.dumps(document).encode())
+    assert isinstance(old.event, OrderRejected)
+    assert old.event.reject_code is None
