@@ -93,6 +93,16 @@ test-system-packages:
 			exit 1; \
 		fi; \
 	fi
+	@# PostgreSQL: tests/pg_server.py starts its own server for the journal tests.
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			tools/apt-install.sh postgresql; \
+		else \
+			echo "make test needs PostgreSQL for the journal tests;" \
+				"install it (Debian/Ubuntu: sudo apt-get install postgresql) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 # Every check runs as its own target, so `make -k lint` reports them all.
 lint: lint-ruff lint-format lint-mypy lint-buf lint-proto

@@ -26,6 +26,7 @@ from gateway.brokers import Broker
 from gateway.brokers.base import Reconnects
 from gateway.config import GatewayConfig
 from gateway.engine import OrderActor
+from gateway.ha.config import PostgresConfig
 from gateway.journal import Journal, JournalDamaged, JournalError, SqliteJournal
 from gateway.journal.datadir import DataDir, DataDirBusy
 from gateway.observability import (
@@ -74,6 +75,8 @@ class Gateway:
     ) -> None:
         self.config = config
         self.data_dir: DataDir | None = None
+        if journal is None and config.postgres is not None:
+            journal = _open_postgres(config.postgres)
         if journal is None:
             self.data_dir, journal = _open_data_dir(config)
         self.broker = broker or _default_broker(config)
@@ -339,3 +342,14 @@ def _open_data_dir(config: GatewayConfig) -> tuple[DataDir, Journal]:
     if journal.recovery is not None:
         log.warning("journal salvaged as asked (--salvage-journal): %s", journal.recovery)
     return data_dir, journal
+
+
+def _open_postgres(settings: PostgresConfig) -> Journal:
+    """Connect to the PostgreSQL journal, migrating its schema (``--journal``)."""
+    from gateway.journal.postgres import PostgresJournal
+
+    assert settings.url is not None
+    try:
+        return PostgresJournal.open(settings.url, shard=settings.shard)
+    except JournalError as exc:
+        raise StartupError(f"cannot open the journal: {exc}") from None

@@ -16,6 +16,7 @@ from gateway.brokers.alpaca import AlpacaConfig
 from gateway.brokers.faults import FaultConfig
 from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
+from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
 from gateway.service.config import ServiceConfig
 
@@ -128,6 +129,9 @@ class GatewayConfig:
 
     Errors, lost acks, rate limits, latency, duplicate and reordered reports,
     disconnects; see docs/faults.md."""
+
+    postgres: PostgresConfig | None = None
+    """The PostgreSQL journal and leadership (``--journal``); None: SQLite under data_dir."""
 
     def server_options(self) -> list[tuple[str, int]]:
         """Return the grpc.aio server channel options these settings mean."""

@@ -31,6 +31,7 @@ from gateway.cli.flag_values import (
 from gateway.cli.settings import ENV_PREFIX, Setting, add_settings, collect
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
+from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
 from gateway.security import TlsConfig
 from gateway.service.config import ServiceConfig
@@ -94,6 +95,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("data-dir", _G, "data_dir", Path, "DIR"),
     S("salvage-journal", _G, "salvage_journal", from_env=False),
     S("broker", _G, "broker", _broker_name, "NAME"),
+    # The PostgreSQL journal and leadership.
+    S("journal", PostgresConfig, "url", str, "URL"),
+    S("shard", PostgresConfig, "shard", str, "NAME"),
+    S("lease", PostgresConfig, "lease", positive_float, "SECONDS"),
     S("reflection", _G, "reflection"),
     S("shutdown-grace", _G, "shutdown_grace", non_negative_float, "SECONDS"),
     S("drain-delay", _G, "drain_delay", non_negative_float, "SECONDS"),
@@ -199,6 +204,7 @@ _TITLES: dict[type, str] = {
     TlsConfig: "TLS (--tls-cert and --tls-key together; --tls-client-ca for mTLS)",
     ServiceConfig: "update streams",
     EngineConfig: "the order actor",
+    PostgresConfig: "PostgreSQL journal and high availability (--journal)",
     SimConfig: "simulated broker (--broker simulated)",
     AlpacaConfig: "Alpaca (--broker alpaca)",
 }
@@ -237,6 +243,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         sim["symbols"] = {s: SymbolConfig(price=p) for s, p in prices.items()}
     if top.get("broker") == "alpaca":
         top["alpaca"] = _alpaca(values.get(AlpacaConfig, {}))
+    top["postgres"] = _postgres(values.get(PostgresConfig, {}))
     return GatewayConfig(
         **top,
         tls=_tls(values.get(TlsConfig, {})),
@@ -265,3 +272,12 @@ def _alpaca(given: dict[str, Any]) -> AlpacaConfig:
         return AlpacaConfig.from_env(credentials_file=credentials, **given)
     except OSError as exc:
         raise ValueError(f"cannot read Alpaca credentials: {exc}") from None
+
+
+def _postgres(given: dict[str, Any]) -> PostgresConfig | None:
+    """The PostgreSQL settings if --journal names a database; None: the SQLite journal."""
+    if given.get("url") is None:
+        if given:
+            raise ValueError(f"argument --{'/--'.join(sorted(given))}: needs --journal")
+        return None
+    return PostgresConfig(**given)
