@@ -34,6 +34,7 @@ SCENARIOS = (
     "fanout",
     "slow_broker",
     "recovery",
+    "journals",
 )
 
 
@@ -460,6 +461,14 @@ class Bench:
             time.sleep(1.0)  # let start-up work (reconciliation) settle
             measured = {"ready_seconds": ready, "rss_kib": processes.rss_kib(gateway.pid)}
             return measured | _recovered(gateway.log_path.read_text(errors="replace"))
+
+    # --------------------------------------------------------- PostgreSQL
+
+    def journals(self) -> None:
+        """PlaceOrder throughput with the PostgreSQL journal beside SQLite and echo."""
+        from bench import postgres
+
+        postgres.journals(self)
 
 
 _RECOVERED = re.compile(

@@ -18,7 +18,7 @@ from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
 from gateway.journal import MemoryJournal
 from gateway.service.config import ServiceConfig
-from tests.pg_server import PgServer, running_server
+from tests.pg_server import PgServer, server_or_skip
 
 if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
@@ -65,7 +65,7 @@ def stub(channel: grpc.aio.Channel) -> ExecutionServiceAsyncStub:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """A PostgreSQL server of the test session's own (tests/pg_server.py)."""
-    with running_server() as server:
+    with server_or_skip() as server:
         yield server
 
 

@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL server for the tests: initdb in a temporary directory.
 
-Started once per test session (``pg_server`` in tests/conftest.py), on a
+Started once per test session (``pg_server`` in tests/conftest.py) and by
+``make bench`` (bench/postgres.py), on a
 free loopback port, with its socket in its own directory; torn down after.
 Each test gets a database of its own (``PgServer.new_database``), so tests
 never see each other's journals.
@@ -8,7 +9,7 @@ never see each other's journals.
 PostgreSQL refuses to run as root; as root (CI) the server runs as the
 ``postgres`` user the Debian package creates. Under ``CI=true`` a missing
 server fails the tests that need it (``.ci/run`` installs it); elsewhere
-they skip, saying what to install.
+they skip, saying what to install (``server_or_skip``).
 """
 
 from __future__ import annotations
@@ -180,15 +181,16 @@ class PgServer:
         return "(no log)"
 
 
+class PostgresMissing(RuntimeError):
+    """No PostgreSQL server programs are installed."""
+
+
 @contextlib.contextmanager
 def running_server() -> Iterator[PgServer]:
-    """A fresh server for the duration of the block, or a skip/failure if none is installed."""
+    """A fresh server for the duration of the block (``make bench`` uses it too)."""
     bindir = find_bindir()
     if bindir is None:
-        message = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; .ci/run installs it", pytrace=False)
-        pytest.skip(message)
+        raise PostgresMissing("PostgreSQL is not installed (Debian: apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="gateway-pg-"))
     # The postgres user must reach its directory inside; nothing secret is kept here.
     os.chmod(root, 0o755)  # noqa: S103
@@ -200,3 +202,15 @@ def running_server() -> Iterator[PgServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def server_or_skip() -> Iterator[PgServer]:
+    """``running_server`` for a test: skipped if PostgreSQL is missing, failed under CI=true."""
+    if find_bindir() is None:
+        message = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; .ci/run installs it", pytrace=False)
+        pytest.skip(message)
+    with running_server() as server:
+        yield server

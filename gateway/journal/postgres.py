@@ -37,7 +37,7 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -188,6 +188,8 @@ class PostgresJournal:
         self._writer: threading.Thread | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-reader")
         self._read_conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._follow_conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._deposed = False
 
     @classmethod
     def open(cls, dsn: str, *, shard: str = "default", epoch: int | None = None) -> PostgresJournal:
@@ -292,12 +294,51 @@ class PostgresJournal:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._reader, self._close_reader)
         self._reader.shutdown(wait=False)
+        if self._follow_conn is not None:
+            self._follow_conn.close()
         writer = self._writer
         if writer is None:
             self._conn.close()
             return
         self._writes.put(None)  # behind every pending append: they commit first
         await asyncio.to_thread(writer.join)
+
+    # ------------------------------------------------------ leadership
+
+    def follow(self, after: int, limit: int = REPLAY_BATCH) -> list[StoredEvent]:
+        """The records another gateway committed after ``after`` (up to ``limit``). Blocking.
+
+        A standby's read: it advances ``last_sequence`` to the newest record
+        read, so that, once leader, this journal numbers on from there.
+        """
+        try:
+            if self._follow_conn is None or self._follow_conn.closed:
+                self._follow_conn = connect(self.dsn)
+            rows = self._follow_conn.execute(
+                f"{SELECT_ROWS} WHERE sequence > %s ORDER BY sequence LIMIT %s", (after, limit)
+            ).fetchall()
+        except psycopg.Error as exc:
+            if self._follow_conn is not None:
+                self._follow_conn.close()
+            raise JournalUnavailable(f"journal {self.name}: follow failed: {exc}") from None
+        records = []
+        for row in rows:
+            record = decode_row(_row(row), after)
+            after = record.sequence
+            records.append(record)
+        self._last_sequence = max(self._last_sequence, after)
+        return records
+
+    def lead(self, epoch: int) -> None:
+        """Write from now on only while the shard's lease holds ``epoch``."""
+        self.epoch = epoch
+        if self._follow_conn is not None:
+            self._follow_conn.close()
+            self._follow_conn = None
+
+    def depose(self) -> None:
+        """Refuse every later append (leadership is lost): nothing more may commit."""
+        self._deposed = True
 
     # --------------------------------------------------- the worker threads
 
@@ -312,6 +353,8 @@ class PostgresJournal:
         self._conn.close()
 
     def _write(self, records: Sequence[JournalRecord]) -> None:
+        if self._deposed:
+            raise Fenced(f"journal {self.name}: this gateway stepped down; nothing was committed")
         last = self._last_sequence
         sequences: list[int] = []
         order_ids: list[str] = []
@@ -386,17 +429,3 @@ class PostgresJournal:
 def _crc_at(conn: psycopg.Connection[tuple[Any, ...]], sequence: int) -> int | None:
     row = conn.execute("SELECT crc FROM journal_events WHERE sequence = %s", (sequence,)).fetchone()
     return int(row[0]) if row is not None else None
-
-
-def read_after(
-    conn: psycopg.Connection[tuple[Any, ...]], after: int, limit: int
-) -> Iterable[StoredEvent]:
-    """The stored events after ``after`` (up to ``limit``), for a follower. Blocking."""
-    rows = conn.execute(
-        f"{SELECT_ROWS} WHERE sequence > %s ORDER BY sequence LIMIT %s", (after, limit)
-    ).fetchall()
-    previous = after
-    for row in rows:
-        record = decode_row(_row(row), previous)
-        previous = record.sequence
-        yield record

@@ -32,7 +32,7 @@ from gateway.journal.postgres import (
 )
 from tests.conftest import gateway_test_config
 from tests.integration.test_sqlite_journal import make_records, stored
-from tests.pg_server import PgServer, running_server
+from tests.pg_server import PgServer, server_or_skip
 from tests.support import eventually, place_request, resting_buy
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password() -> None
 @pytest.fixture(scope="module")
 def own_server() -> object:
     """A server of this module's own: these tests stop and start it."""
-    with running_server() as server:
+    with server_or_skip() as server:
         yield server
 
 
@@ -266,6 +266,7 @@ async def run_gateway(tmp_path: Path, dsn: str) -> Gateway:
     config = dataclasses.replace(gateway_test_config(tmp_path), postgres=PostgresConfig(dsn))
     gateway = Gateway(config, broker=broker)
     await gateway.start()
+    await asyncio.wait_for(gateway.serving.wait(), 20)  # the lease is free: it leads at once
     return gateway
 
 
