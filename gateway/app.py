@@ -235,7 +235,7 @@ class Gateway:
         assert isinstance(journal, PostgresJournal)
         try:
             epoch = await leadership.acquire(self._catch_up)
-            journal.lead(epoch)  # every commit from now on is fenced by this epoch
+            await asyncio.to_thread(journal.lead, epoch)  # every commit is fenced by it
             # Whatever the old leader committed before the epoch moved is readable now;
             # anything later was refused by the fence.
             await self._catch_up()

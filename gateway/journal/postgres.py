@@ -330,11 +330,19 @@ class PostgresJournal:
         return records
 
     def lead(self, epoch: int) -> None:
-        """Write from now on only while the shard's lease holds ``epoch``."""
+        """Write from now on only while the shard's lease holds ``epoch``. Blocking.
+
+        The write connection is opened anew: the one opened at start has sat
+        idle while standing by, and may have died with a database restart.
+        """
+        if self._writer is not None:
+            raise RuntimeError("lead() is for a journal that has not written yet")
         self.epoch = epoch
         if self._follow_conn is not None:
             self._follow_conn.close()
             self._follow_conn = None
+        self._conn.close()
+        self._conn = connect(self.dsn)
 
     def depose(self) -> None:
         """Refuse every later append (leadership is lost): nothing more may commit."""
@@ -383,7 +391,7 @@ class PostgresJournal:
             params["shard"] = self.shard
             params["epoch"] = self.epoch
         try:
-            if self._conn.closed:
+            if self._conn.closed or self._conn.broken:
                 self._conn = connect(self.dsn)
             row = self._conn.execute(statement, params, prepare=True).fetchone()
         except psycopg.errors.UniqueViolation:
