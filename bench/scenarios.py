@@ -35,6 +35,7 @@ SCENARIOS = (
     "slow_broker",
     "recovery",
     "journals",
+    "takeover",
 )
 
 
@@ -469,6 +470,12 @@ class Bench:
         from bench import postgres
 
         postgres.journals(self)
+
+    def takeover(self) -> None:
+        """Time from kill -9 of the leader to the standby's SERVING."""
+        from bench import postgres
+
+        postgres.takeover(self)
 
 
 _RECOVERED = re.compile(
