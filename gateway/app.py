@@ -189,7 +189,7 @@ class Gateway:
             raise JournalNeedsSalvage(exc, config.data_dir) from None
         if config.tokens is not None:
             self._background.append(asyncio.create_task(self._reload_tokens(), name="tokens"))
-        self.health_reporter.update(ready=True)
+        self.health_reporter.update(ready=True, standing_by=False)
         await self.health_reporter.flush()
         self.metrics.serving.set(1)
         self.serving.set()
@@ -220,6 +220,8 @@ class Gateway:
         except JournalError as exc:
             raise StartupError(f"cannot recover from the journal: {exc}") from None
         assert self.leadership is not None
+        self.health_reporter.update(standing_by=True)
+        await self.health_reporter.flush()
         log.info(
             "standby of shard %r listening on %s (NOT_SERVING until it holds the lease)",
             self.leadership.settings.shard,

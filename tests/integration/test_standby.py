@@ -44,10 +44,10 @@ def venue() -> SimulatedBroker:
     return SimulatedBroker(SimConfig(seed=1, tick_interval=0.01))
 
 
-async def health(address: str) -> int:
+async def health(address: str, service: str = SERVICE_NAME) -> int:
     async with grpc.aio.insecure_channel(address) as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5
+            health_pb2.HealthCheckRequest(service=service), timeout=5
         )
         return int(reply.status)
 
@@ -64,6 +64,8 @@ async def test_a_standby_follows_refuses_and_takes_over_with_every_order(
     await standby.start()
     try:
         assert await health(standby.address) == health_pb2.HealthCheckResponse.NOT_SERVING
+        # Alive, though: a liveness probe on "" must not restart a standby.
+        assert await health(standby.address, "") == health_pb2.HealthCheckResponse.SERVING
         async with (
             grpc.aio.insecure_channel(leader.address) as to_leader,
             grpc.aio.insecure_channel(standby.address) as to_standby,
