@@ -105,19 +105,31 @@ class Leadership:
                 log.debug("standby: cannot follow the journal yet: %s", exc)
 
     async def keep(self, step_down: Callable[[str], None]) -> None:
-        """Renew the lease until it is lost; then call ``step_down(reason)`` once and return."""
+        """Renew the lease until it is lost; then call ``step_down(reason)`` once and return.
+
+        The deadline (``step_down_after`` past the start of the last good
+        renewal) is watched on its own: a renewal still waiting for the
+        server is abandoned at the deadline, so the leader never runs past
+        it unrenewed, however slow the database.
+        """
         epoch = self.epoch
         assert epoch is not None
         interval = self.settings.renew_interval
         limit = self.settings.step_down_after
+        next_try = self._renewed_at + interval
         while True:
-            await asyncio.sleep(interval)
-            if self._clock() - self._renewed_at > limit:
+            now = self._clock()
+            deadline = self._renewed_at + limit
+            if now >= deadline:
                 self._lose(step_down, f"lease not renewed for {limit:.1f}s")
                 return
-            started = self._clock()
+            if now < next_try:
+                await asyncio.sleep(min(next_try, deadline) - now)
+                continue
+            next_try = now + interval
             try:
-                kept = await asyncio.wait_for(asyncio.to_thread(self.lease.renew, epoch), interval)
+                renewal = asyncio.to_thread(self.lease.renew, epoch)
+                kept = await asyncio.wait_for(renewal, deadline - now)
             except (JournalUnavailable, TimeoutError) as exc:
                 shard = self.settings.shard
                 log.warning("lease of shard %r not renewed: %s", shard, exc or "timeout")
@@ -125,7 +137,8 @@ class Leadership:
             if not kept:
                 self._lose(step_down, f"the lease moved past epoch {epoch}")
                 return
-            self._renewed_at = started
+            # The server extended the lease from its commit, after ``now``.
+            self._renewed_at = now
 
     def release(self) -> None:
         """Hand the lease over now (a clean stop); blocking. Nothing if not held."""

@@ -126,10 +126,10 @@ def redact(dsn: str) -> str:
 
 def connect(dsn: str, **overrides: Any) -> psycopg.Connection[tuple[Any, ...]]:
     """Open an autocommit connection with the journal's timeouts (the DSN's own win)."""
-    given = conninfo.conninfo_to_dict(dsn)
-    options = {k: v for k, v in CONNECT_DEFAULTS.items() if k not in given}
-    options.update(overrides)
     try:
+        given = conninfo.conninfo_to_dict(dsn)
+        options = {k: v for k, v in CONNECT_DEFAULTS.items() if k not in given}
+        options.update(overrides)
         return psycopg.connect(dsn, autocommit=True, **options)
     except psycopg.Error as exc:
         raise JournalUnavailable(f"cannot connect to {redact(dsn)}: {exc}") from None

@@ -205,6 +205,37 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password() -> None
     assert redact("not a url at all =") == "(unparsable journal URL)"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://[unclosed/journal",
+        "postgresql://gw@127.0.0.1:1/journal?no_such_option=1",
+        "postgresql://gw@127.0.0.1:notaport/journal",
+    ],
+)
+def test_a_bad_journal_url_stops_the_start_with_one_line(url: str, tmp_path: Path) -> None:
+    config = dataclasses.replace(gateway_test_config(tmp_path), postgres=PostgresConfig(url))
+    with pytest.raises(StartupError, match="cannot open the journal: cannot connect to"):
+        Gateway(config)
+
+
+async def test_a_damaged_record_stops_the_start_and_changes_nothing(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    journal = PostgresJournal.open(pg_dsn)
+    await journal.append(make_records(1, 10))
+    await journal.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE journal_events SET crc = crc + 1 WHERE sequence = 6")
+    before = tables(pg_dsn)
+    config = dataclasses.replace(gateway_test_config(tmp_path), postgres=PostgresConfig(pg_dsn))
+    gateway = Gateway(config, broker=SimulatedBroker(SimConfig(seed=1)))
+    with pytest.raises(StartupError, match="sequence 6: checksum mismatch"):
+        await gateway.start()
+    await gateway.stop()
+    assert tables(pg_dsn) == before
+
+
 @pytest.fixture(scope="module")
 def own_server() -> object:
     """A server of this module's own: these tests stop and start it."""
