@@ -275,6 +275,8 @@ $(CLIENTS_SETUP_STAMP):
 lint: lint-deploy lint-alerts
 
 DEPLOY_MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+# The HA variant on PostgreSQL (two replicas per shard): checked the same way.
+DEPLOY_MANIFESTS += $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes-ha/*.yaml))
 
 lint-deploy: setup
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(DEPLOY_MANIFESTS)
