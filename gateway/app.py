@@ -313,6 +313,9 @@ class Gateway:
                 grace,
             )
         await self.actor.stop()  # streams end UNAVAILABLE (last sequence); journal closed
+        if self.leadership is not None:
+            # Nothing more can commit: hand the lease to a standby now, not after it expires.
+            await asyncio.to_thread(self.leadership.release)
         self.health.close_watches()  # or an open Watch holds server.stop for all its grace
         if self._server is not None:
             await self._server.stop(max(0.0, deadline - loop.time()))
@@ -327,8 +330,6 @@ class Gateway:
             await asyncio.to_thread(tracing.shutdown)  # flushes the exporter: blocking I/O
         if self.data_dir is not None:
             self.data_dir.release()
-        if self.leadership is not None:
-            await asyncio.to_thread(self.leadership.release)
 
     async def _reload_tokens(self) -> None:
         """Pick up changes to the token file (e.g. a rotated Kubernetes Secret)."""

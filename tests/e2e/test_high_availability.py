@@ -8,6 +8,9 @@
   subscriber that resumes on each new leader sees every update once.
 - Stop PostgreSQL under load: both gateways refuse orders UNAVAILABLE and
   lose nothing; when it is back, trading resumes.
+- A rolling restart of both replicas under load (a new pod first, then the
+  old one drained): no PlaceOrder fails once the client's retries of
+  UNAVAILABLE are counted, and nothing reaches the venue twice.
 """
 
 from __future__ import annotations
@@ -360,3 +363,78 @@ async def test_postgresql_stopped_under_load_refuses_then_resumes(own_server: Pg
         for service in (first, second):
             if service is not None and service.process.poll() is None:
                 service.kill()
+
+
+# ------------------------------------------------------- a rolling restart
+
+
+class RetryingClient:
+    """A client that retries UNAVAILABLE on every gateway it knows, as a mesh would."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.channels: dict[str, grpc.aio.Channel] = {}
+        self.retries = 0
+
+    def stub(self, address: str) -> ExecutionServiceAsyncStub:
+        if address not in self.channels:
+            self.channels[address] = grpc.aio.insecure_channel(address)
+        return pb_grpc.ExecutionServiceStub(self.channels[address])
+
+    async def place(self, ledger: Ledger, coid: str) -> None:
+        for _ in range(400):  # bounded: about 20 s of retries
+            for service in list(self.cluster.processes):
+                if service.process.poll() is not None:
+                    continue
+                try:
+                    await place(self.stub(service.address), ledger, coid)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                        raise
+                    self.retries += 1
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{coid}: no gateway took it")
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+
+
+async def test_a_rolling_restart_under_load_fails_no_call_and_repeats_nothing(
+    pg_dsn: str, venue: Service
+) -> None:
+    cluster = Cluster(pg_dsn, venue)
+    client = RetryingClient(cluster)
+    ledger = Ledger()
+    rolled = asyncio.Event()
+
+    async def worker(name: str) -> None:
+        for i in range(300):  # bounded; ends soon after the rollout
+            coid = f"{name}-{i}"
+            ledger.requests[coid] = resting_buy(coid, account=ACCOUNT)
+            await client.place(ledger, coid)
+            if rolled.is_set() and i >= 12:
+                return
+            await asyncio.sleep(0.03)
+
+    try:
+        cluster.add()
+        await cluster.leader(within=20)
+        cluster.add()
+        workers = [asyncio.ensure_future(worker(f"roll{w}")) for w in range(3)]
+        for _ in range(2):  # replace both pods, one at a time, as a Deployment does
+            old = await cluster.leader(within=LEASE + 10)
+            cluster.add()  # the new pod starts (a standby) before an old one goes
+            assert await asyncio.to_thread(old.stop) == 0, old.log()  # drain, release
+            await cluster.leader(within=LEASE + 10)
+        rolled.set()
+        await asyncio.wait_for(asyncio.gather(*workers), 60)
+        leader = await cluster.leader(within=LEASE + 10)
+        async with grpc.aio.insecure_channel(leader.address) as channel:
+            await check_agreement(pb_grpc.ExecutionServiceStub(channel), venue, ledger)
+    finally:
+        await client.close()
+        cluster.close()
+    assert not ledger.unacked, "a PlaceOrder failed for good"
+    assert len(ledger.acked) >= 3 * 13
