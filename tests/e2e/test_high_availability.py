@@ -398,7 +398,7 @@ class RetryingClient:
 
     async def close(self) -> None:
         for channel in self.channels.values():
-            await channel.close()
+            await channel.close(None)
 
 
 async def test_a_rolling_restart_under_load_fails_no_call_and_repeats_nothing(
