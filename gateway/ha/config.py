@@ -31,8 +31,10 @@ class PostgresConfig:
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
             raise ValueError("--journal: a postgresql:// URL")
-        if not self.shard or not self.shard.replace("-", "").replace("_", "").isalnum():
-            raise ValueError(f"--shard: letters, digits, - and _ only, not {self.shard!r}")
+        # It names a LISTEN channel too: PostgreSQL identifiers end at 63 bytes.
+        plain = self.shard.replace("-", "").replace("_", "")
+        if not plain.isascii() or not plain.isalnum() or len(self.shard) > 40:
+            raise ValueError(f"--shard: 1 to 40 letters, digits, - and _ only, not {self.shard!r}")
         if not self.lease >= 1.0:
             raise ValueError(f"--lease: at least 1 second, not {self.lease}")
 

@@ -245,8 +245,9 @@ class PostgresJournal:
     ) -> int:
         """Store the table as of durable ``sequence``; return its size. Blocking.
 
-        An older checkpoint never replaces a newer one (a deposed leader's
-        late write is ignored): the row only moves forward.
+        An older checkpoint never replaces a newer one: the row only moves
+        forward. Not fenced: a deposed leader's checkpoint is still the true
+        table as of a sequence it committed, the same for every gateway.
         """
         with connect(self.dsn) as conn:
             anchor = _crc_at(conn, sequence)

@@ -286,6 +286,8 @@ def test_the_journal_flags() -> None:
         (["--shard", "east"], "needs --journal"),
         (["--journal", "mysql://x"], "a postgresql:// URL"),
         (["--journal", "postgresql://x", "--shard", "a b"], "letters, digits"),
+        (["--journal", "postgresql://x", "--shard", ""], "letters, digits"),
+        (["--journal", "postgresql://x", "--shard", "x" * 41], "1 to 40"),
         (["--journal", "postgresql://x", "--lease", "0.5"], "at least 1 second"),
     ):
         with pytest.raises(ValueError, match=problem):

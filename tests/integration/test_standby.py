@@ -40,6 +40,15 @@ def make_gateway(tmp_path: Path, dsn: str, name: str, broker: SimulatedBroker) -
     return Gateway(config, broker=broker)
 
 
+def current_lease(dsn: str) -> tuple[int, str] | None:
+    """(epoch, holder) of the default shard's lease row."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT epoch, holder FROM gateway_leases WHERE shard = 'default'"
+        ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def venue() -> SimulatedBroker:
     return SimulatedBroker(SimConfig(seed=1, tick_interval=0.01))
 
@@ -138,9 +147,7 @@ async def test_a_leader_whose_lease_moves_on_steps_down(pg_dsn: str, tmp_path: P
     finally:
         await leader.stop()
     # It stepped down: it does not release a lease that is no longer its own.
-    assert Lease(pg_dsn, "default", LEASE).current() is not None
-    with psycopg.connect(pg_dsn) as conn:
-        assert conn.execute("SELECT holder FROM gateway_leases").fetchone() == ("other",)
+    assert current_lease(pg_dsn) == (2, "other")
 
 
 async def test_the_lease_is_taken_once_and_renewed_only_by_its_epoch(pg_dsn: str) -> None:
@@ -171,3 +178,25 @@ async def test_the_lease_is_taken_once_and_renewed_only_by_its_epoch(pg_dsn: str
     finally:
         for lease in (first, second, other_shard):
             lease.close()
+
+
+async def test_a_standby_stops_cleanly_and_leaves_the_leader_its_lease(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    leader = make_gateway(tmp_path, pg_dsn, "a", venue())
+    await leader.start()
+    await asyncio.wait_for(leader.serving.wait(), 10)
+    standby = make_gateway(tmp_path, pg_dsn, "b", venue())
+    await standby.start()
+    try:
+        assert leader.leadership is not None
+        assert current_lease(pg_dsn) == (1, leader.leadership.holder)
+        await asyncio.wait_for(standby.stop(), 10)
+        assert not standby.serving.is_set()
+        assert current_lease(pg_dsn) == (1, leader.leadership.holder)
+        async with grpc.aio.insecure_channel(leader.address) as channel:
+            stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(channel)
+            await stub.PlaceOrder(resting_buy("still-leading"))
+    finally:
+        await standby.stop()
+        await leader.stop()
