@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -375,6 +376,16 @@ class RetryingClient:
         self.cluster = cluster
         self.channels: dict[str, grpc.aio.Channel] = {}
         self.retries = 0
+        self.cut_by_exit = 0
+
+    @staticmethod
+    async def _exited(service: Service) -> bool:
+        """Whether ``service`` is exiting: it has ended within a few seconds."""
+        try:
+            await asyncio.to_thread(service.process.wait, 10)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def stub(self, address: str) -> ExecutionServiceAsyncStub:
         if address not in self.channels:
@@ -390,7 +401,12 @@ class RetryingClient:
                     await place(self.stub(service.address), ledger, coid)
                     return
                 except grpc.aio.AioRpcError as exc:
-                    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    if exc.code() == grpc.StatusCode.CANCELLED and await self._exited(service):
+                        # The call was cut by its server's exit (a drain that ran out
+                        # of grace under load): its outcome is unknown, and retrying
+                        # the same client_order_id is safe.
+                        self.cut_by_exit += 1
+                    elif exc.code() != grpc.StatusCode.UNAVAILABLE:
                         raise
                     self.retries += 1
             await asyncio.sleep(0.05)
