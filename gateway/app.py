@@ -314,8 +314,12 @@ class Gateway:
             )
         await self.actor.stop()  # streams end UNAVAILABLE (last sequence); journal closed
         if self.leadership is not None:
-            # Nothing more can commit: hand the lease to a standby now, not after it expires.
-            await asyncio.to_thread(self.leadership.release)
+            # Nothing more can commit: hand the lease to a standby now, not after it
+            # expires. Bounded: a database that does not answer must not eat the grace.
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self.leadership.release), 2.0)
+            except TimeoutError:
+                log.warning("lease not released in time; a standby waits for it to expire")
         self.health.close_watches()  # or an open Watch holds server.stop for all its grace
         if self._server is not None:
             await self._server.stop(max(0.0, deadline - loop.time()))
