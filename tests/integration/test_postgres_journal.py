@@ -77,6 +77,29 @@ async def test_a_new_database_gets_the_current_schema_once(pg_dsn: str) -> None:
     assert tables(pg_dsn)["gateway_schema"] == 1
 
 
+async def test_a_later_migration_is_applied_once_to_an_older_database(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = PostgresJournal.open(pg_dsn)
+    await journal.append(make_records(1, 4))
+    await journal.close()
+    later = (pg_schema.SCHEMA_VERSION + 1, "ALTER TABLE journal_events ADD COLUMN note text;")
+    monkeypatch.setattr(pg_schema, "MIGRATIONS", (*pg_schema.MIGRATIONS, later))
+    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", later[0])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert pg_schema.migrate(conn) == later[0] - 1  # found the older version
+        assert pg_schema.migrate(conn) == later[0]  # and the second start finds it done
+        assert conn.execute("SELECT version FROM gateway_schema").fetchall() == [(later[0],)]
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'journal_events' ORDER BY ordinal_position"
+        ).fetchall()
+    assert [c for (c,) in columns] == ["sequence", "order_id", "body", "crc", "note"]
+    reopened = PostgresJournal.open(pg_dsn)  # the records are untouched
+    assert list(reopened.replay()) == stored(make_records(1, 4))
+    await reopened.close()
+
+
 def test_gateways_starting_together_migrate_once(pg_dsn: str) -> None:
     errors: list[BaseException] = []
     found: list[int] = []
