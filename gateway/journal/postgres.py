@@ -104,6 +104,10 @@ class JournalUnavailable(JournalError):
     """The journal database cannot be reached (or answered with an error)."""
 
 
+class ShardMismatch(JournalError):
+    """The database holds another shard's journal."""
+
+
 class Fenced(JournalError):
     """The shard's lease moved on: this writer is deposed and committed nothing."""
 
@@ -175,6 +179,16 @@ class PostgresJournal:
         self._conn = connect(dsn)
         try:
             pg_schema.migrate(self._conn)
+            # One journal per shard: two shards' sequences in one table would collide.
+            other = self._conn.execute(
+                "SELECT shard FROM gateway_leases WHERE shard <> %s LIMIT 1", (shard,)
+            ).fetchone()
+            if other is not None:
+                raise ShardMismatch(
+                    f"journal {self.name} holds the journal of shard {other[0]!r}, not "
+                    f"{shard!r}: each shard needs a database (or a schema, with "
+                    "?options=-csearch_path%3D<schema> in the URL) of its own"
+                )
             found = self._conn.execute("SELECT coalesce(max(sequence), 0) FROM journal_events")
             self._last_sequence = int(found.fetchone()[0])  # type: ignore[index]
         except psycopg.Error as exc:

@@ -28,6 +28,7 @@ from gateway.journal.postgres import (
     Fenced,
     JournalUnavailable,
     PostgresJournal,
+    ShardMismatch,
     redact,
 )
 from tests.conftest import gateway_test_config
@@ -140,6 +141,27 @@ async def test_a_gateway_refuses_to_start_on_a_newer_schema(pg_dsn: str, tmp_pat
     config = dataclasses.replace(gateway_test_config(tmp_path), postgres=PostgresConfig(pg_dsn))
     with pytest.raises(StartupError, match="schema is version 999"):
         Gateway(config)
+
+
+async def test_a_database_serves_one_shard_and_a_schema_makes_another(pg_dsn: str) -> None:
+    from gateway.ha.lease import Lease
+
+    await PostgresJournal.open(pg_dsn, shard="east").close()
+    east = Lease(pg_dsn, "east", 5.0)
+    assert east.try_acquire() == 1
+    east.close()
+    with pytest.raises(ShardMismatch, match="holds the journal of shard 'east', not 'west'"):
+        PostgresJournal.open(pg_dsn, shard="west")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA shard_west")
+    west_dsn = f"{pg_dsn}?options=-csearch_path%3Dshard_west"
+    west = PostgresJournal.open(west_dsn, shard="west")
+    await west.append(make_records(1, 3))
+    await west.close()
+    assert tables(pg_dsn)["journal_events"] == 0  # east's own table, untouched
+    with psycopg.connect(pg_dsn) as conn:
+        count = conn.execute("SELECT count(*) FROM shard_west.journal_events").fetchone()
+    assert count == (3,)
 
 
 # -------------------------------------------------------------- fencing
