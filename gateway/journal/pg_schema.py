@@ -66,12 +66,7 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> int:
         if len(rows) > 1:
             raise CorruptRecord(f"gateway_schema holds {len(rows)} rows; expected one")
         found = int(str(rows[0][0])) if rows else 0
-        if found > SCHEMA_VERSION:
-            raise IncompatibleJournal(
-                f"the journal database's schema is version {found}, written by a newer "
-                f"gateway; this one knows up to version {SCHEMA_VERSION}. Run the newer "
-                "version, or point --journal at another database."
-            )
+        check_version(found)
         for version, statements in MIGRATIONS:
             if version > found:
                 conn.execute(statements.encode())
@@ -80,3 +75,13 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> int:
         elif found < SCHEMA_VERSION:
             conn.execute("UPDATE gateway_schema SET version = %s", (SCHEMA_VERSION,))
     return found
+
+
+def check_version(found: int) -> None:
+    """Raise ``IncompatibleJournal`` if ``found`` is newer than this code knows."""
+    if found > SCHEMA_VERSION:
+        raise IncompatibleJournal(
+            f"the journal database's schema is version {found}, written by a newer "
+            f"gateway; this one knows up to version {SCHEMA_VERSION}. Run the newer "
+            "version, or point --journal at another database."
+        )

@@ -452,3 +452,51 @@ class PostgresJournal:
 def _crc_at(conn: psycopg.Connection[tuple[Any, ...]], sequence: int) -> int | None:
     row = conn.execute("SELECT crc FROM journal_events WHERE sequence = %s", (sequence,)).fetchone()
     return int(row[0]) if row is not None else None
+
+
+def iter_records(
+    dsn: str,
+    *,
+    order_id: str | None = None,
+    from_sequence: int | None = None,
+    to_sequence: int | None = None,
+) -> Iterator[JournalRecord]:
+    """Yield a PostgreSQL journal's records for ``order_id`` and/or in [from, to], in order.
+
+    ``gateway journal show --journal URL``: a read-only transaction, safe
+    while the gateway runs; nothing is migrated or changed. Raise
+    ``IncompatibleJournal`` for a newer schema, ``JournalUnavailable`` if
+    the database cannot be read.
+    """
+    conditions: list[str] = ["TRUE"]
+    args: list[object] = []
+    if order_id is not None:
+        conditions.append("order_id = %s")
+        args.append(order_id)
+    if from_sequence is not None:
+        conditions.append("sequence >= %s")
+        args.append(from_sequence)
+    if to_sequence is not None:
+        conditions.append("sequence <= %s")
+        args.append(to_sequence)
+    where = " AND ".join(conditions)
+    name = redact(dsn)
+    try:
+        with connect(dsn) as conn, connect(dsn) as folding, conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            version = conn.execute("SELECT to_regclass('gateway_schema') IS NOT NULL").fetchone()
+            if not version or not version[0]:
+                return  # never written
+            found = conn.execute("SELECT max(version) FROM gateway_schema").fetchone()
+            if found is not None and found[0] is not None:
+                pg_schema.check_version(int(found[0]))
+            cursor = conn.cursor(name="journal_show")
+            cursor.execute(f"{SELECT_ROWS} WHERE {where} ORDER BY sequence", args)
+            folder = _PgFolder(folding)
+            previous = 0
+            for row in cursor:
+                stored = decode_row(_row(row), previous)
+                previous = stored.sequence
+                yield folder.record(stored)
+    except psycopg.Error as exc:
+        raise JournalUnavailable(f"journal {name}: {exc}") from None

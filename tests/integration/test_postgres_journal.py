@@ -312,6 +312,42 @@ async def test_a_stopped_server_fails_appends_at_once_and_loses_nothing(
     await reopened.close()
 
 
+# ------------------------------------------------------------- inspecting
+
+
+async def test_journal_show_reads_postgresql_as_it_reads_sqlite(
+    pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import journal as journal_cli
+    from gateway.journal import SqliteJournal
+
+    records = make_records(1, 40)
+    on_postgres = PostgresJournal.open(pg_dsn)
+    on_sqlite = SqliteJournal.open(tmp_path / "data" / "journal.db")
+    for journal in (on_postgres, on_sqlite):
+        await journal.append(records[:25])
+        await journal.append(records[25:])
+        await journal.close()
+    before = tables(pg_dsn)
+    for selection in (
+        ["--order-id", "order-3"],
+        ["--from", "7", "--to", "19", "--format", "jsonl"],
+        ["--account", "acct-1", "--client-order-id", "c-order-2"],
+    ):
+        assert journal_cli.main(["show", "--journal", pg_dsn, *selection]) == 0
+        shown = capsys.readouterr().out
+        assert journal_cli.main(["show", "--data-dir", str(tmp_path / "data"), *selection]) == 0
+        assert shown == capsys.readouterr().out
+        assert len(shown.splitlines()) > 1
+    assert tables(pg_dsn) == before  # read-only
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE gateway_schema SET version = 99")
+    assert journal_cli.main(["show", "--journal", pg_dsn]) == 1
+    assert "written by a newer gateway" in capsys.readouterr().err
+    assert journal_cli.main(["show", "--journal", "postgresql://gw@127.0.0.1:1/x"]) == 1
+    assert "cannot connect to" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------- a gateway
 
 
