@@ -243,6 +243,7 @@ class Gateway:
             await self._catch_up()
             # The actor's start reconciles open orders with the broker, as after a crash.
             await self._serve(recovered=True)
+            self.metrics.lease_epoch.set(epoch)
             self._background.append(
                 asyncio.create_task(leadership.keep(self._step_down), name="lease")
             )
@@ -269,6 +270,7 @@ class Gateway:
         if isinstance(journal, PostgresJournal):
             journal.depose()
         self.metrics.serving.set(0)
+        self.metrics.lease_epoch.set(0)
         self.health_reporter.update(ready=False)
         self.actor.halt(LeadershipLost(reason))
 

@@ -85,6 +85,8 @@ async def test_a_standby_follows_refuses_and_takes_over_with_every_order(
                 await pb_grpc.ExecutionServiceStub(to_standby).PlaceOrder(resting_buy("ha-x"))
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             assert error_reason(refused.value) == "GATEWAY_NOT_SERVING"
+            assert standby.metrics.registry.get_sample_value("gateway_lease_epoch") == 0
+            assert leader.metrics.registry.get_sample_value("gateway_lease_epoch") == 1
             # The standby's table follows the leader's journal (LISTEN/NOTIFY).
             await eventually(
                 lambda: standby.actor.last_sequence,
@@ -95,6 +97,7 @@ async def test_a_standby_follows_refuses_and_takes_over_with_every_order(
         await leader.stop()  # a clean stop releases the lease: no wait for it to expire
         await asyncio.wait_for(standby.serving.wait(), LEASE + 5)
         assert await health(standby.address) == health_pb2.HealthCheckResponse.SERVING
+        assert standby.metrics.registry.get_sample_value("gateway_lease_epoch") == 2
         async with grpc.aio.insecure_channel(standby.address) as channel:
             stub = pb_grpc.ExecutionServiceStub(channel)
             for order in placed:
@@ -136,6 +139,7 @@ async def test_a_leader_whose_lease_moves_on_steps_down(pg_dsn: str, tmp_path: P
                 )
             failure = await asyncio.wait_for(leader.actor.wait_failed(), LEASE * 2)
             assert isinstance(failure, LeadershipLost)
+            assert leader.metrics.registry.get_sample_value("gateway_lease_epoch") == 0
             assert "moved past epoch" in str(failure)
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.PlaceOrder(resting_buy("after"))
