@@ -254,6 +254,7 @@ class OrderActor:
         log.critical("the actor stops: %s", error)
         self._running = False
         self.failure = error
+        self._refuse_queued(Unavailable(f"{error}; retry shortly", reason="GATEWAY_NOT_SERVING"))
         self._failed.set()
 
     @property
@@ -570,7 +571,19 @@ class OrderActor:
         for future, _ in replies:
             if not future.done():
                 future.set_exception(unavailable)
+        self._refuse_queued(unavailable)
         self._failed.set()
+
+    def _refuse_queued(self, error: Unavailable) -> None:
+        """Answer the commands still queued, now: the loop that would have taken them is gone.
+
+        Otherwise they would wait for the gateway's stop (after the drain's
+        grace), and their callers would see their deadline pass instead.
+        """
+        for message in self._mailbox.drain_commands():
+            reply = getattr(message, "reply", None)
+            if reply is not None and not reply.done():
+                reply.set_exception(error)
 
     async def wait_failed(self) -> BaseException:
         """Return once the actor has failed for good (it never returns otherwise)."""

@@ -326,6 +326,8 @@ async def test_postgresql_stopped_under_load_refuses_then_resumes(own_server: Pg
     first = start_gateway(dsn)
     second: Service | None = None
     ledger = Ledger()
+    outcomes: Counter[str] = Counter()
+    done = asyncio.Event()
     try:
         await until_serving(first, 20)
         second = start_gateway(dsn)
@@ -334,36 +336,56 @@ async def test_postgresql_stopped_under_load_refuses_then_resumes(own_server: Pg
             grpc.aio.insecure_channel(second.address) as to_second,
         ):
             stubs = [pb_grpc.ExecutionServiceStub(c) for c in (to_first, to_second)]
-            for i in range(20):
-                ledger.requests[f"s-{i}"] = resting_buy(f"s-{i}")
-                await place(stubs[0], ledger, f"s-{i}")
+
+            async def load(worker: int) -> None:
+                # Alternating between the two, as a client behind a mesh might.
+                for i in range(5_000):  # bounded; stopped by ``done`` long before
+                    if done.is_set():
+                        return
+                    coid = f"load{worker}-{i}"
+                    ledger.requests[coid] = resting_buy(coid)
+                    try:
+                        await place(stubs[i % 2], ledger, coid)
+                        outcomes["OK"] += 1
+                    except grpc.aio.AioRpcError as exc:
+                        outcomes[exc.code().name] += 1
+                    await asyncio.sleep(0.01)
+
+            workers = [asyncio.ensure_future(load(w)) for w in range(3)]
+            await eventually(lambda: outcomes["OK"], lambda n: n >= 20, what="load flowing")
             await asyncio.to_thread(own_server.stop)
-            # Both refuse: the leader cannot commit (then exits to be restarted),
-            # the standby is not serving.
-            for i, stub in enumerate(stubs * 2):
-                coid = f"down-{i}"
-                ledger.requests[coid] = resting_buy(coid)
-                with pytest.raises(grpc.aio.AioRpcError) as refused:
-                    await place(stub, ledger, coid)
-                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
-            await asyncio.sleep(LEASE)  # the old lease runs out while the database is away
-            await asyncio.to_thread(own_server.start)
-            # Trading resumes: on the standby, which takes the lease now (the old
-            # leader exited; a supervisor would restart it as a standby).
+            refused_before = outcomes["UNAVAILABLE"]
+            await eventually(
+                lambda: outcomes["UNAVAILABLE"],
+                lambda n: n >= refused_before + 20,
+                what="refusals while the database is away",
+            )
+            # The leader could not commit: it exited, to be restarted as a standby.
             assert await asyncio.to_thread(first.process.wait, 15) == 1
+            ok_while_down = outcomes["OK"]
+            await asyncio.to_thread(own_server.start)
+            # Trading resumes on the standby, which takes the lease now.
             await until_serving(second, LEASE + 10)
-            for coid in ledger.unacked:
+            await eventually(
+                lambda: outcomes["OK"], lambda n: n >= ok_while_down + 20, what="trading again"
+            )
+            done.set()
+            await asyncio.wait_for(asyncio.gather(*workers), 30)
+            assert set(outcomes) <= {"OK", "UNAVAILABLE"}, outcomes
+            for coid in ledger.unacked:  # the refused ones, retried: each placed once
                 await place(stubs[1], ledger, coid)
-            await place(stubs[1], ledger, "down-0")
             for coid, order_id in ledger.acked.items():
                 found = await stubs[1].GetOrderStatus(
                     pb.GetOrderStatusRequest(account="acct-1", client_order_id=coid)
                 )
                 assert found.order.order_id == order_id, f"acknowledged {coid} lost"
     finally:
+        done.set()
         for service in (first, second):
             if service is not None and service.process.poll() is None:
                 service.kill()
+    rows = journal_rows(dsn)
+    assert [s for s, _ in rows] == list(range(1, len(rows) + 1))
 
 
 # ------------------------------------------------------- a rolling restart
