@@ -5,6 +5,8 @@ from gateway.brokers.base import (
     BrokerOrderState,
     BulkOrderStates,
     ExecutionReport,
+    ReplaceAck,
+    Replaces,
     ReportKind,
     SubmitAck,
 )
@@ -28,6 +30,8 @@ __all__ = [
     "BrokerUnavailable",
     "BulkOrderStates",
     "ExecutionReport",
+    "ReplaceAck",
+    "Replaces",
     "ReportKind",
     "SubmitAck",
 ]

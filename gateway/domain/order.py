@@ -11,7 +11,7 @@ from decimal import Decimal
 import msgspec
 
 from gateway.domain.decimals import AVERAGE_PRICE_QUANTUM, average_price
-from gateway.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from gateway.domain.enums import OrderStatus, OrderType, RejectCode, Side, TimeInForce
 
 __all__ = [
     "AVERAGE_PRICE_QUANTUM",
@@ -20,6 +20,7 @@ __all__ = [
     "Order",
     "OrderSpec",
     "ProvisionalFill",
+    "ReplaceTerms",
     "shared_decimal",
 ]
 
@@ -76,6 +77,37 @@ class OrderSpec(msgspec.Struct, frozen=True, array_like=True, gc=False):
     def key(self) -> tuple[str, str]:
         """The idempotency key."""
         return (self.account, self.client_order_id)
+
+
+class ReplaceTerms(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One replace request: its client-chosen id and the terms it changes.
+
+    A term left None keeps the order's current one. ``replace_id`` is
+    idempotent per account, like a client_order_id: the same id with the
+    same terms is the same request.
+    """
+
+    replace_id: str
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+    def applied_to(self, spec: OrderSpec) -> OrderSpec:
+        """Return ``spec`` with these terms in place of its own."""
+        return msgspec.structs.replace(
+            spec,
+            quantity=spec.quantity if self.quantity is None else self.quantity,
+            limit_price=spec.limit_price if self.limit_price is None else self.limit_price,
+            stop_price=spec.stop_price if self.stop_price is None else self.stop_price,
+        )
+
+    def matches(self, spec: OrderSpec) -> bool:
+        """Whether ``spec`` already has every term this request sets."""
+        return (
+            (self.quantity is None or self.quantity == spec.quantity)
+            and (self.limit_price is None or self.limit_price == spec.limit_price)
+            and (self.stop_price is None or self.stop_price == spec.stop_price)
+        )
 
 
 class Fill(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -147,6 +179,29 @@ class Order:
     # Part of filled_quantity/fill_notional booked from the broker's totals
     # and not yet replaced by its executions (None: every unit is itemised).
     provisional: ProvisionalFill | None = None
+    # Who refused the order, once it is REJECTED (None: not rejected, or
+    # rejected before the gateway recorded codes).
+    reject_code: RejectCode | None = None
+    # ``spec`` holds the order's current terms: what works at the broker, and
+    # what quantities and fills are checked against. Once a replace changed
+    # them, ``placed_spec`` keeps the terms it was placed with, which still
+    # identify it for PlaceOrder retries (None: never replaced).
+    placed_spec: OrderSpec | None = None
+    # Every replace request taken for the order, oldest first: each
+    # replace_id stays known (a retry returns the order) across restarts.
+    replaces: tuple[ReplaceTerms, ...] = ()
+    # The replace on its way to the broker (None: none pending).
+    pending_replace: ReplaceTerms | None = None
+
+    @property
+    def placed(self) -> OrderSpec:
+        """The terms the order was placed with: its identity for idempotent placement."""
+        return self.spec if self.placed_spec is None else self.placed_spec
+
+    @property
+    def replace_id(self) -> str:
+        """The id of the order's latest replace request ("" if never replaced)."""
+        return self.replaces[-1].replace_id if self.replaces else ""
 
     @property
     def is_terminal(self) -> bool:

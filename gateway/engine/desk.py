@@ -21,12 +21,19 @@ from gateway.domain import (
     CancelRejected,
     CancelRequested,
     IllegalTransition,
+    ListOrdersQuery,
     Order,
     OrderCreated,
     OrderEvent,
     OrderRef,
     OrderRejected,
+    OrderReplaced,
     OrderStatus,
+    OrderType,
+    RejectCode,
+    ReplaceRejected,
+    ReplaceRequested,
+    ReplaceTerms,
 )
 from gateway.engine import interpret
 from gateway.engine.breaker import BrokerHealth
@@ -39,12 +46,23 @@ from gateway.engine.messages import (
     BrokerReports,
     BrokerState,
     Cancel,
+    CancelAll,
     CancelDone,
     Place,
     PlaceOutcome,
+    Replace,
+    ReplaceDone,
     SubmitDone,
 )
-from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound, Unavailable
+from gateway.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    GatewayError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from gateway.observability import tracing
 
 log = logging.getLogger(__name__)
@@ -58,7 +76,20 @@ OrderMessage = (
     | BrokerState
     | Absent
     | BrokerOpenOrders
+    | Replace
+    | ReplaceDone
+    | CancelAll
 )
+
+# Which prices each order type has: a replace may change only those.
+_HAS_LIMIT = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_HAS_STOP = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+# Why a replace is refused in each status that cannot take one.
+_NOT_REPLACEABLE = {
+    OrderStatus.PENDING_NEW: ("ORDER_NOT_ACKNOWLEDGED", "the broker has not acknowledged it yet"),
+    OrderStatus.PENDING_CANCEL: ("ORDER_PENDING_CANCEL", "a cancel is pending"),
+    OrderStatus.PENDING_REPLACE: ("REPLACE_PENDING", "another replace is pending"),
+}
 
 
 class BrokerWork(Protocol):
@@ -77,6 +108,13 @@ class BrokerWork(Protocol):
 
     def verify(self, order: Order) -> None:
         """Ask for ``order``'s state: its fills may be incomplete."""
+
+    @property
+    def supports_replace(self) -> bool:
+        """Whether the broker can replace orders (the optional ``Replaces`` port)."""
+
+    def replace(self, order: Order) -> None:
+        """Ask the broker to give ``order`` the terms of its pending replace."""
 
 
 def not_found(ref: OrderRef) -> NotFound:
@@ -149,6 +187,12 @@ class OrderDesk:
                     self._on_absent(message.order_id)
                 case BrokerOpenOrders():
                     self._on_broker_open_orders(message.states)
+                case Replace():
+                    self._on_replace(message)
+                case ReplaceDone():
+                    self._on_replace_done(message)
+                case CancelAll():
+                    self._on_cancel_all(message)
         except GatewayError as exc:
             if reply is not None:
                 self.replies.append((reply, exc))
@@ -188,7 +232,9 @@ class OrderDesk:
         spec = message.spec
         existing = self._table.by_key(*spec.key)
         if existing is not None:
-            if existing.spec != spec:
+            # The terms it was placed with: a replace since does not make a
+            # retry of the original PlaceOrder a different order.
+            if existing.placed != spec:
                 raise AlreadyExists(
                     f"client_order_id {spec.client_order_id!r} already names a different "
                     f"order in account {spec.account!r}",
@@ -238,16 +284,19 @@ class OrderDesk:
                 reason="ORDER_ALREADY_TERMINAL",
                 metadata={"order_id": order.order_id, "status": order.status.name},
             )
+        self.replies.append((message.reply, self._request_cancel(order)))
+
+    def _request_cancel(self, order: Order) -> Order:
+        """Ask for ``order``'s (open) cancel; return it PENDING_CANCEL."""
         if order.status is OrderStatus.PENDING_CANCEL:
-            self.replies.append((message.reply, order))  # already on its way
-            return
+            return order  # already on its way
         updated = self._emit(CancelRequested(order.order_id, self._clock()))
         if self._inflight.submitting(order.order_id):
             # The broker may not know the order yet: cancel once the submit returns.
             self._inflight.of(order.order_id).cancel_after_submit = True
         else:
             self._schedule_cancel(updated)
-        self.replies.append((message.reply, updated))
+        return updated
 
     def _on_submit_done(self, message: SubmitDone) -> None:
         order_id = message.order_id
@@ -264,10 +313,14 @@ class OrderDesk:
         if message.ack is not None:
             self._emit_if(interpret.ack_event(order, message.ack.broker_order_id, now))
         elif isinstance(error, BrokerRejected):
-            self._emit_safely(OrderRejected(order_id, error.reason, now))
+            self._emit_safely(OrderRejected(order_id, error.reason, now, RejectCode.BROKER))
         elif isinstance(error, BrokerUnavailable):
             # Certain it never reached the broker: a rejection is the truth.
-            self._emit_safely(OrderRejected(order_id, f"broker unavailable: {error}", now))
+            self._emit_safely(
+                OrderRejected(
+                    order_id, f"broker unavailable: {error}", now, RejectCode.NOT_DELIVERED
+                )
+            )
         else:
             # Unknown outcome: stay PENDING_NEW; never assume a rejection.
             log.error(
@@ -343,6 +396,10 @@ class OrderDesk:
                 order.filled_quantity,
                 order.broker_filled,
             )
+        flight = self._inflight.get(order_id)
+        if order.pending_replace is not None and not (flight is not None and flight.replacing):
+            # No replace call runs, so its outcome was lost: the broker's terms tell it.
+            order = self._emit_if(interpret.replace_outcome(order, state, now)) or order
         terminal = interpret.terminal_event(order, state, now)
         if terminal is not None:
             self._emit_safely(terminal)
@@ -401,6 +458,7 @@ class OrderDesk:
                 order_id,
                 f"not found at the broker {int(age)}s after submission; it never arrived",
                 self._clock(),
+                RejectCode.NOT_DELIVERED,
             )
         )
 
@@ -480,6 +538,122 @@ class OrderDesk:
             if not flight.unverified:
                 flight.unverified = True
                 self.after_commit.append(lambda: self._work.verify(order))
+
+    # ------------------------------------------------- replace, cancel-all
+
+    def _on_replace(self, message: Replace) -> None:
+        terms, ref = message.terms, message.ref
+        order = self._find(ref)
+        known = self._ledger.replace_request(ref.account, terms.replace_id)
+        if known is not None:
+            if known != (order.order_id, terms):
+                raise AlreadyExists(
+                    f"replace_id {terms.replace_id!r} already names a different replace "
+                    f"in account {ref.account!r}",
+                    reason="REPLACE_ID_REUSED",
+                    metadata={"order_id": known[0], "replace_id": terms.replace_id},
+                )
+            self.replies.append((message.reply, order))  # a retry: the order as it is now
+            return
+        self._check_replaceable(order, terms)
+        if not self._health.healthy:
+            raise Unavailable(
+                f"broker unavailable ({self._health.last_error}); retry later",
+                reason="BROKER_UNAVAILABLE",
+            )
+        updated = self._emit(ReplaceRequested(order.order_id, terms, self._clock()))
+        self._inflight.of(order.order_id).replacing = True
+        self.after_commit.append(lambda: self._work.replace(updated))
+        self.replies.append((message.reply, updated))
+
+    def _check_replaceable(self, order: Order, terms: ReplaceTerms) -> None:
+        """Refuse a replace the order cannot take, before anything is recorded."""
+        metadata = {"order_id": order.order_id, "status": order.status.name}
+        if not self._work.supports_replace:
+            raise FailedPrecondition(
+                "this gateway's broker cannot replace orders; cancel and place a new one",
+                reason="REPLACE_NOT_SUPPORTED",
+                metadata=metadata,
+            )
+        if order.is_terminal:
+            raise FailedPrecondition(
+                f"order {order.order_id} is already {order.status.name}; nothing to replace",
+                reason="ORDER_ALREADY_TERMINAL",
+                metadata=metadata,
+            )
+        refusal = _NOT_REPLACEABLE.get(order.status)
+        if refusal is not None:
+            reason, why = refusal
+            raise FailedPrecondition(
+                f"order {order.order_id} cannot be replaced now: {why}",
+                reason=reason,
+                metadata=metadata,
+            )
+        order_type = order.spec.order_type
+        violations = []
+        if terms.limit_price is not None and order_type not in _HAS_LIMIT:
+            violations.append(
+                FieldViolation("limit_price", f"must be empty: a {order_type.name} order has none")
+            )
+        if terms.stop_price is not None and order_type not in _HAS_STOP:
+            violations.append(
+                FieldViolation("stop_price", f"must be empty: a {order_type.name} order has none")
+            )
+        if terms.quantity is not None and terms.quantity < order.filled_quantity:
+            violations.append(
+                FieldViolation(
+                    "quantity",
+                    f"must not be below the {order.filled_quantity} already filled",
+                )
+            )
+        if violations:
+            raise InvalidArgument(violations)
+
+    def _on_replace_done(self, message: ReplaceDone) -> None:
+        order_id = message.order_id
+        flight = self._inflight.get(order_id)
+        if flight is not None:
+            flight.replacing = False
+            self._inflight.tidy(order_id)
+        if message.state is not None:
+            self._on_broker_state(message.state)  # settles it by the broker's terms
+        order = self._table.get(order_id)
+        if order is None or order.pending_replace is None or message.unresolved:
+            return  # settled already (a report came first), or reconciliation settles it
+        now, error = self._clock(), message.error
+        if message.ack is not None:
+            self._emit_safely(
+                OrderReplaced(order_id, order.pending_replace, now, message.ack.broker_order_id)
+            )
+        elif isinstance(error, BrokerRejected):
+            self._emit_safely(ReplaceRejected(order_id, error.reason, now))
+        elif isinstance(error, BrokerUnavailable):
+            # Certain it never reached the broker: the old terms stand.
+            self._emit_safely(ReplaceRejected(order_id, f"broker unavailable: {error}", now))
+        else:
+            log.error(
+                "order %s: replace outcome unknown (%r); left PENDING_REPLACE until the "
+                "broker's state settles it",
+                order_id,
+                error,
+            )
+
+    def _on_cancel_all(self, message: CancelAll) -> None:
+        query = ListOrdersQuery(
+            account=message.account,
+            page_size=message.limit,
+            open_only=True,
+            symbols=frozenset() if message.symbol is None else frozenset({message.symbol}),
+            after_created_sequence=message.after_created_sequence,
+        )
+        orders, more = self._table.page(query)
+        asked = [
+            self._request_cancel(order)
+            for order in orders
+            if message.side is None or order.spec.side is message.side
+        ]
+        following = orders[-1].created_sequence if more and orders else None
+        self.replies.append((message.reply, (asked, following)))
 
     # ------------------------------------------------------ state changes
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.brokers import BrokerOrderState, ExecutionReport, SubmitAck
-from gateway.domain import Order, OrderRef, OrderSpec
+from gateway.brokers import BrokerOrderState, ExecutionReport, ReplaceAck, SubmitAck
+from gateway.domain import Order, OrderRef, OrderSpec, ReplaceTerms, Side
 from gateway.engine.fanout import Subscriber
 
 
@@ -45,6 +45,30 @@ class Cancel:
 
 
 @dataclass(slots=True)
+class Replace:
+    ref: OrderRef
+    terms: ReplaceTerms
+    reply: asyncio.Future[Order]
+
+
+@dataclass(slots=True)
+class CancelAll:
+    """Cancel one batch of an account's open orders (optionally one symbol/side).
+
+    Handles at most ``limit`` orders created after ``after_created_sequence``
+    and answers with them and where the next batch starts (None: done), so a
+    mass cancel of a large account is many short batches, never one long one.
+    """
+
+    account: str
+    symbol: str | None
+    side: Side | None
+    after_created_sequence: int
+    limit: int
+    reply: asyncio.Future[tuple[list[Order], int | None]]
+
+
+@dataclass(slots=True)
 class Subscribe:
     subscriber: Subscriber
     reply: asyncio.Future[int]
@@ -73,6 +97,18 @@ class CancelDone:
     order_id: str
     error: BaseException | None = None
     unresolved: bool = False
+
+
+@dataclass(slots=True)
+class ReplaceDone:
+    """A broker replace task finished; ``unresolved``: nobody knows if it worked
+    (``state``: the broker's view of the order since, if it answered)."""
+
+    order_id: str
+    ack: ReplaceAck | None = None
+    error: BaseException | None = None
+    unresolved: bool = False
+    state: BrokerOrderState | None = None
 
 
 @dataclass(slots=True)
@@ -110,8 +146,15 @@ class BrokerOpenOrders:
     states: list[BrokerOrderState]
 
 
-Command = Place | Cancel | Subscribe | Flush
+Command = Place | Cancel | Replace | CancelAll | Subscribe | Flush
 Result = (
-    SubmitDone | CancelDone | BrokerReports | BrokerState | OpenOrders | Absent | BrokerOpenOrders
+    SubmitDone
+    | CancelDone
+    | ReplaceDone
+    | BrokerReports
+    | BrokerState
+    | OpenOrders
+    | Absent
+    | BrokerOpenOrders
 )
 Message = Command | Result

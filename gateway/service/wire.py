@@ -80,6 +80,7 @@ class OrderEncoder:
             fill=None if update.fill is None else convert.fill_to_proto(update.fill),
             time=convert.timestamp_to_proto(update.time),
             snapshot=update.snapshot,
+            kind=convert.update_kind_to_proto(update.kind),
         ).SerializeToString()
         body = rest + _length_delimited(_UPDATE_ORDER, self.order(update.order))
         return _length_delimited(_RESPONSE_UPDATE, body)

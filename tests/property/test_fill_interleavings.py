@@ -68,6 +68,11 @@ class Work:
     def verify(self, order: Order) -> None:
         pass
 
+    supports_replace = False
+
+    def replace(self, order: Order) -> None:
+        pass
+
 
 @dataclass
 class Broker:

@@ -45,6 +45,7 @@ class Work:
     """Records what the desk asks of the broker (the actor would start tasks)."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
+    supports_replace: bool = True
 
     def submit(
         self, order: Order, *, ask_first: bool = False, deadline: float | None = None
@@ -59,6 +60,9 @@ class Work:
 
     def verify(self, order: Order) -> None:
         self.calls.append(("verify", order.order_id))
+
+    def replace(self, order: Order) -> None:
+        self.calls.append(("replace", order.order_id))
 
 
 def spec(key: str) -> OrderSpec:
