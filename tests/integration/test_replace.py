@@ -86,6 +86,10 @@ async def test_replace_goes_pending_then_works_on_with_the_new_terms(
     assert state.spec is not None
     assert state.spec.limit_price == Decimal("0.02")
     assert gateway.actor.illegal_transitions == 0
+    # Timed and counted like the other broker calls, and the outcome by event.
+    sample = gateway.metrics.registry.get_sample_value
+    assert sample("gateway_broker_calls_total", {"operation": "replace", "outcome": "ok"}) == 1
+    assert sample("gateway_order_events_total", {"event": "OrderReplaced"}) == 1
 
 
 async def test_updates_say_what_changed(stub: Stub) -> None:

@@ -1,0 +1,273 @@
+"""Replace and cancel-all below the service: validation, the exchange, interpretation, the desk."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+
+from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway.brokers import (
+    BrokerOrderState,
+    BrokerRejected,
+    BrokerTimeout,
+    BrokerUnavailable,
+    ExecutionReport,
+    ReplaceAck,
+    ReportKind,
+    SubmitAck,
+)
+from gateway.brokers.simulated import SimConfig, SimulatedExchange
+from gateway.domain import (
+    OrderRef,
+    OrderReplaced,
+    OrderStatus,
+    ReplaceRejected,
+    ReplaceTerms,
+    Side,
+)
+from gateway.engine import interpret
+from gateway.engine.ledger import Ledger
+from gateway.engine.messages import CancelAll, Replace, ReplaceDone, SubmitDone
+from gateway.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from gateway.journal.checkpoint import Checkpoint, decode, encode
+from gateway.service.validation import cancel_all_from_proto, replace_order_from_proto
+from tests.unit.test_desk import Desk, place, spec
+
+T0 = datetime(2026, 1, 2, 14, 30, tzinfo=UTC)
+TERMS = ReplaceTerms("r-1", quantity=Decimal(20), limit_price=Decimal(99))
+
+
+def future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
+
+
+# ------------------------------------------------------------- validation
+
+
+def test_replace_request_becomes_a_ref_and_terms() -> None:
+    ref, terms = replace_order_from_proto(
+        pb.ReplaceOrderRequest(
+            account="acct-1", client_order_id="c-1", replace_id="r:1", limit_price="187.5"
+        )
+    )
+    assert ref == OrderRef("acct-1", client_order_id="c-1")
+    assert terms == ReplaceTerms("r:1", limit_price=Decimal("187.5"))
+
+
+def test_replace_request_reports_every_problem_at_once() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        replace_order_from_proto(pb.ReplaceOrderRequest(replace_id="r 1", stop_price="0"))
+    assert [v.field for v in caught.value.violations] == [
+        "replace_id",
+        "stop_price",
+        "account",
+        "order_id",
+    ]
+    with pytest.raises(InvalidArgument) as empty:
+        replace_order_from_proto(
+            pb.ReplaceOrderRequest(account="acct-1", order_id="o-1", replace_id="r-1")
+        )
+    assert [v.field for v in empty.value.violations] == ["quantity"]
+
+
+def test_cancel_all_request_filters_are_optional() -> None:
+    assert cancel_all_from_proto(pb.CancelAllOrdersRequest(account="a")) == ("a", None, None)
+    assert cancel_all_from_proto(
+        pb.CancelAllOrdersRequest(account="a", symbol="MSFT", side=pb.SIDE_SELL)
+    ) == ("a", "MSFT", Side.SELL)
+
+
+# ------------------------------------------------------- simulated venue
+
+
+def resting(exchange: SimulatedExchange) -> None:
+    exchange.submit(spec("c-1"), T0)  # a buy limit at 100, below the venue's price
+
+
+def test_exchange_replace_amends_in_place_and_may_trade_at_once() -> None:
+    exchange = SimulatedExchange(SimConfig(seed=1))
+    exchange.set_price("AAPL", Decimal(101), T0)
+    resting(exchange)
+    new = msgspec.structs.replace(spec("c-1"), quantity=Decimal(12), limit_price=Decimal(101))
+    ack, reports = exchange.replace("acct-1", "c-1", new, T0)
+    assert reports[0].kind is ReportKind.REPLACED
+    assert sum(r.fill.quantity for r in reports if r.fill) == Decimal(12)  # now marketable
+    state = exchange.order_status("acct-1", "c-1")
+    assert state is not None
+    assert (state.broker_order_id, state.status, state.spec) == (
+        ack.broker_order_id,
+        OrderStatus.FILLED,
+        new,
+    )
+    # The same terms again is a repeat; a finished order refuses.
+    with pytest.raises(BrokerRejected, match="already filled"):
+        exchange.replace("acct-1", "c-1", new, T0)
+
+
+def test_exchange_replace_refuses_what_a_venue_would() -> None:
+    exchange = SimulatedExchange(SimConfig(seed=1))
+    exchange.set_price("AAPL", Decimal(101), T0)
+    resting(exchange)
+    base = spec("c-1")
+    for changed, why in (
+        (msgspec.structs.replace(base, side=Side.SELL), "only quantity and prices"),
+        (msgspec.structs.replace(base, limit_price=None), "needs a positive limit"),
+    ):
+        with pytest.raises(BrokerRejected, match=why):
+            exchange.replace("acct-1", "c-1", changed, T0)
+    with pytest.raises(BrokerRejected, match="unknown order"):
+        exchange.replace("acct-1", "nope", base, T0)
+    ack, reports = exchange.replace("acct-1", "c-1", base, T0)  # a repeat: acked, no reports
+    assert reports == []
+    assert ack.broker_order_id
+
+
+# --------------------------------------------------------- interpretation
+
+
+async def accepted_pending() -> tuple[Desk, str]:
+    desk = Desk()
+    order = await place(desk, "c-1")
+    desk.batch(SubmitDone(order.order_id, ack=SubmitAck("B-1")))
+    (pending,) = desk.batch(Replace(OrderRef("acct-1", order_id=order.order_id), TERMS, future()))
+    assert pending.status is OrderStatus.PENDING_REPLACE
+    return desk, order.order_id
+
+
+def report(kind: ReportKind, broker_order_id: str = "B-2", reason: str = "") -> ExecutionReport:
+    return ExecutionReport(kind, "acct-1", "c-1", T0, broker_order_id, reason=reason)
+
+
+async def test_replace_reports_settle_the_pending_replace_once() -> None:
+    desk, order_id = await accepted_pending()
+    order = desk.order(order_id)
+    booked = desk.ledger.booked
+    assert interpret.report_event(order, report(ReportKind.REPLACED), booked) == OrderReplaced(
+        order_id, TERMS, T0, "B-2"
+    )
+    refused = interpret.report_event(
+        order, report(ReportKind.REPLACE_REJECTED, reason="no"), booked
+    )
+    assert refused == ReplaceRejected(order_id, "no", T0)
+    settled = desk.ledger.emit(OrderReplaced(order_id, TERMS, T0, "B-2"))
+    assert interpret.report_event(settled, report(ReportKind.REPLACED), booked) is None  # echo
+
+
+async def test_the_broker_terms_settle_a_replace_whose_answer_was_lost() -> None:
+    desk, order_id = await accepted_pending()
+    order = desk.order(order_id)
+
+    def state(terms: Any) -> BrokerOrderState:
+        return BrokerOrderState(
+            "acct-1", "c-1", "B-1", OrderStatus.ACCEPTED, Decimal(0), spec=terms
+        )
+
+    new = TERMS.applied_to(order.spec)
+    assert isinstance(interpret.replace_outcome(order, state(new), T0), OrderReplaced)
+    assert isinstance(interpret.replace_outcome(order, state(order.spec), T0), ReplaceRejected)
+    assert interpret.replace_outcome(order, state(None), T0) is None  # no evidence
+    other = msgspec.structs.replace(new, quantity=Decimal(7))
+    assert interpret.replace_outcome(order, state(other), T0) is None
+
+
+# ------------------------------------------------------------------ desk
+
+
+async def test_the_replace_starts_only_after_it_is_durable_and_its_ack_settles_it() -> None:
+    desk, order_id = await accepted_pending()
+    assert desk.work.calls[-1] == ("replace", order_id)
+    desk.batch(ReplaceDone(order_id, ack=ReplaceAck("B-2")))
+    order = desk.order(order_id)
+    assert (order.status, order.spec.quantity, order.broker_order_id) == (
+        OrderStatus.ACCEPTED,
+        Decimal(20),
+        "B-2",
+    )
+    # Reports for the old and the new broker id both find the order.
+    assert desk.ledger.table.by_broker_id("B-1") is order
+    assert desk.ledger.table.by_broker_id("B-2") is order
+    assert desk.desk.in_flight_count == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (BrokerRejected("price band"), "price band"),
+        (BrokerUnavailable("down"), "broker unavailable: down"),
+    ],
+)
+async def test_a_refused_or_undelivered_replace_keeps_the_old_terms(
+    error: Exception, reason: str
+) -> None:
+    desk, order_id = await accepted_pending()
+    desk.batch(ReplaceDone(order_id, error=error))
+    order = desk.order(order_id)
+    assert (order.status, order.spec.quantity, order.reject_reason) == (
+        OrderStatus.ACCEPTED,
+        Decimal(10),
+        reason,
+    )
+
+
+async def test_an_unknown_replace_outcome_waits_for_the_broker_state() -> None:
+    desk, order_id = await accepted_pending()
+    desk.batch(ReplaceDone(order_id, error=BrokerTimeout("?")))
+    assert desk.order(order_id).status is OrderStatus.PENDING_REPLACE  # never assumed
+    new = TERMS.applied_to(desk.order(order_id).spec)
+    state = BrokerOrderState("acct-1", "c-1", "B-1", OrderStatus.ACCEPTED, Decimal(0), spec=new)
+    desk.batch(ReplaceDone(order_id, unresolved=True, state=state))
+    assert desk.order(order_id).spec == new
+    assert desk.order(order_id).status is OrderStatus.ACCEPTED
+
+
+async def test_a_broker_without_replace_refuses_before_recording_anything() -> None:
+    desk = Desk()
+    desk.work.supports_replace = False
+    order = await place(desk, "c-1")
+    desk.batch(SubmitDone(order.order_id, ack=SubmitAck("B-1")))
+    before = desk.ledger.sequence
+    reply = future()
+    desk.desk.handle(Replace(OrderRef("acct-1", order_id=order.order_id), TERMS, reply))
+    ((_, refusal),) = desk.desk.replies
+    assert isinstance(refusal, FailedPrecondition)
+    assert refusal.reason == "REPLACE_NOT_SUPPORTED"
+    assert desk.ledger.sequence == before
+
+
+async def test_replace_ids_are_per_account_and_survive_a_checkpoint() -> None:
+    desk, order_id = await accepted_pending()
+    again = desk.batch(Replace(OrderRef("acct-1", order_id=order_id), TERMS, future()))
+    assert again[0].order_id == order_id  # a retry: the order, nothing sent again
+    assert [c for c in desk.work.calls if c[0] == "replace"] == [("replace", order_id)]
+    changed = ReplaceTerms("r-1", quantity=Decimal(30))
+    desk.desk.handle(Replace(OrderRef("acct-1", order_id=order_id), changed, future()))
+    assert isinstance(desk.desk.replies.pop()[1], AlreadyExists)
+
+    snapshot = desk.ledger.snapshot()
+    assert snapshot is not None
+    sequence, orders, exec_ids = snapshot
+    restored = Ledger()
+    restored.restore(decode(encode(Checkpoint(sequence, 0, orders, exec_ids))))
+    assert restored.replace_request("acct-1", "r-1") == (order_id, TERMS)
+    assert restored.table.get(order_id) == desk.order(order_id)
+
+
+async def test_cancel_all_goes_in_batches_and_honours_the_side() -> None:
+    desk = Desk()
+    for i in range(5):
+        order = await place(desk, f"c-{i}")
+        desk.batch(SubmitDone(order.order_id, ack=SubmitAck(f"B-{i}")))
+    ((first, after),) = desk.batch(CancelAll("acct-1", None, None, 0, 2, future()))
+    assert [o.order_id for o in first] == ["o-1", "o-2"]
+    assert after is not None
+    ((rest, done),) = desk.batch(CancelAll("acct-1", "AAPL", None, after, 10, future()))
+    assert [o.order_id for o in rest] == ["o-3", "o-4", "o-5"]
+    assert done is None
+    assert all(o.status is OrderStatus.PENDING_CANCEL for o in first + rest)
+    ((sells, _),) = desk.batch(CancelAll("acct-1", None, Side.SELL, 0, 10, future()))
+    assert sells == []
