@@ -275,12 +275,17 @@ class OrderActor:
         return len(self._fanout)
 
     def orders_in_doubt(self) -> tuple[int, float]:
-        """Orders waiting on the broker (PENDING_NEW, PENDING_CANCEL) as of the last
-        commit, and the seconds since the oldest of them last changed (0 if none).
+        """Orders waiting on the broker (PENDING_NEW, PENDING_CANCEL, PENDING_REPLACE)
+        as of the last commit, and the seconds since the oldest of them last
+        changed (0 if none).
 
         Read at scrape time: it walks the open orders, never the history.
         """
-        waiting = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL)
+        waiting = (
+            OrderStatus.PENDING_NEW,
+            OrderStatus.PENDING_CANCEL,
+            OrderStatus.PENDING_REPLACE,
+        )
         count, oldest = 0, None
         for order in self.open_orders():
             if order.status in waiting:
