@@ -166,6 +166,21 @@ class Replaces(Protocol):
 
 
 @runtime_checkable
+class CancelsAll(Protocol):
+    """A broker that cancels every open order of an account in one call (optional).
+
+    Used for a CancelAllOrders with no symbol or side filter, instead of one
+    cancel per order (Alpaca's ``DELETE /v2/orders``). It cancels what the
+    venue holds open for the account, orders the gateway does not know
+    included. Errors as for ``Broker.cancel``; each order's outcome arrives
+    as a report, as for a single cancel.
+    """
+
+    async def cancel_all_orders(self, account: str) -> None:
+        """Ask the venue to cancel every open order of ``account``."""
+
+
+@runtime_checkable
 class Broker(Protocol):
     """A venue the gateway trades through.
 

@@ -65,6 +65,7 @@ from gateway.engine.messages import (
     BrokerOpenOrders,
     BrokerReports,
     BrokerState,
+    BulkCancel,
     Cancel,
     CancelAll,
     Command,
@@ -390,12 +391,18 @@ class OrderActor:
         ``CANCEL_ALL_BATCH`` orders, each its own command: other callers'
         commands run between them, however many orders the account holds.
         """
+        # Every open order of the account: one broker call may cancel them all.
+        bulk = symbol is None and side is None and self._tasks.supports_cancel_all
         asked: list[Order] = []
         after: int | None = 0
         while after is not None:
-            command = CancelAll(account, symbol, side, after, CANCEL_ALL_BATCH, self._future())
+            command = CancelAll(
+                account, symbol, side, after, CANCEL_ALL_BATCH, self._future(), bulk=bulk
+            )
             batch, after = await self._ask(command)
             asked += batch
+        if bulk and asked:
+            await self._ask(BulkCancel(account, [o.order_id for o in asked], self._future()))
         return asked
 
     # Reads do not queue behind commands (a backlog of PlaceOrder must not

@@ -38,13 +38,14 @@ from gateway.brokers import (
     BrokerTransientError,
     BrokerUnavailable,
     BulkOrderStates,
+    CancelsAll,
     Replaces,
     SubmitAck,
 )
 from gateway.domain import OrderSpec
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
-from gateway.engine.messages import Absent, CancelDone, ReplaceDone, SubmitDone
+from gateway.engine.messages import Absent, BulkCancelDone, CancelDone, ReplaceDone, SubmitDone
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +341,38 @@ async def replace_order(
         return ReplaceDone(order_id, unresolved=True, state=state)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
         return ReplaceDone(order_id, error=exc)
+
+
+async def cancel_all_orders(
+    broker: CancelsAll,
+    config: EngineConfig,
+    health: BrokerHealth,
+    account: str,
+    order_ids: list[str],
+) -> BulkCancelDone:
+    """Ask the broker to cancel every open order of ``account`` in one call.
+
+    Retried like a cancel (it is idempotent at the venue). An outcome left
+    unknown is settled order by order by reconciliation, as a single
+    cancel's is.
+    """
+    unknown = False
+
+    async def attempt() -> BulkCancelDone:
+        nonlocal unknown
+        try:
+            await _call(config, health, broker.cancel_all_orders(account))
+        except BrokerTimeout:
+            unknown = True
+            raise
+        return BulkCancelDone(account, order_ids)
+
+    try:
+        return await _with_retries(config, None, attempt)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
+        return BulkCancelDone(account, order_ids, error=exc, unresolved=unknown)
 
 
 class _OutcomeUnknown(Exception):

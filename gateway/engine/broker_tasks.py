@@ -12,7 +12,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from gateway.brokers import Broker, BrokerError, BrokerRejected, Replaces
+from gateway.brokers import Broker, BrokerError, BrokerRejected, CancelsAll, Replaces
 from gateway.domain import Order
 from gateway.engine import broker_calls
 from gateway.engine.breaker import BrokerHealth
@@ -105,6 +105,17 @@ class BrokerTasks:
                 pending.applied_to(order.spec),
                 pending.replace_id,
             )
+        )
+
+    @property
+    def supports_cancel_all(self) -> bool:
+        return isinstance(self._broker, CancelsAll)
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
+        broker = self._broker
+        assert isinstance(broker, CancelsAll), "the desk asks only a broker that can"
+        self._spawn(
+            broker_calls.cancel_all_orders(broker, self._config, self._health, account, order_ids)
         )
 
     async def _refused(self, order_id: str) -> ReplaceDone:

@@ -45,6 +45,8 @@ from gateway.engine.messages import (
     BrokerOpenOrders,
     BrokerReports,
     BrokerState,
+    BulkCancel,
+    BulkCancelDone,
     Cancel,
     CancelAll,
     CancelDone,
@@ -79,6 +81,8 @@ OrderMessage = (
     | Replace
     | ReplaceDone
     | CancelAll
+    | BulkCancel
+    | BulkCancelDone
 )
 
 # Which prices each order type has: a replace may change only those.
@@ -115,6 +119,13 @@ class BrokerWork(Protocol):
 
     def replace(self, order: Order) -> None:
         """Ask the broker to give ``order`` the terms of its pending replace."""
+
+    @property
+    def supports_cancel_all(self) -> bool:
+        """Whether the broker cancels an account's orders in one call (``CancelsAll``)."""
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
+        """Ask the broker to cancel every open order of ``account`` (``order_ids`` wait)."""
 
 
 def not_found(ref: OrderRef) -> NotFound:
@@ -193,6 +204,10 @@ class OrderDesk:
                     self._on_replace_done(message)
                 case CancelAll():
                     self._on_cancel_all(message)
+                case BulkCancel():
+                    self._on_bulk_cancel(message)
+                case BulkCancelDone():
+                    self._on_bulk_cancel_done(message)
         except GatewayError as exc:
             if reply is not None:
                 self.replies.append((reply, exc))
@@ -286,14 +301,20 @@ class OrderDesk:
             )
         self.replies.append((message.reply, self._request_cancel(order)))
 
-    def _request_cancel(self, order: Order) -> Order:
-        """Ask for ``order``'s (open) cancel; return it PENDING_CANCEL."""
+    def _request_cancel(self, order: Order, *, bulk: bool = False) -> Order:
+        """Ask for ``order``'s (open) cancel; return it PENDING_CANCEL.
+
+        ``bulk``: one broker call cancels the account's orders afterwards, so
+        none is sent for this order (unless its submit is still running).
+        """
         if order.status is OrderStatus.PENDING_CANCEL:
             return order  # already on its way
         updated = self._emit(CancelRequested(order.order_id, self._clock()))
         if self._inflight.submitting(order.order_id):
             # The broker may not know the order yet: cancel once the submit returns.
             self._inflight.of(order.order_id).cancel_after_submit = True
+        elif bulk:
+            self._inflight.of(order.order_id).cancelling = True
         else:
             self._schedule_cancel(updated)
         return updated
@@ -647,13 +668,48 @@ class OrderDesk:
             after_created_sequence=message.after_created_sequence,
         )
         orders, more = self._table.page(query)
+        bulk = message.bulk and self._work.supports_cancel_all
         asked = [
-            self._request_cancel(order)
+            self._request_cancel(order, bulk=bulk)
             for order in orders
             if message.side is None or order.spec.side is message.side
         ]
         following = orders[-1].created_sequence if more and orders else None
         self.replies.append((message.reply, (asked, following)))
+
+    def _on_bulk_cancel(self, message: BulkCancel) -> None:
+        account, order_ids = message.account, message.order_ids
+        self.after_commit.append(lambda: self._work.cancel_all(account, order_ids))
+        self.replies.append((message.reply, None))
+
+    def _on_bulk_cancel_done(self, message: BulkCancelDone) -> None:
+        """Settle the orders a cancel-all call was for.
+
+        Done, or unknown: each order's outcome arrives as a report, or
+        reconciliation finds it (and re-sends that order's cancel). Refused
+        or undelivered: each order still waiting gets a cancel of its own.
+        """
+        certain_failure = message.error is not None and not message.unresolved
+        if certain_failure:
+            log.warning(
+                "cancel-all of account %s refused (%r); cancelling %d orders one by one",
+                message.account,
+                message.error,
+                len(message.order_ids),
+            )
+        for order_id in message.order_ids:
+            flight = self._inflight.get(order_id)
+            if flight is None or not flight.cancelling:
+                continue
+            flight.cancelling = False
+            self._inflight.tidy(order_id)
+            order = self._table.get(order_id)
+            if (
+                certain_failure
+                and order is not None
+                and (order.status is OrderStatus.PENDING_CANCEL)
+            ):
+                self._schedule_cancel(order)
 
     # ------------------------------------------------------ state changes
 

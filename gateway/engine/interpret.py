@@ -91,9 +91,16 @@ def report_event(order: Order, report: ExecutionReport, booked: Booked) -> Order
                 return None
             return OrderExpired(order_id, time)
         case ReportKind.REPLACED:
-            if order.pending_replace is None:
+            if order.pending_replace is not None:
+                return OrderReplaced(order_id, order.pending_replace, time, report.broker_order_id)
+            if order.is_terminal or report.broker_order_id in ("", order.broker_order_id):
                 return None  # the echo of a replace already applied
-            return OrderReplaced(order_id, order.pending_replace, time, report.broker_order_id)
+            # Replaced at the venue by someone else (its own UI): the order
+            # lives on there under an id and terms the gateway never asked
+            # for. For the gateway's order that is the end, like a cancel.
+            return OrderCanceled(
+                order_id, time, f"replaced at the broker by order {report.broker_order_id}"
+            )
         case ReportKind.REPLACE_REJECTED:
             if order.pending_replace is None:
                 return None

@@ -66,6 +66,31 @@ class CancelAll:
     after_created_sequence: int
     limit: int
     reply: asyncio.Future[tuple[list[Order], int | None]]
+    # The broker cancels them all in one call afterwards (``BulkCancel``):
+    # no cancel per order now.
+    bulk: bool = False
+
+
+@dataclass(slots=True)
+class BulkCancel:
+    """Send the one broker call that cancels every open order of ``account``.
+
+    ``order_ids``: the orders a ``bulk`` CancelAll marked PENDING_CANCEL.
+    """
+
+    account: str
+    order_ids: list[str]
+    reply: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class BulkCancelDone:
+    """The broker's cancel-all call finished; ``unresolved``: nobody knows if it worked."""
+
+    account: str
+    order_ids: list[str]
+    error: BaseException | None = None
+    unresolved: bool = False
 
 
 @dataclass(slots=True)
@@ -146,11 +171,12 @@ class BrokerOpenOrders:
     states: list[BrokerOrderState]
 
 
-Command = Place | Cancel | Replace | CancelAll | Subscribe | Flush
+Command = Place | Cancel | Replace | CancelAll | BulkCancel | Subscribe | Flush
 Result = (
     SubmitDone
     | CancelDone
     | ReplaceDone
+    | BulkCancelDone
     | BrokerReports
     | BrokerState
     | OpenOrders

@@ -321,6 +321,10 @@ def _broker_attributes(key: tuple[str, str]) -> dict[str, Any]:
     return {"gateway.account": account, "gateway.client_order_id": client_order_id}
 
 
+# Optional broker calls, by method name: the operation label is the name.
+_OPTIONAL_CALLS = frozenset({"replace", "cancel_all_orders"})
+
+
 class MeteredBroker:
     """A broker that times every call and counts failures and retries; delegates the rest."""
 
@@ -333,15 +337,16 @@ class MeteredBroker:
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._inner, name)
-        if name == "replace":
-            # The optional Replaces port: timed like the required calls, and
-            # present here exactly when the broker has it (isinstance checks).
-            return functools.partial(self._replace, found)
+        if name in _OPTIONAL_CALLS:
+            # An optional port (Replaces, CancelsAll): timed like the required
+            # calls, and present here exactly when the broker has it.
+            return functools.partial(self._optional, name, found)
         return found
 
-    async def _replace(self, replace: Callable[..., Any], *args: Any) -> Any:
-        account, client_order_id = args[0], args[1]
-        return await self._timed("replace", (account, client_order_id), lambda: replace(*args))
+    async def _optional(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
+        # Their first arguments are the account and (replace) the client_order_id.
+        key = (str(args[0]), str(args[1]) if len(args) > 1 else "")
+        return await self._timed(operation, key, lambda: call(*args))
 
     async def _timed(self, operation: str, key: tuple[str, str], call: Callable[[], Any]) -> Any:
         full_key = (operation, *key)

@@ -93,7 +93,9 @@ async def test_replace_goes_pending_then_works_on_with_the_new_terms(
 
 
 async def test_updates_say_what_changed(stub: Stub) -> None:
-    stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest(accounts=["acct-1"]))
+    # From the start of the journal: every update, however late the stream registers.
+    request = pb.SubscribeUpdatesRequest(accounts=["acct-1"], after_sequence=0)
+    stream = stub.SubscribeUpdates(request)
     try:
         placed = (await stub.PlaceOrder(resting_buy("kinds-1"))).order
         await stub.ReplaceOrder(replace(placed.order_id, "r-k", limit_price="0.03"))

@@ -69,8 +69,12 @@ class Work:
         pass
 
     supports_replace = False
+    supports_cancel_all = False
 
     def replace(self, order: Order) -> None:
+        pass
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
         pass
 
 

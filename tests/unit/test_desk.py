@@ -46,6 +46,7 @@ class Work:
 
     calls: list[tuple[str, str]] = field(default_factory=list)
     supports_replace: bool = True
+    supports_cancel_all: bool = False
 
     def submit(
         self, order: Order, *, ask_first: bool = False, deadline: float | None = None
@@ -63,6 +64,9 @@ class Work:
 
     def replace(self, order: Order) -> None:
         self.calls.append(("replace", order.order_id))
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
+        self.calls.append(("cancel_all", account))
 
 
 def spec(key: str) -> OrderSpec:

@@ -32,7 +32,14 @@ from gateway.domain import (
 )
 from gateway.engine import interpret
 from gateway.engine.ledger import Ledger
-from gateway.engine.messages import CancelAll, Replace, ReplaceDone, SubmitDone
+from gateway.engine.messages import (
+    BulkCancel,
+    BulkCancelDone,
+    CancelAll,
+    Replace,
+    ReplaceDone,
+    SubmitDone,
+)
 from gateway.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from gateway.journal.checkpoint import Checkpoint, decode, encode
 from gateway.service.validation import cancel_all_from_proto, replace_order_from_proto
@@ -271,3 +278,34 @@ async def test_cancel_all_goes_in_batches_and_honours_the_side() -> None:
     assert all(o.status is OrderStatus.PENDING_CANCEL for o in first + rest)
     ((sells, _),) = desk.batch(CancelAll("acct-1", None, Side.SELL, 0, 10, future()))
     assert sells == []
+
+
+async def test_an_unfiltered_cancel_all_is_one_broker_call_where_the_broker_has_it() -> None:
+    desk = Desk()
+    desk.work.supports_cancel_all = True
+    for i in range(3):
+        order = await place(desk, f"c-{i}")
+        desk.batch(SubmitDone(order.order_id, ack=SubmitAck(f"B-{i}")))
+    ((asked, _),) = desk.batch(CancelAll("acct-1", None, None, 0, 10, future(), bulk=True))
+    ids = [o.order_id for o in asked]
+    assert not [c for c in desk.work.calls if c[0] == "cancel"]  # none one by one
+    desk.batch(BulkCancel("acct-1", ids, future()))
+    assert desk.work.calls[-1] == ("cancel_all", "acct-1")
+    # Refused: each order still waiting is cancelled on its own instead.
+    desk.batch(BulkCancelDone("acct-1", ids, error=BrokerRejected("not now")))
+    assert [c for c in desk.work.calls if c[0] == "cancel"] == [("cancel", i) for i in ids]
+    assert desk.desk.in_flight_count == 3  # those cancels are in flight
+
+
+async def test_a_cancel_all_of_unknown_outcome_is_left_to_reconciliation() -> None:
+    desk = Desk()
+    desk.work.supports_cancel_all = True
+    order = await place(desk, "c-1")
+    desk.batch(SubmitDone(order.order_id, ack=SubmitAck("B-1")))
+    desk.batch(CancelAll("acct-1", None, None, 0, 10, future(), bulk=True))
+    desk.batch(
+        BulkCancelDone("acct-1", [order.order_id], error=BrokerTimeout("?"), unresolved=True)
+    )
+    assert desk.order(order.order_id).status is OrderStatus.PENDING_CANCEL
+    assert not [c for c in desk.work.calls if c[0] == "cancel"]
+    assert desk.desk.in_flight_count == 0
