@@ -23,6 +23,7 @@ from gateway.brokers import (
 )
 from gateway.brokers.simulated import SimConfig, SimulatedExchange
 from gateway.domain import (
+    OrderCanceled,
     OrderRef,
     OrderReplaced,
     OrderStatus,
@@ -309,3 +310,17 @@ async def test_a_cancel_all_of_unknown_outcome_is_left_to_reconciliation() -> No
     assert desk.order(order.order_id).status is OrderStatus.PENDING_CANCEL
     assert not [c for c in desk.work.calls if c[0] == "cancel"]
     assert desk.desk.in_flight_count == 0
+
+
+async def test_a_replace_nobody_here_asked_for_ends_the_order() -> None:
+    desk = Desk()
+    order = await place(desk, "c-1")
+    desk.batch(SubmitDone(order.order_id, ack=SubmitAck("B-1")))
+    accepted = desk.order(order.order_id)
+    booked = desk.ledger.booked
+    # Replaced at the venue by its own UI: the order lives on there, not here.
+    ended = interpret.report_event(accepted, report(ReportKind.REPLACED, "B-9"), booked)
+    assert isinstance(ended, OrderCanceled)
+    assert "B-9" in ended.reason
+    # The echo of a replace the gateway applied (same broker id) is nothing.
+    assert interpret.report_event(accepted, report(ReportKind.REPLACED, "B-1"), booked) is None

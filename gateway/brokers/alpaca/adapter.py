@@ -1,6 +1,6 @@
 """``AlpacaBroker``: the ``Broker`` protocol over Alpaca's Trading API v2.
 
-Commands go over REST (``POST/GET/DELETE /v2/orders``); execution reports
+Commands go over REST (``POST/GET/PATCH/DELETE /v2/orders``); execution reports
 come from the ``trade_updates`` WebSocket, which reconnects by itself. Both
 use one aiohttp session. Alpaca's words and errors are translated in
 ``mapping``; this module only moves requests and messages.
@@ -230,6 +230,17 @@ class AlpacaBroker:
         if status == 404:
             raise BrokerRejected("unknown order")
         raise error_from_response(status, headers, text, now=time.time())
+
+    async def cancel_all_orders(self, account: str) -> None:
+        """Cancel every open order with ``DELETE /v2/orders``; the events follow.
+
+        Alpaca answers 207 with one entry per order; an order it could not
+        cancel stays open there, and reconciliation cancels it on its own.
+        """
+        self._check_gateway_account(account)
+        status, headers, text = await self._call("DELETE", "/v2/orders", priority=Priority.ORDER)
+        if not 200 <= status < 300:
+            raise error_from_response(status, headers, text, now=time.time())
 
     async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
         """Yield each stream frame's execution reports until ``close()``."""
