@@ -34,7 +34,7 @@ from gateway.domain.events import (
     ReplaceRejected,
     ReplaceRequested,
 )
-from gateway.domain.order import ZERO, Order, OrderSpec, ProvisionalFill
+from gateway.domain.order import ZERO, Order, ProvisionalFill
 
 
 class IllegalTransition(Exception):
@@ -163,10 +163,13 @@ def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
     # Changes are collected and applied in one copy: this runs for every live
     # event and for every journal record replayed at start.
     changes: dict[str, object] = {"updated_at": event.time, "last_sequence": sequence}
+    quantity = order.spec.quantity  # what the order's status is judged against
     if isinstance(event, OrderAccepted) and event.broker_order_id:
         changes["broker_order_id"] = event.broker_order_id
     elif isinstance(event, OrderRejected | CancelRejected):
         changes["reject_reason"] = event.reason
+        if isinstance(event, OrderRejected) and event.code is not None:
+            changes["reject_code"] = event.code
     elif isinstance(event, OrderFilled):
         _fill_changes(order, event, changes)
     elif isinstance(event, FillsReconciled):
@@ -174,14 +177,10 @@ def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
     elif isinstance(event, CancelRequested) and order.status is not OrderStatus.PENDING_CANCEL:
         changes["status_before_cancel"] = order.status
     elif isinstance(event, ReplaceRequested | OrderReplaced | ReplaceRejected):
-        _replace_changes(order, event, changes)
-    if isinstance(event, OrderRejected) and event.code is not None:
-        changes["reject_code"] = event.code
+        quantity = _replace_changes(order, event, changes)
     filled = changes.get("filled_quantity", order.filled_quantity)
     assert isinstance(filled, Decimal)
-    spec = changes.get("spec", order.spec)
-    assert isinstance(spec, OrderSpec)
-    changes["status"] = _resolve(target, order, filled, spec.quantity)
+    changes["status"] = _resolve(target, order, filled, quantity)
     return order.evolve(**changes)
 
 
@@ -189,8 +188,11 @@ def _replace_changes(
     order: Order,
     event: ReplaceRequested | OrderReplaced | ReplaceRejected,
     changes: dict[str, object],
-) -> None:
-    """A replace's request and outcome: the pending terms, then the new or the old ones."""
+) -> Decimal:
+    """A replace's request and outcome: the pending terms, then the new or the old ones.
+
+    Return the order's quantity after the event.
+    """
     if isinstance(event, ReplaceRequested):
         if order.pending_replace is not None:
             raise IllegalTransition(order, event, "a replace is already pending")
@@ -201,7 +203,7 @@ def _replace_changes(
             )
         changes["pending_replace"] = event.terms
         changes["replaces"] = (*order.replaces, event.terms)
-        return
+        return order.spec.quantity
     pending = order.pending_replace
     if pending is None:
         raise IllegalTransition(order, event, "no replace is pending")
@@ -213,7 +215,7 @@ def _replace_changes(
         changes["status_before_cancel"] = OrderStatus.ACCEPTED
     if isinstance(event, ReplaceRejected):
         changes["reject_reason"] = event.reason
-        return
+        return order.spec.quantity
     if event.terms != pending:
         raise IllegalTransition(order, event, f"terms {event.terms} are not the pending {pending}")
     spec = event.terms.applied_to(order.spec)
@@ -228,6 +230,7 @@ def _replace_changes(
         changes["placed_spec"] = order.spec
     if event.broker_order_id:
         changes["broker_order_id"] = event.broker_order_id
+    return spec.quantity
 
 
 def _fill_changes(order: Order, event: OrderFilled, changes: dict[str, object]) -> None:
