@@ -36,6 +36,7 @@ from gateway.engine.messages import (
     Place,
     SubmitDone,
 )
+from gateway.journal import JournalRecord
 
 T0 = datetime(2026, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -81,6 +82,7 @@ class Desk:
 
     def __init__(self, **config: Any) -> None:
         self.ledger = Ledger()
+        self.journaled: list[JournalRecord] = []  # every record committed, in order
         self.work = Work()
         ids = (f"o-{n}" for n in itertools.count(1))
         loop = asyncio.get_running_loop()
@@ -99,6 +101,7 @@ class Desk:
         for message in messages:
             self.desk.handle(message)
         pending = self.ledger.take_pending()
+        self.journaled += pending
         if pending:
             self.ledger.committed_through(pending[-1].sequence)
         replies, self.desk.replies = self.desk.replies, []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -42,7 +43,9 @@ from gateway.engine.messages import (
     SubmitDone,
 )
 from gateway.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from gateway.journal import MemoryJournal
 from gateway.journal.checkpoint import Checkpoint, decode, encode
+from gateway.journal.inspect import format_jsonl, format_table
 from gateway.service.validation import cancel_all_from_proto, replace_order_from_proto
 from tests.unit.test_desk import Desk, place, spec
 
@@ -324,3 +327,22 @@ async def test_a_replace_nobody_here_asked_for_ends_the_order() -> None:
     assert "B-9" in ended.reason
     # The echo of a replace the gateway applied (same broker id) is nothing.
     assert interpret.report_event(accepted, report(ReportKind.REPLACED, "B-1"), booked) is None
+
+
+async def test_the_journal_inspector_shows_replaces() -> None:
+    desk, order_id = await accepted_pending()
+    desk.batch(ReplaceDone(order_id, ack=ReplaceAck("B-2")))
+    replay = Ledger()
+    journal = MemoryJournal()
+    await journal.append(desk.journaled)
+    events = [r.event for r in journal.replay()]
+    rows = list(format_table(journal.replay()))[1:]
+    assert [row.split()[3:5] for row in rows][-2:] == [
+        ["replace_requested", "PENDING_REPLACE"],
+        ["replaced", "ACCEPTED"],
+    ]
+    assert rows[-1].endswith("replace_id=r-1 quantity=20 limit=99 broker_order_id=B-2")
+    exported = [json.loads(line) for line in format_jsonl(journal.replay())]
+    assert exported[-1]["event"]["type"] == "replaced"
+    assert replay.replay(journal.replay()) == len(events)
+    assert replay.table.get(order_id) == desk.order(order_id)
