@@ -49,7 +49,7 @@ from gateway.domain import (
     TimeInForce,
 )
 from gateway.journal.base import JournalRecord
-from gateway.journal.compiled import compile_codec
+from gateway.journal.compiled import compile_codec, with_kind
 
 FORMAT_VERSION = 2
 """The newest record format this code reads and the one it writes.
@@ -456,7 +456,8 @@ def _decode_document(document: object) -> JournalRecord:
     update: OrderUpdate = _decode_part(UPDATE, document["update"], "update")
     if event.order_id != update.order.order_id:
         raise CorruptRecord(f"event of {event.order_id!r} carries another order's update")
-    return JournalRecord(event, update)
+    # Not stored (NEWER_THAN_JSON): a change's kind is its event's.
+    return JournalRecord(event, with_kind(update, event.kind))
 
 
 # Fields version 2 added, with the value that means what version 1 meant.
