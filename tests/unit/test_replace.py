@@ -35,6 +35,7 @@ from gateway.domain import (
 from gateway.engine import interpret
 from gateway.engine.ledger import Ledger
 from gateway.engine.messages import (
+    BrokerState,
     BulkCancel,
     BulkCancelDone,
     CancelAll,
@@ -346,3 +347,23 @@ async def test_the_journal_inspector_shows_replaces() -> None:
     assert exported[-1]["event"]["type"] == "replaced"
     assert replay.replay(journal.replay()) == len(events)
     assert replay.table.get(order_id) == desk.order(order_id)
+
+
+async def test_after_a_restart_a_pending_replace_is_settled_by_the_broker_terms() -> None:
+    """A replace journaled but with no call running (the process died): the
+    next state of the order, from reconciliation, says whether it happened."""
+    for terms_at_broker, status, quantity in (
+        ("new", OrderStatus.ACCEPTED, Decimal(20)),
+        ("old", OrderStatus.ACCEPTED, Decimal(10)),
+    ):
+        desk, order_id = await accepted_pending()
+        desk.batch(ReplaceDone(order_id, unresolved=True))  # as after a restart: none in flight
+        order = desk.order(order_id)
+        spec = TERMS.applied_to(order.spec) if terms_at_broker == "new" else order.spec
+        state = BrokerOrderState(
+            "acct-1", "c-1", "B-1", OrderStatus.ACCEPTED, Decimal(0), spec=spec
+        )
+        desk.batch(BrokerState(state))
+        settled = desk.order(order_id)
+        assert (settled.status, settled.spec.quantity) == (status, quantity)
+        assert settled.pending_replace is None
