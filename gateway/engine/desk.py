@@ -376,8 +376,12 @@ class OrderDesk:
         )
         self._emit_safely(CancelRejected(order_id, reason, self._clock()))
 
-    def _on_broker_state(self, state: BrokerOrderState) -> None:
-        """Bring one order in line with the broker's view of it."""
+    def _on_broker_state(self, state: BrokerOrderState, *, fresh: bool = False) -> None:
+        """Bring one order in line with the broker's view of it.
+
+        ``fresh``: the state was asked for after the order's last replace call
+        ended, so it tells that replace's outcome (see ``_replace_lost``).
+        """
         order = self._table.by_key(state.account, state.client_order_id)
         if order is None:
             self.unknown_reports += 1
@@ -417,9 +421,7 @@ class OrderDesk:
                 order.filled_quantity,
                 order.broker_filled,
             )
-        flight = self._inflight.get(order_id)
-        if order.pending_replace is not None and not (flight is not None and flight.replacing):
-            # No replace call runs, so its outcome was lost: the broker's terms tell it.
+        if order.pending_replace is not None and self._replace_lost(order, fresh):
             order = self._emit_if(interpret.replace_outcome(order, state, now)) or order
         terminal = interpret.terminal_event(order, state, now)
         if terminal is not None:
@@ -637,7 +639,7 @@ class OrderDesk:
             flight.replacing = False
             self._inflight.tidy(order_id)
         if message.state is not None:
-            self._on_broker_state(message.state)  # settles it by the broker's terms
+            self._on_broker_state(message.state, fresh=True)  # settles it by the broker's terms
         order = self._table.get(order_id)
         if order is None or order.pending_replace is None or message.unresolved:
             return  # settled already (a report came first), or reconciliation settles it
@@ -658,6 +660,21 @@ class OrderDesk:
                 order_id,
                 error,
             )
+
+    def _replace_lost(self, order: Order, fresh: bool) -> bool:
+        """Whether a state may settle ``order``'s pending replace by its terms.
+
+        Not while a replace call runs (its answer settles it). A state from
+        reconciliation may have been asked for before the replace reached
+        the broker, so it only counts once the replace has been pending for
+        ``absence_grace`` (missing evidence is not an outcome); a ``fresh``
+        one, asked for after the call ended, counts at once.
+        """
+        flight = self._inflight.get(order.order_id)
+        if flight is not None and flight.replacing:
+            return False
+        age = (self._clock() - order.updated_at).total_seconds()
+        return fresh or age >= self._config.absence_grace
 
     def _on_cancel_all(self, message: CancelAll) -> None:
         query = ListOrdersQuery(

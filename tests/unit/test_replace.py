@@ -142,8 +142,8 @@ def test_exchange_replace_refuses_what_a_venue_would() -> None:
 # --------------------------------------------------------- interpretation
 
 
-async def accepted_pending() -> tuple[Desk, str]:
-    desk = Desk()
+async def accepted_pending(**config: Any) -> tuple[Desk, str]:
+    desk = Desk(**config)
     order = await place(desk, "c-1")
     desk.batch(SubmitDone(order.order_id, ack=SubmitAck("B-1")))
     (pending,) = desk.batch(Replace(OrderRef("acct-1", order_id=order.order_id), TERMS, future()))
@@ -356,7 +356,7 @@ async def test_after_a_restart_a_pending_replace_is_settled_by_the_broker_terms(
         ("new", OrderStatus.ACCEPTED, Decimal(20)),
         ("old", OrderStatus.ACCEPTED, Decimal(10)),
     ):
-        desk, order_id = await accepted_pending()
+        desk, order_id = await accepted_pending(absence_grace=0)
         desk.batch(ReplaceDone(order_id, unresolved=True))  # as after a restart: none in flight
         order = desk.order(order_id)
         spec = TERMS.applied_to(order.spec) if terms_at_broker == "new" else order.spec
@@ -367,3 +367,13 @@ async def test_after_a_restart_a_pending_replace_is_settled_by_the_broker_terms(
         settled = desk.order(order_id)
         assert (settled.status, settled.spec.quantity) == (status, quantity)
         assert settled.pending_replace is None
+
+
+async def test_a_reconciliation_state_waits_out_the_grace_before_settling_a_replace() -> None:
+    """It may have been asked for before the replace reached the broker."""
+    desk, order_id = await accepted_pending()  # absence_grace 60s, the clock stands still
+    desk.batch(ReplaceDone(order_id, unresolved=True))
+    old = desk.order(order_id).spec
+    state = BrokerOrderState("acct-1", "c-1", "B-1", OrderStatus.ACCEPTED, Decimal(0), spec=old)
+    desk.batch(BrokerState(state))
+    assert desk.order(order_id).status is OrderStatus.PENDING_REPLACE
