@@ -17,12 +17,15 @@ from gateway.brokers import (
     BrokerRejected,
     BrokerTimeout,
     BrokerUnavailable,
+    CancelsAll,
     ExecutionReport,
     ReplaceAck,
+    Replaces,
     ReportKind,
     SubmitAck,
 )
-from gateway.brokers.simulated import SimConfig, SimulatedExchange
+from gateway.brokers.faults import CallFaults, FaultConfig, FaultyBroker
+from gateway.brokers.simulated import SimConfig, SimulatedBroker, SimulatedExchange
 from gateway.domain import (
     OrderCanceled,
     OrderRef,
@@ -377,3 +380,22 @@ async def test_a_reconciliation_state_waits_out_the_grace_before_settling_a_repl
     state = BrokerOrderState("acct-1", "c-1", "B-1", OrderStatus.ACCEPTED, Decimal(0), spec=old)
     desk.batch(BrokerState(state))
     assert desk.order(order_id).status is OrderStatus.PENDING_REPLACE
+
+
+async def test_the_fault_injector_passes_replace_through_and_faults_it_as_a_cancel() -> None:
+    inner = SimulatedBroker(SimConfig(seed=1, ack_latency=0, tick_interval=None))
+    faulty = FaultyBroker(inner, FaultConfig(cancel=CallFaults(error_rate=1.0)))
+    assert isinstance(faulty, Replaces)
+    assert not isinstance(faulty, CancelsAll)  # the simulated broker has no cancel-all
+    await faulty.connect()
+    try:
+        await inner.set_price("AAPL", Decimal(101))  # the buy at 100 rests
+        ack = await faulty.submit(spec("c-1"))
+        new = msgspec.structs.replace(spec("c-1"), quantity=Decimal(20))
+        with pytest.raises(BrokerUnavailable, match="injected"):
+            await faulty.replace("acct-1", "c-1", ack.broker_order_id, new, "r-1")
+        faulty.enabled = False
+        replaced = await faulty.replace("acct-1", "c-1", ack.broker_order_id, new, "r-1")
+        assert replaced.broker_order_id == ack.broker_order_id
+    finally:
+        await faulty.close()
