@@ -31,6 +31,7 @@ from gateway.domain import (
     OrderRef,
     OrderReplaced,
     OrderStatus,
+    RejectCode,
     ReplaceRejected,
     ReplaceTerms,
     Side,
@@ -399,3 +400,20 @@ async def test_the_fault_injector_passes_replace_through_and_faults_it_as_a_canc
         assert replaced.broker_order_id == ack.broker_order_id
     finally:
         await faulty.close()
+
+
+async def test_a_checkpoint_keeps_replaced_terms_and_reject_codes() -> None:
+    desk, order_id = await accepted_pending()
+    desk.batch(ReplaceDone(order_id, ack=ReplaceAck("B-2")))
+    rejected = await place(desk, "c-2")
+    desk.batch(SubmitDone(rejected.order_id, error=BrokerUnavailable("down")))
+    snapshot = desk.ledger.snapshot()
+    assert snapshot is not None
+    sequence, orders, exec_ids = snapshot
+    loaded = {
+        o.order_id: o for o in decode(encode(Checkpoint(sequence, 0, orders, exec_ids))).orders
+    }
+    assert loaded == {o.order_id: o for o in orders}
+    replaced = loaded[order_id]
+    assert (replaced.spec.quantity, replaced.placed.quantity) == (Decimal(20), Decimal(10))
+    assert loaded[rejected.order_id].reject_code is RejectCode.NOT_DELIVERED
