@@ -403,3 +403,29 @@ def _resting_spec(client_order_id: str) -> OrderSpec:
         "acct-1", client_order_id, "AAPL", Side.BUY, OrderType.LIMIT, Decimal(10),
         TimeInForce.GTC, limit_price=Decimal("0.01"),
     )  # fmt: skip
+
+
+# ------------------------------------------------------------ reject code
+
+
+async def test_a_broker_rejection_says_who_refused(stub: Stub, broker: RecordingBroker) -> None:
+    placed = (await stub.PlaceOrder(resting_buy("refused-1"))).order
+    assert placed.reject_code == pb.REJECT_CODE_UNSPECIFIED
+    now = datetime.now(UTC)
+    broker.send(
+        ExecutionReport(
+            ReportKind.REJECTED,
+            "acct-1",
+            "refused-1",
+            now,
+            placed.broker_order_id,
+            reason="insufficient buying power",
+        )
+    )
+    rejected = await eventually(
+        lambda: status_of(stub, placed.order_id),
+        lambda o: o.status == pb.ORDER_STATUS_REJECTED,
+        what="REJECTED",
+    )
+    assert rejected.reject_code == pb.REJECT_CODE_BROKER
+    assert rejected.reject_reason == "insufficient buying power"
