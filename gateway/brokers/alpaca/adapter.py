@@ -412,6 +412,9 @@ class AlpacaBroker:
             return
         if report is None:
             return
+        if report.kind is ReportKind.REPLACED and report.broker_order_id:
+            # The replacement counts its fills on from the replaced order's.
+            self._filled[report.broker_order_id] = filled
         if order.get("status") in _ENDED or report.kind in _TERMINAL_REPORTS:
             self._filled.pop(order_id, None)
         elif report.kind is ReportKind.FILL:
