@@ -29,13 +29,11 @@ from gateway.domain import (
     OrderRejected,
     OrderReplaced,
     OrderStatus,
-    OrderType,
     RejectCode,
     ReplaceRejected,
     ReplaceRequested,
-    ReplaceTerms,
 )
-from gateway.engine import interpret
+from gateway.engine import interpret, replaces
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
 from gateway.engine.inflight import InFlightOrders
@@ -59,9 +57,7 @@ from gateway.engine.messages import (
 from gateway.errors import (
     AlreadyExists,
     FailedPrecondition,
-    FieldViolation,
     GatewayError,
-    InvalidArgument,
     NotFound,
     Unavailable,
 )
@@ -84,16 +80,6 @@ OrderMessage = (
     | BulkCancel
     | BulkCancelDone
 )
-
-# Which prices each order type has: a replace may change only those.
-_HAS_LIMIT = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
-_HAS_STOP = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
-# Why a replace is refused in each status that cannot take one.
-_NOT_REPLACEABLE = {
-    OrderStatus.PENDING_NEW: ("ORDER_NOT_ACKNOWLEDGED", "the broker has not acknowledged it yet"),
-    OrderStatus.PENDING_CANCEL: ("ORDER_PENDING_CANCEL", "a cancel is pending"),
-    OrderStatus.PENDING_REPLACE: ("REPLACE_PENDING", "another replace is pending"),
-}
 
 
 class BrokerWork(Protocol):
@@ -578,7 +564,9 @@ class OrderDesk:
                 )
             self.replies.append((message.reply, order))  # a retry: the order as it is now
             return
-        self._check_replaceable(order, terms)
+        refused = replaces.refusal(order, terms, broker_can_replace=self._work.supports_replace)
+        if refused is not None:
+            raise refused
         if not self._health.healthy:
             raise Unavailable(
                 f"broker unavailable ({self._health.last_error}); retry later",
@@ -588,49 +576,6 @@ class OrderDesk:
         self._inflight.of(order.order_id).replacing = True
         self.after_commit.append(lambda: self._work.replace(updated))
         self.replies.append((message.reply, updated))
-
-    def _check_replaceable(self, order: Order, terms: ReplaceTerms) -> None:
-        """Refuse a replace the order cannot take, before anything is recorded."""
-        metadata = {"order_id": order.order_id, "status": order.status.name}
-        if not self._work.supports_replace:
-            raise FailedPrecondition(
-                "this gateway's broker cannot replace orders; cancel and place a new one",
-                reason="REPLACE_NOT_SUPPORTED",
-                metadata=metadata,
-            )
-        if order.is_terminal:
-            raise FailedPrecondition(
-                f"order {order.order_id} is already {order.status.name}; nothing to replace",
-                reason="ORDER_ALREADY_TERMINAL",
-                metadata=metadata,
-            )
-        refusal = _NOT_REPLACEABLE.get(order.status)
-        if refusal is not None:
-            reason, why = refusal
-            raise FailedPrecondition(
-                f"order {order.order_id} cannot be replaced now: {why}",
-                reason=reason,
-                metadata=metadata,
-            )
-        order_type = order.spec.order_type
-        violations = []
-        if terms.limit_price is not None and order_type not in _HAS_LIMIT:
-            violations.append(
-                FieldViolation("limit_price", f"must be empty: a {order_type.name} order has none")
-            )
-        if terms.stop_price is not None and order_type not in _HAS_STOP:
-            violations.append(
-                FieldViolation("stop_price", f"must be empty: a {order_type.name} order has none")
-            )
-        if terms.quantity is not None and terms.quantity < order.filled_quantity:
-            violations.append(
-                FieldViolation(
-                    "quantity",
-                    f"must not be below the {order.filled_quantity} already filled",
-                )
-            )
-        if violations:
-            raise InvalidArgument(violations)
 
     def _on_replace_done(self, message: ReplaceDone) -> None:
         order_id = message.order_id
