@@ -57,19 +57,19 @@ def test_the_sample_map_loads_in_the_gateway_and_the_sdk_alike() -> None:
 def nginx_route(text: str, account: str | None) -> str:
     block = re.search(r"map \$http_x_gateway_account \$(\w+) \{(.*?)\}", text, re.S)
     assert block, "no map on $http_x_gateway_account"
-    variable, body = block.groups()
-    entries = dict(re.findall(r"^\s*(\S+)\s+(\S+);", body, re.M))
-    # nginx compares map strings ignoring case.
-    by_key = {k.lower(): v for k, v in entries.items()}
-    upstream = (
-        by_key.get((account or "").lower(), entries["default"]) if account else entries["default"]
-    )
+    variable, body = str(block.group(1)), str(block.group(2))
+    entries: dict[str, str] = dict(re.findall(r"^\s*(\S+)\s+(\S+);", body, re.M))
+    upstream = entries["default"]
+    if account is not None:
+        # nginx compares map strings ignoring case.
+        by_key = {k.lower(): v for k, v in entries.items()}
+        upstream = by_key.get(account.lower(), upstream)
     assert re.search(rf"grpc_pass grpc://\${variable};", text)
     servers = re.search(rf"upstream {re.escape(upstream)} \{{(.*?)\}}", text, re.S)
     assert servers, f"no upstream {upstream}"
     found = re.findall(r"^\s*server (\S+);", servers.group(1), re.M)
     assert len(found) == 1
-    return found[0]
+    return str(found[0])
 
 
 def test_nginx_routes_each_account_to_its_shard() -> None:

@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -27,6 +28,11 @@ from gateway.shards import ACCOUNT_METADATA
 from tests.e2e.test_nginx_proxy import Nginx, free_port, nginx_binary
 from tests.processes import GATEWAY_READY, REPO_ROOT, Service, clean_env, start
 from tests.support import error_metadata, error_reason, eventually, resting_buy
+
+if TYPE_CHECKING:
+    from gateway._proto.execution.v1.execution_pb2_grpc import (
+        ExecutionServiceAsyncStub as Stub,
+    )
 
 pytestmark = pytest.mark.e2e
 
@@ -127,9 +133,9 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shards]:
 
 
 @pytest.fixture
-async def proxied(shards: Shards) -> AsyncIterator[pb_grpc.ExecutionServiceStub]:
+async def proxied(shards: Shards) -> AsyncIterator[Stub]:
     async with grpc.aio.insecure_channel(shards.nginx.address) as channel:
-        stub = pb_grpc.ExecutionServiceStub(channel)
+        stub: Stub = pb_grpc.ExecutionServiceStub(channel)
 
         async def answering() -> bool:
             assert shards.nginx.process.poll() is None, shards.nginx.error_log()
@@ -157,7 +163,7 @@ async def orders_on(address: str, account: str) -> list[str]:
 
 
 async def test_nginx_routes_each_accounts_orders_to_its_shard(
-    shards: Shards, proxied: pb_grpc.ExecutionServiceStub
+    shards: Shards, proxied: Stub
 ) -> None:
     for account, shard in ACCOUNTS.items():
         placed = await proxied.PlaceOrder(
@@ -178,7 +184,7 @@ async def test_nginx_routes_each_accounts_orders_to_its_shard(
 
 async def test_a_call_sent_straight_to_the_wrong_shard_is_refused(shards: Shards) -> None:
     async with grpc.aio.insecure_channel(shards.addresses["a"]) as channel:
-        stub = pb_grpc.ExecutionServiceStub(channel)
+        stub: Stub = pb_grpc.ExecutionServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.PlaceOrder(resting_buy("lost", account="acct-3"), timeout=10)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -22,13 +23,17 @@ from gateway.journal import MemoryJournal
 from gateway.shards import ACCOUNT_METADATA, ShardMap
 from tests.conftest import gateway_test_config
 from tests.support import (
-    STREAM_END,
     error_metadata,
     error_reason,
     eventually,
     resting_buy,
     violated_fields,
 )
+
+if TYPE_CHECKING:
+    from gateway._proto.execution.v1.execution_pb2_grpc import (
+        ExecutionServiceAsyncStub as Stub,
+    )
 
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 SHARDS = ShardMap.from_mapping(
@@ -59,7 +64,7 @@ async def shard_a(tmp_path: Path, broker: RecordingBroker) -> AsyncIterator[Gate
 
 
 @pytest.fixture
-async def stub(shard_a: Gateway) -> AsyncIterator[pb_grpc.ExecutionServiceStub]:
+async def stub(shard_a: Gateway) -> AsyncIterator[Stub]:
     async with grpc.aio.insecure_channel(shard_a.address) as channel:
         yield pb_grpc.ExecutionServiceStub(channel)
 
@@ -76,7 +81,7 @@ def assert_wrong_shard(error: grpc.aio.AioRpcError, account: str) -> None:
 
 
 async def test_own_accounts_are_served_and_others_refused_with_their_shard(
-    stub: pb_grpc.ExecutionServiceStub, broker: RecordingBroker
+    stub: Stub, broker: RecordingBroker
 ) -> None:
     placed = await stub.PlaceOrder(resting_buy("mine"), timeout=10)
     assert placed.order.account == "acct-1"
@@ -100,7 +105,7 @@ async def test_own_accounts_are_served_and_others_refused_with_their_shard(
     ids=["CancelOrder", "GetOrderStatus", "ListOrders"],
 )
 async def test_every_unary_rpc_naming_another_shards_account_is_refused(
-    stub: pb_grpc.ExecutionServiceStub, call: object
+    stub: Stub, call: object
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await call(stub)  # type: ignore[operator]
@@ -108,7 +113,7 @@ async def test_every_unary_rpc_naming_another_shards_account_is_refused(
 
 
 async def test_a_subscription_naming_another_shards_account_is_refused(
-    stub: pb_grpc.ExecutionServiceStub,
+    stub: Stub,
 ) -> None:
     stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest(accounts=["acct-1", "acct-3"]))
     with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -117,7 +122,7 @@ async def test_a_subscription_naming_another_shards_account_is_refused(
 
 
 async def test_an_account_in_no_shard_is_refused_as_unknown(
-    stub: pb_grpc.ExecutionServiceStub, broker: RecordingBroker
+    stub: Stub, broker: RecordingBroker
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.PlaceOrder(resting_buy("nobody", account="acct-99"), timeout=10)
@@ -128,7 +133,7 @@ async def test_an_account_in_no_shard_is_refused_as_unknown(
 
 
 async def test_a_malformed_account_is_still_invalid_argument(
-    stub: pb_grpc.ExecutionServiceStub,
+    stub: Stub,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.PlaceOrder(resting_buy("empty", account=""), timeout=10)
@@ -137,7 +142,7 @@ async def test_a_malformed_account_is_still_invalid_argument(
 
 
 async def test_the_account_metadata_must_agree_with_the_body(
-    stub: pb_grpc.ExecutionServiceStub, broker: RecordingBroker
+    stub: Stub, broker: RecordingBroker
 ) -> None:
     agreed = await stub.PlaceOrder(
         resting_buy("agreed"), metadata=((ACCOUNT_METADATA, "acct-1"),), timeout=10
@@ -167,7 +172,7 @@ async def test_without_a_map_the_metadata_is_checked_and_every_account_served(
     gw = await start(tmp_path, broker)
     try:
         async with grpc.aio.insecure_channel(gw.address) as channel:
-            stub = pb_grpc.ExecutionServiceStub(channel)
+            stub: Stub = pb_grpc.ExecutionServiceStub(channel)
             placed = await stub.PlaceOrder(
                 resting_buy("any", account="acct-3"),
                 metadata=((ACCOUNT_METADATA, "acct-3"),),
@@ -194,15 +199,18 @@ async def test_a_subscription_to_every_granted_account_sees_this_shards_only(
     carol = (("authorization", f"Bearer {CAROL}"),)
     try:
         async with grpc.aio.insecure_channel(gw.address) as channel:
-            stub = pb_grpc.ExecutionServiceStub(channel)
+            stub: Stub = pb_grpc.ExecutionServiceStub(channel)
             stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest(), metadata=carol)
             first = await stream.read()
-            assert first is not STREAM_END and first.HasField("heartbeat")
+            assert isinstance(first, pb.SubscribeUpdatesResponse)
+            assert first.HasField("heartbeat")
             await stub.PlaceOrder(resting_buy("seen"), metadata=carol, timeout=10)
             update = await eventually(
-                stream.read, lambda m: m is STREAM_END or m.HasField("update"), what="update"
+                stream.read,
+                lambda m: not isinstance(m, pb.SubscribeUpdatesResponse) or m.HasField("update"),
+                what="an update",
             )
-            assert update is not STREAM_END
+            assert isinstance(update, pb.SubscribeUpdatesResponse)
             assert update.update.order.client_order_id == "seen"
             stream.cancel()
             # Granted nothing on this shard: pointed at the shard that has its account.
