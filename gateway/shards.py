@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from gateway.errors import FailedPrecondition
+from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument
 
 ACCOUNT_METADATA = "x-gateway-account"
 """Call metadata naming the request's account, so a proxy can route on it."""
@@ -45,6 +45,8 @@ _SHARD_NAME_RULE = "1-63 characters of a-z 0-9 -, starting and ending with a let
 # As the service validates accounts (gateway.service.validation): a listed
 # account the service would refuse could never be served anyway.
 _ACCOUNT = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ACCOUNT_RULE = "must be 1-64 characters of A-Z a-z 0-9 . _ -"
+_MAX_ACCOUNT_CHARS = 64  # checked before the regex: a 1 MB string costs one len()
 MAX_MAP_BYTES = 16 * 1024 * 1024  # far above any real map; bounds what a bad path can cost
 
 
@@ -150,8 +152,7 @@ def _shard(name: str, table: Any) -> Shard:
     for account in accounts:
         if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
             raise ShardMapError(
-                f"shards.{name}.accounts: {account!r} is not an account name "
-                "(1-64 characters of A-Z a-z 0-9 . _ -)"
+                f"shards.{name}.accounts: {account!r} is not an account name ({_ACCOUNT_RULE})"
             )
     return Shard(name, address, frozenset(accounts))
 
@@ -186,19 +187,22 @@ class ShardGuard:
             return True
         return self.catch_all and account not in self._elsewhere
 
-    def check(self, account: str) -> None:
+    def check(self, account: str, field: str = "account") -> None:
         """Return if this shard serves ``account``; else raise FailedPrecondition.
 
         The reason is WRONG_SHARD (another shard owns it: its name and address
         are in the metadata, so a client can go there) or UNKNOWN_ACCOUNT (no
-        shard does).
+        shard does). A malformed account is INVALID_ARGUMENT naming ``field``,
+        as the service would answer it.
         """
         if account in self._mine:
             return
         owner = self._elsewhere.get(account)
         if owner is None:
             if self.catch_all:
-                return
+                return  # served here, or refused by the service's validation
+            if len(account) > _MAX_ACCOUNT_CHARS or not _ACCOUNT.fullmatch(account):
+                raise InvalidArgument([FieldViolation(field, _ACCOUNT_RULE)])
             default = self.shard_map.default_shard
             owner = self.shard_map.shards[default] if default is not None else None
         if owner is None:
@@ -222,5 +226,5 @@ class ShardGuard:
 
     def check_all(self, accounts: Sequence[str]) -> None:
         """``check`` each account in turn (the first not served here raises)."""
-        for account in accounts:
-            self.check(account)
+        for index, account in enumerate(accounts):
+            self.check(account, f"accounts[{index}]")

@@ -312,7 +312,7 @@ class _Method:
                 if routed is not None and routed != account:
                     raise _routed_mismatch(self.account_field, account, routed)
                 if shards is not None:
-                    shards.check(account)
+                    shards.check(account, self.account_field)
             return granted
         if self.accounts_field is None:
             return granted

@@ -132,13 +132,17 @@ async def test_an_account_in_no_shard_is_refused_as_unknown(
     assert broker.submitted == []
 
 
-async def test_a_malformed_account_is_still_invalid_argument(
-    stub: Stub,
-) -> None:
+@pytest.mark.parametrize("account", ["", "not an account", "x" * 65])
+async def test_a_malformed_account_is_still_invalid_argument(stub: Stub, account: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stub.PlaceOrder(resting_buy("empty", account=""), timeout=10)
+        await stub.PlaceOrder(resting_buy("malformed", account=account), timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "account" in violated_fields(refused.value)
+    stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest(accounts=["acct-1", account]))
+    with pytest.raises(grpc.aio.AioRpcError) as in_filter:
+        await stream.read()
+    assert in_filter.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(in_filter.value) == {"accounts[1]"}
 
 
 async def test_the_account_metadata_must_agree_with_the_body(

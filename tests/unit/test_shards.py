@@ -9,7 +9,7 @@ import pytest
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway.cli import build_parser, config_from_args
-from gateway.errors import FailedPrecondition
+from gateway.errors import FailedPrecondition, InvalidArgument
 from gateway.server.interceptor import _account_fields
 from gateway.shards import UNKNOWN_ACCOUNT, WRONG_SHARD, ShardGuard, ShardMap, ShardMapError
 
@@ -147,6 +147,10 @@ def test_without_a_default_an_unlisted_account_is_nobodys() -> None:
         guard.check("acct-99")
     assert refused.value.reason == UNKNOWN_ACCOUNT
     assert refused.value.metadata == {"account": "acct-99", "this_shard": "a"}
+    # Malformed is not unknown: the same INVALID_ARGUMENT the service gives it.
+    with pytest.raises(InvalidArgument) as malformed:
+        guard.check("not an account", "scope_account")
+    assert [v.field for v in malformed.value.violations] == ["scope_account"]
 
 
 def test_a_guard_for_a_shard_the_map_lacks_is_refused() -> None:
