@@ -20,6 +20,10 @@ cores take N times the orders, since shards share nothing at run time: each
 has its own process, journal and broker session. The projection printed is
 ``N * (single gateway's orders per core-second) / (1 + extra per order)``.
 
+A third run, one gateway at one shard's share of the rate, separates the
+cost of a lighter load per process (smaller group commits) from any cost of
+sharding itself.
+
 Prints one JSON object (and writes it to ``--out`` if given).
 """
 
@@ -160,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(scratch)
         one = measure(work, args.ghz, ["a"], args.rate, args.seconds, args.kind)
         two = measure(work, args.ghz, ["a", "b"], args.rate, args.seconds, args.kind)
+        # Control: one gateway at one shard's share of the load. Fewer orders per
+        # second make smaller batches (fewer orders per journal commit), so a
+        # process taking half the orders pays more per order whether or not it
+        # is a shard; this run tells that apart from a cost of sharding itself.
+        half = measure(work, args.ghz, ["a"], args.rate / 2, args.seconds, args.kind)
     single = one["a"]["net_cpu_us_per_order"]
     worst = max(shard["net_cpu_us_per_order"] for shard in two.values())
     extra = worst / single - 1
@@ -170,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "one_shard": one,
         "two_shards": two,
+        "one_shard_at_half_rate": half,
+        "extra_cpu_per_order_vs_same_rate": round(worst / half["a"]["net_cpu_us_per_order"] - 1, 3),
         "extra_cpu_per_order": round(extra, 3),
         "goal_met": extra <= 0.10,
         "projection_orders_per_core_second": round(per_core),
