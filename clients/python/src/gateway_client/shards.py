@@ -206,15 +206,21 @@ class AsyncShardRoutes(_Routes):
         )
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
+        # Only for a method's first use: the callable is kept as an attribute.
         if method not in _SERVICE.methods_by_name:
             raise AttributeError(method)
-        if method in _STREAMING:
-            # Routed by the map and by what redirects taught; a stream's refusal
-            # arrives on its first read, after this returns, and is not followed.
-            return lambda request, *, metadata=None, **kwargs: getattr(
-                self.route(_account_of(metadata))[1], method
-            )(request, metadata=metadata, **kwargs)
-        return self._unary(method)
+        call = self._stream(method) if method in _STREAMING else self._unary(method)
+        setattr(self, method, call)
+        return call
+
+    def _stream(self, method: str) -> Callable[..., Any]:
+        # Routed by the map and by what redirects taught; a stream's refusal
+        # arrives on its first read, after this returns, and is not followed.
+        def call(request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
+            _, stub = self.route(_account_of(metadata))
+            return getattr(stub, method)(request, metadata=metadata, **kwargs)
+
+        return call
 
     def _unary(self, method: str) -> Callable[..., Awaitable[Any]]:
         async def call(request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
@@ -255,6 +261,7 @@ class ShardRoutes(_Routes):
         )
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
+        # Only for a method's first use: the callable is kept as an attribute.
         if method not in _SERVICE.methods_by_name:
             raise AttributeError(method)
         streaming = method in _STREAMING
@@ -272,6 +279,7 @@ class ShardRoutes(_Routes):
                     raise
             return getattr(elsewhere, method)(request, metadata=metadata, **kwargs)
 
+        setattr(self, method, call)
         return call
 
     def close(self) -> None:
