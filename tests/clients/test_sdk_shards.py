@@ -88,6 +88,11 @@ async def test_a_redirect_is_followed_once_then_the_refusal_is_reported(
     assert refused.value.metadata["address"] == disagreeing.addresses["x"]
     assert disagreeing.brokers["x"].submitted == []
     assert disagreeing.brokers["y"].submitted == []
+    # A stream too: reopened once on y, whose refusal is then reported.
+    async with AsyncClient(disagreeing.addresses["x"], follow_shard_redirects=True) as client:
+        with pytest.raises(FailedPrecondition) as stream_refused:
+            await client.subscribe(["acct-3"]).open()
+    assert stream_refused.value.metadata["this_shard"] == "y"
 
 
 async def test_the_sdk_always_names_the_account_and_the_gateway_checks_it(

@@ -10,6 +10,7 @@ by following the refusal once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -232,6 +233,12 @@ async def test_the_sdk_follows_a_wrong_shard_refusal_once(shards: Shards) -> Non
         assert order.account == "acct-3"
         orders = await client.list_orders("acct-3")
         assert [o.client_order_id for o in orders].count("hop-1") == 1
+        # A stream refused by shard a reopens on shard b, from the start.
+        async with client.subscribe(["acct-3"], after_sequence=0) as updates:
+            async with asyncio.timeout(15):
+                async for update in updates:
+                    if update.order.client_order_id == "hop-1":
+                        break
     # Without following, the refusal reaches the caller, typed, with the owner's address.
     async with AsyncClient(shards.addresses["a"]) as plain:
         with pytest.raises(FailedPrecondition) as refused:
@@ -247,3 +254,10 @@ def test_the_blocking_sdk_routes_and_follows_too(shards: Shards) -> None:
     with Client(shards.addresses["b"], follow_shard_redirects=True) as client:
         followed = client.place_order("acct-2", "AAPL", Side.BUY, "1")
         assert [o.order_id for o in client.list_orders("acct-2")].count(followed.order_id) == 1
+    with Client(shards.addresses["b"], follow_shard_redirects=True) as client:
+        with client.subscribe(["acct-2"], after_sequence=0) as updates:
+            # Bounded: the replay from sequence 0 holds the order's updates.
+            seen = next(
+                u for u in itertools.islice(updates, 1000) if u.order.order_id == followed.order_id
+            )
+        assert seen.order.account == "acct-2"

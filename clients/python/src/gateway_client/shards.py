@@ -12,6 +12,7 @@ right one in one of three ways:
 - by following a ``WRONG_SHARD`` refusal (``follow_shard_redirects=True``):
   the refusing gateway names the owner's address; the call is sent there
   once, and the account's address is remembered for later calls and streams.
+  A stream refused before its first message is reopened there the same way.
 
 A refused call changed nothing (the gateway refuses before its order table),
 so sending it again elsewhere is safe, PlaceOrder included.
@@ -214,11 +215,18 @@ class AsyncShardRoutes(_Routes):
         return call
 
     def _stream(self, method: str) -> Callable[..., Any]:
-        # Routed by the map and by what redirects taught; a stream's refusal
-        # arrives on its first read, after this returns, and is not followed.
         def call(request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
-            _, stub = self.route(_account_of(metadata))
-            return getattr(stub, method)(request, metadata=metadata, **kwargs)
+            account = _account_of(metadata)
+            address, stub = self.route(account)
+
+            def reopen(rpc_error: grpc.RpcError) -> Any:
+                elsewhere = self.redirect(rpc_error, account, address)
+                if elsewhere is None:
+                    return None
+                return getattr(elsewhere, method)(request, metadata=metadata, **kwargs)
+
+            opened = getattr(stub, method)(request, metadata=metadata, **kwargs)
+            return _AsyncRedirectingStream(opened, reopen)
 
         return call
 
@@ -270,7 +278,15 @@ class ShardRoutes(_Routes):
             account = _account_of(metadata)
             address, stub = self.route(account)
             if streaming:
-                return getattr(stub, method)(request, metadata=metadata, **kwargs)
+
+                def reopen(rpc_error: grpc.RpcError) -> Any:
+                    elsewhere = self.redirect(rpc_error, account, address)
+                    if elsewhere is None:
+                        return None
+                    return getattr(elsewhere, method)(request, metadata=metadata, **kwargs)
+
+                opened = getattr(stub, method)(request, metadata=metadata, **kwargs)
+                return _RedirectingStream(opened, reopen)
             try:
                 return getattr(stub, method)(request, metadata=metadata, **kwargs)
             except grpc.RpcError as rpc_error:
@@ -286,6 +302,64 @@ class ShardRoutes(_Routes):
         """Close the channels opened to other shards."""
         for channel in self.channels:
             channel.close()
+
+
+class _AsyncRedirectingStream:
+    """A server stream that, refused WRONG_SHARD before its first message, reopens
+    once on the shard the refusal names (``reopen`` returns None if it may not)."""
+
+    def __init__(self, call: Any, reopen: Callable[[grpc.RpcError], Any]) -> None:
+        self._call = call
+        self._reopen: Callable[[grpc.RpcError], Any] | None = reopen
+
+    async def read(self) -> Any:
+        try:
+            message = await self._call.read()
+        except grpc.RpcError as rpc_error:
+            reopened = self._reopen(rpc_error) if self._reopen is not None else None
+            self._reopen = None
+            if reopened is None:
+                raise
+            self._call = reopened
+            message = await self._call.read()
+        self._reopen = None  # a stream that has spoken is not redirected
+        return message
+
+    def cancel(self) -> bool:
+        return bool(self._call.cancel())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
+
+
+class _RedirectingStream:
+    """The blocking twin of ``_AsyncRedirectingStream``: an iterator of messages."""
+
+    def __init__(self, call: Any, reopen: Callable[[grpc.RpcError], Any]) -> None:
+        self._call = call
+        self._reopen: Callable[[grpc.RpcError], Any] | None = reopen
+
+    def __iter__(self) -> _RedirectingStream:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            message = next(self._call)
+        except grpc.RpcError as rpc_error:
+            reopened = self._reopen(rpc_error) if self._reopen is not None else None
+            self._reopen = None
+            if reopened is None:
+                raise
+            self._call = reopened
+            message = next(self._call)
+        self._reopen = None  # a stream that has spoken is not redirected
+        return message
+
+    def cancel(self) -> bool:
+        return bool(self._call.cancel())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
 
 
 def as_map(shard_map: ShardMap | str | Path | None) -> ShardMap | None:
