@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 from gateway_client import AsyncClient, Client, OrderType, Side, TimeInForce
-from gateway_client.errors import FailedPrecondition
+from gateway_client.errors import WrongShard
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
@@ -241,7 +241,7 @@ async def test_the_sdk_follows_a_wrong_shard_refusal_once(shards: Shards) -> Non
                         break
     # Without following, the refusal reaches the caller, typed, with the owner's address.
     async with AsyncClient(shards.addresses["a"]) as plain:
-        with pytest.raises(FailedPrecondition) as refused:
+        with pytest.raises(WrongShard) as refused:
             await plain.place_order("acct-3", "AAPL", Side.BUY, "1")
     assert refused.value.reason == "WRONG_SHARD"
     assert refused.value.metadata["address"] == shards.addresses["b"]
