@@ -219,3 +219,14 @@ def test_every_rpc_naming_an_account_is_checked_by_the_interceptor() -> None:
     control = account_fields_of("ControlService")
     assert control["HaltTrading"] == ("scope_account", None)
     assert control["ResumeTrading"] == ("scope_account", None)
+
+
+def test_the_map_accepts_exactly_the_accounts_the_service_does() -> None:
+    """gateway.shards loads without protobuf (it is config), so it keeps its own copy of
+    the service's account rule; this pins the two together."""
+    from gateway import shards
+    from gateway.service import validation
+
+    assert shards._ACCOUNT.pattern == validation._ACCOUNT.pattern
+    assert shards._ACCOUNT_RULE == validation._ACCOUNT_RULE
+    assert shards._MAX_ACCOUNT_CHARS == validation._MAX_NAME_CHARS
