@@ -35,6 +35,7 @@ from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
 from gateway.security import TlsConfig
 from gateway.service.config import ServiceConfig
+from gateway.shards import SHARD_NAME, ShardMap
 
 TOKENS_ENV = "GATEWAY_AUTH_TOKENS"
 
@@ -59,6 +60,12 @@ def _fault_profile(text: str) -> FaultConfig:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _shard_name(text: str) -> str:
+    if not SHARD_NAME.fullmatch(text):
+        raise ValueError(text)
+    return text
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -81,6 +88,7 @@ def _otlp_endpoint(text: str) -> str:
 # Names argparse shows in "invalid <name> value" messages.
 for _parser, _name in (
     (_session_end, "HH:MM time"),
+    (_shard_name, "shard name (a-z 0-9 -)"),
     (_fault_profile, "fault profile"),
     (_log_level, "level (DEBUG, INFO, WARNING or ERROR)"),
     (_log_format, "log format (text or json)"),
@@ -95,9 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("data-dir", _G, "data_dir", Path, "DIR"),
     S("salvage-journal", _G, "salvage_journal", from_env=False),
     S("broker", _G, "broker", _broker_name, "NAME"),
-    # The PostgreSQL journal and leadership.
+    # The PostgreSQL journal and leadership (the lease is --shard's).
     S("journal", PostgresConfig, "url", str, "URL"),
-    S("shard", PostgresConfig, "shard", str, "NAME"),
     S("lease", PostgresConfig, "lease", positive_float, "SECONDS"),
     S("reflection", _G, "reflection"),
     S("shutdown-grace", _G, "shutdown_grace", non_negative_float, "SECONDS"),
@@ -106,6 +113,18 @@ SETTINGS: tuple[Setting, ...] = (
     S("otlp-endpoint", _G, "otlp_endpoint", _otlp_endpoint, "URL"),
     S("log-level", LogConfig, "level", _log_level, "LEVEL"),
     S("log-format", LogConfig, "format", _log_format, "FMT"),
+    # Account shards.
+    S("shard", _G, "shard", _shard_name, "NAME"),
+    S(
+        "shard-map",
+        _G,
+        "shard_map",
+        Path,
+        "FILE",
+        help="TOML file: each shard's address and accounts, and an optional default_shard "
+        "(docs/operations.md); with --shard, accounts of other shards are refused "
+        "WRONG_SHARD. Default: every account is served here",
+    ),
     # Authentication and limits.
     S("insecure", _G, "insecure"),
     S("reflection-auth", _G, "reflection_requires_auth"),
@@ -237,13 +256,14 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             top["tokens"] = TokenStore.load(tokens_file, args.auth_tokens_env)
         except TokenTableError as exc:
             raise ValueError(f"authentication: {exc}") from None
+    _shards(top)
     sim = values.get(SimConfig, {})
     prices: dict[str, Decimal] = sim.pop("symbols", {})
     if prices:
         sim["symbols"] = {s: SymbolConfig(price=p) for s, p in prices.items()}
     if top.get("broker") == "alpaca":
         top["alpaca"] = _alpaca(values.get(AlpacaConfig, {}))
-    top["postgres"] = _postgres(values.get(PostgresConfig, {}))
+    top["postgres"] = _postgres(values.get(PostgresConfig, {}), top.get("shard"))
     return GatewayConfig(
         **top,
         tls=_tls(values.get(TlsConfig, {})),
@@ -253,6 +273,22 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         sim=dataclasses.replace(SimConfig(), **sim),
         log=LogConfig(**values.get(LogConfig, {})),
     )
+
+
+def _shards(top: dict[str, Any]) -> None:
+    """Load ``--shard-map`` in place; it needs ``--shard``, which it must name."""
+    path: Path | None = top.pop("shard_map", None)
+    if path is None:
+        return
+    shard = top.get("shard")
+    if shard is None:
+        raise ValueError("argument --shard-map: needs --shard (this gateway's shard)")
+    shard_map = ShardMap.load(path)  # a ShardMapError is a ValueError with the file's name
+    if shard not in shard_map.shards:
+        raise ValueError(
+            f"argument --shard: {shard!r} is not a shard of {path} ({', '.join(shard_map.shards)})"
+        )
+    top["shard_map"] = shard_map
 
 
 def _tls(given: dict[str, Any]) -> TlsConfig | None:
@@ -274,10 +310,16 @@ def _alpaca(given: dict[str, Any]) -> AlpacaConfig:
         raise ValueError(f"cannot read Alpaca credentials: {exc}") from None
 
 
-def _postgres(given: dict[str, Any]) -> PostgresConfig | None:
-    """The PostgreSQL settings if --journal names a database; None: the SQLite journal."""
+def _postgres(given: dict[str, Any], shard: str | None) -> PostgresConfig | None:
+    """The PostgreSQL settings if --journal names a database; None: the SQLite journal.
+
+    The lease is that of ``--shard`` (the account shard this gateway serves),
+    or of the shard "default" when there are no account shards.
+    """
     if given.get("url") is None:
         if given:
             raise ValueError(f"argument --{'/--'.join(sorted(given))}: needs --journal")
         return None
+    if shard is not None:
+        given["shard"] = shard
     return PostgresConfig(**given)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.shards import SHARD_NAME
+
 
 @dataclass(frozen=True, slots=True)
 class PostgresConfig:
@@ -20,7 +22,7 @@ class PostgresConfig:
     visible to every user of the machine."""
 
     shard: str = "default"
-    """Name of the shard this gateway serves: one leader at a time holds its lease."""
+    """The shard whose lease this gateway holds or waits for: ``--shard``'s, else "default"."""
 
     lease: float = 5.0
     """Seconds a leader's lease lasts unless renewed (a third of it between renewals).
@@ -31,10 +33,8 @@ class PostgresConfig:
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
             raise ValueError("--journal: a postgresql:// URL")
-        # It names a LISTEN channel too: PostgreSQL identifiers end at 63 bytes.
-        plain = self.shard.replace("-", "").replace("_", "")
-        if not plain.isascii() or not plain.isalnum() or len(self.shard) > 40:
-            raise ValueError(f"--shard: 1 to 40 letters, digits, - and _ only, not {self.shard!r}")
+        if not SHARD_NAME.fullmatch(self.shard):
+            raise ValueError(f"--shard: a-z, 0-9 and - (at most 63), not {self.shard!r}")
         if not self.lease >= 1.0:
             raise ValueError(f"--lease: at least 1 second, not {self.lease}")
 

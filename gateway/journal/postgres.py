@@ -33,6 +33,7 @@ case.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import queue
 import threading
@@ -113,8 +114,14 @@ class Fenced(JournalError):
 
 
 def notify_channel(shard: str) -> str:
-    """The LISTEN channel on which a shard's commits are announced."""
-    return f"gateway_journal_{shard}"
+    """The LISTEN channel on which a shard's commits are announced.
+
+    Channels are identifiers, cut at 63 bytes: a long shard name is hashed.
+    """
+    channel = f"gateway_journal_{shard}"
+    if len(channel) > 63:
+        channel = f"gateway_journal_{hashlib.sha256(shard.encode()).hexdigest()[:40]}"
+    return channel
 
 
 def redact(dsn: str) -> str:

@@ -363,16 +363,25 @@ def test_the_journal_flags() -> None:
     assert config_from_args(build_parser(env).parse_args([])).postgres == PostgresConfig(
         "postgresql://gw@db/j", "west"
     )
+    # Without --shard (no account shards), the lease is the shard "default"'s.
+    alone = build_parser({}).parse_args(["--journal", "postgresql://gw@db/j"])
+    assert config_from_args(alone).postgres == PostgresConfig("postgresql://gw@db/j", "default")
     for bad, problem in (
-        (["--shard", "east"], "needs --journal"),
+        (["--lease", "3"], "needs --journal"),
         (["--journal", "mysql://x"], "a postgresql:// URL"),
-        (["--journal", "postgresql://x", "--shard", "a b"], "letters, digits"),
-        (["--journal", "postgresql://x", "--shard", ""], "letters, digits"),
-        (["--journal", "postgresql://x", "--shard", "x" * 41], "1 to 40"),
         (["--journal", "postgresql://x", "--lease", "0.5"], "at least 1 second"),
     ):
         with pytest.raises(ValueError, match=problem):
             config_from_args(build_parser({}).parse_args(bad))
+    for shard in ("a b", "", "x" * 64, "East"):
+        with pytest.raises(ValueError, match="a-z, 0-9 and -"):
+            PostgresConfig("postgresql://x", shard)
+    # The LISTEN channel of the longest shard name still fits an identifier.
+    from gateway.journal.postgres import notify_channel
+
+    assert notify_channel("east") == "gateway_journal_east"
+    assert len(notify_channel("x" * 63)) <= 63
+    assert notify_channel("x" * 63) != notify_channel("x" * 62 + "y")
 
 
 async def run_gateway(tmp_path: Path, dsn: str) -> Gateway:
