@@ -509,6 +509,10 @@ class OrderDesk:
             self._inflight.tidy(order.order_id)
         return order
 
+    def in_flight(self, order_id: str) -> bool:
+        """Whether broker work or a waiter is on ``order_id`` (retention keeps such orders)."""
+        return self._inflight.get(order_id) is not None
+
 
 def _resolve(future: asyncio.Future[Order | None], order: Order | None) -> None:
     if not future.done():

@@ -12,7 +12,7 @@ client ever reads a state a crash could take back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from gateway.domain import (
     IllegalTransition,
@@ -29,6 +29,7 @@ from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
 from gateway.journal.base import StoredEvent
 from gateway.journal.checkpoint import Checkpoint
+from gateway.journal.order_index import AccountIndex
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class Ledger:
         # Orders changed since the last commit, as they were at it (None: new).
         self._before_commit: dict[str, Order | None] = {}
         self._last_record = 0  # the sequence of the newest record (the floor may be above)
+        # Replay meeting an evicted order: ``reload(order_id, before_sequence)``
+        # puts it back into the table as of its records before that sequence.
+        self.reload: Callable[[str, int], Order | None] | None = None
 
     # -------------------------------------------------------------- writes
 
@@ -93,17 +97,19 @@ class Ledger:
         """
         if len(self.table) or self.sequence:
             raise RuntimeError("a checkpoint is restored into an empty ledger only")
-        self.table.restore(checkpoint.orders, checkpoint.exec_ids)
+        self.table.restore(checkpoint.orders, checkpoint.exec_ids, checkpoint.accounts)
         self.sequence = self.committed = self._last_record = checkpoint.sequence
 
-    def snapshot(self) -> tuple[int, list[Order], dict[str, tuple[str, ...]]] | None:
+    def snapshot(
+        self,
+    ) -> tuple[int, list[Order], dict[str, tuple[str, ...]], Iterable[AccountIndex]] | None:
         """The table as of the last commit, for a checkpoint; None while changes are pending."""
         if self._pending or self._before_commit or self.sequence != self.committed:
             return None
         if self.committed != self._last_record:
             return None  # numbering resumed above a floor: no record there to anchor it
-        orders, exec_ids = self.table.snapshot()
-        return self.committed, orders, exec_ids
+        orders, exec_ids, accounts = self.table.snapshot()
+        return self.committed, orders, exec_ids, accounts
 
     def replay(self, records: Iterable[StoredEvent | JournalRecord], floor: int = 0) -> int:
         """Re-apply journaled ``records`` (all durable); return how many there were.
@@ -119,6 +125,9 @@ class Ledger:
             event, sequence = record.event, record.sequence
             stored = record.update  # only records of journal formats 1 and 2 carry one
             before = table.get(event.order_id)
+            if before is None and self.reload is not None and table.is_evicted(event.order_id):
+                # A late event of an order the checkpoint holds as evicted.
+                before = self.reload(event.order_id, sequence)
             try:
                 order = apply_event(before, event, sequence)
             except IllegalTransition as exc:

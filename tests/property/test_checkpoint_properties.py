@@ -100,8 +100,8 @@ def checkpoint_bytes(records: list[JournalRecord], at: int) -> bytes:
     ledger.replay(records[:at])
     snapshot = ledger.snapshot()
     assert snapshot is not None
-    sequence, orders, exec_ids = snapshot
-    return checkpoints.encode(checkpoints.Checkpoint(sequence, 0, orders, exec_ids))
+    sequence, orders, exec_ids, accounts = snapshot
+    return checkpoints.encode(checkpoints.Checkpoint(sequence, 0, orders, exec_ids, list(accounts)))
 
 
 def recovered(records: list[JournalRecord], stored: bytes | None) -> Ledger:
@@ -119,8 +119,8 @@ def recovered(records: list[JournalRecord], stored: bytes | None) -> Ledger:
 def assert_same(left: Ledger, right: Ledger, records: list[JournalRecord]) -> None:
     assert left.sequence == right.sequence
     assert left.committed == right.committed
-    left_orders, left_execs = left.table.snapshot()
-    right_orders, right_execs = right.table.snapshot()
+    left_orders, left_execs, _ = left.table.snapshot()
+    right_orders, right_execs, _ = right.table.snapshot()
     assert sorted(left_orders, key=lambda o: o.order_id) == sorted(
         right_orders, key=lambda o: o.order_id
     )

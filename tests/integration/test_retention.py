@@ -1,0 +1,224 @@
+"""Terminal orders out of memory: every order is still found, the same, whatever is evicted.
+
+The actor runs with ``retention=0`` (every committed terminal order may
+leave memory) over a real SQLite journal; ``evict_terminal`` runs the sweep
+at a known point. Each test compares what clients see before and after.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gateway.brokers import ExecutionReport, ReportKind
+from gateway.brokers.simulated import SimConfig, SimulatedBroker
+from gateway.brokers.testing import RecordingBroker
+from gateway.domain import (
+    Fill,
+    ListOrdersQuery,
+    Order,
+    OrderRef,
+    OrderSpec,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from gateway.engine import EngineConfig, OrderActor
+from gateway.errors import AlreadyExists, FailedPrecondition, NotFound
+from gateway.journal import SqliteJournal
+from gateway.journal import checkpoint as checkpoints
+from tests.support import eventually
+
+ACCOUNT = "acct-1"
+CONFIG = EngineConfig(retention=0, reconcile_interval=0, ack_wait=1.0)
+
+
+def spec(client_order_id: str, symbol: str = "AAPL", quantity: str = "10") -> OrderSpec:
+    return OrderSpec(
+        ACCOUNT, client_order_id, symbol, Side.BUY, OrderType.LIMIT, Decimal(quantity),
+        TimeInForce.GTC, limit_price=Decimal("0.01"),
+    )  # fmt: skip
+
+
+@dataclass
+class Gateway:
+    actor: OrderActor
+    broker: RecordingBroker
+    journal: SqliteJournal
+
+
+async def start(path: Path, config: EngineConfig = CONFIG) -> Gateway:
+    broker = RecordingBroker(SimulatedBroker(SimConfig(seed=1, tick_interval=None)))
+    journal = SqliteJournal.open(path)
+    actor = OrderActor(broker, journal, config)
+    await broker.connect()
+    await actor.start()
+    return Gateway(actor, broker, journal)
+
+
+async def stop(gateway: Gateway) -> None:
+    await gateway.actor.stop()
+    await gateway.broker.close()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    started = await start(tmp_path / "journal.db")
+    yield started
+    await stop(started)
+
+
+async def trade(actor: OrderActor) -> list[Order]:
+    """Twelve resting orders over two symbols; eight of them canceled (terminal)."""
+    placed = [
+        await actor.place_order(spec(f"c-{i}", "AAPL" if i % 3 else "MSFT")) for i in range(12)
+    ]
+    for order in placed[:8]:
+        await actor.cancel_order(OrderRef(ACCOUNT, order_id=order.order_id))
+    await actor.idle()
+    return placed
+
+
+async def answers(actor: OrderActor, placed: list[Order]) -> dict[str, object]:
+    """Everything a client can ask about these orders, as plain values."""
+    seen: dict[str, object] = {}
+    for order in placed:
+        by_id = await actor.get_order(OrderRef(ACCOUNT, order_id=order.order_id))
+        key = OrderRef(ACCOUNT, client_order_id=order.spec.client_order_id)
+        by_key = await actor.get_order(key)
+        assert by_id == by_key
+        seen[order.order_id] = by_id
+    for size in (1, 3, 5, 50):
+        for open_only in (False, True):
+            for symbols in (frozenset(), frozenset({"MSFT"})):
+                pages, after = [], 0
+                for _ in range(20):  # bounded: at most 12 orders, one per page
+                    query = ListOrdersQuery(ACCOUNT, size, open_only, symbols, after)
+                    page, more = await actor.list_orders(query)
+                    pages.append(page)
+                    if not more:
+                        break
+                    after = page[-1].created_sequence
+                seen[f"list {size} {open_only} {sorted(symbols)}"] = pages
+    return seen
+
+
+async def test_evicted_orders_answer_as_they_did_in_memory(gateway: Gateway) -> None:
+    actor = gateway.actor
+    placed = await trade(actor)
+    before = await answers(actor, placed)
+    assert await actor.evict_terminal() == 8
+    assert actor.evicted_count == 8
+    assert actor.order_count == 4  # only the open ones are still Orders in memory
+    assert await answers(actor, placed) == before
+    with pytest.raises(NotFound):  # another account's evicted order stays invisible
+        await actor.get_order(OrderRef("acct-2", order_id=placed[0].order_id))
+    with pytest.raises(NotFound):
+        await actor.get_order(OrderRef("acct-2", client_order_id="c-0"))
+
+
+async def test_a_retried_place_of_an_evicted_order_returns_it_and_sends_nothing(
+    gateway: Gateway,
+) -> None:
+    actor, broker = gateway.actor, gateway.broker
+    placed = await trade(actor)
+    await actor.evict_terminal()
+    again = await actor.place_order(spec("c-0", "MSFT"))
+    assert again == await actor.get_order(OrderRef(ACCOUNT, order_id=placed[0].order_id))
+    assert again.status is OrderStatus.CANCELED
+    assert broker.submit_count(ACCOUNT, "c-0") == 1
+    await actor.evict_terminal()
+    with pytest.raises(AlreadyExists):
+        await actor.place_order(spec("c-1", quantity="11"))  # other terms, same key
+    with pytest.raises(FailedPrecondition):
+        await actor.cancel_order(OrderRef(ACCOUNT, client_order_id="c-2"))
+    assert broker.submit_count(ACCOUNT, "c-1") == 1
+
+
+async def test_a_late_fill_of_an_evicted_order_is_applied(gateway: Gateway) -> None:
+    actor, broker = gateway.actor, gateway.broker
+    placed = await trade(actor)
+    await actor.evict_terminal()
+    canceled = placed[3]
+    now = datetime.now(UTC)
+    fill = Fill("late-1", Decimal(4), Decimal("0.01"), now)
+    broker.send(
+        ExecutionReport(ReportKind.FILL, ACCOUNT, "c-3", now, canceled.broker_order_id, fill)
+    )
+    ref = OrderRef(ACCOUNT, order_id=canceled.order_id)
+    filled = await eventually(
+        lambda: actor.get_order(ref), lambda o: o.filled_quantity == 4, what="the late fill"
+    )
+    assert filled.status is OrderStatus.CANCELED
+    assert actor.evicted_count == 7  # read back into memory to take the fill
+    broker.send(
+        ExecutionReport(ReportKind.FILL, ACCOUNT, "c-3", now, canceled.broker_order_id, fill)
+    )
+    await eventually(lambda: broker.unread_frames, lambda n: n == 0, what="frames read")
+    await actor.flush()
+    assert (await actor.get_order(ref)).filled_quantity == 4  # booked once
+
+
+async def test_a_restart_loads_only_what_memory_held_and_finds_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    first = await start(path)
+    placed = await trade(first.actor)
+    await first.actor.evict_terminal()
+    before = await answers(first.actor, placed)
+    await stop(first)  # a clean stop writes a checkpoint
+    saved = checkpoints.read(checkpoints.checkpoint_path(path))
+    assert saved is not None
+    assert len(saved.orders) == 4
+    assert sum(len(index.evicted_ids) for index in saved.accounts) == 8
+
+    second = await start(path)
+    try:
+        assert second.actor.order_count == 4
+        assert second.actor.evicted_count == 8
+        assert await answers(second.actor, placed) == before
+        again = await second.actor.place_order(spec("c-5", "AAPL"))
+        assert again.order_id == placed[5].order_id
+        assert second.broker.submit_count(ACCOUNT, "c-5") == 0
+    finally:
+        await stop(second)
+
+
+async def test_a_late_fill_after_the_checkpoint_replays_onto_the_evicted_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.db"
+    first = await start(path)
+    placed = await trade(first.actor)
+    await first.actor.evict_terminal()
+    await first.actor._checkpointer.close(final=True)  # a checkpoint with the orders evicted
+    now = datetime.now(UTC)
+    canceled = placed[1]
+    fill = Fill("late-2", Decimal(3), Decimal("0.01"), now)
+    first.broker.send(
+        ExecutionReport(ReportKind.FILL, ACCOUNT, "c-1", now, canceled.broker_order_id, fill)
+    )
+    ref = OrderRef(ACCOUNT, order_id=canceled.order_id)
+    expected = await eventually(
+        lambda: first.actor.get_order(ref), lambda o: o.filled_quantity == 3, what="late fill"
+    )
+    # The files as a kill -9 now leaves them: the fill is in the journal's tail only.
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for name in ("journal.db", "journal.db-wal", "journal.db.checkpoint"):
+        if (tmp_path / name).exists():
+            shutil.copyfile(tmp_path / name, crashed / name)
+    await stop(first)
+
+    second = await start(crashed / "journal.db", EngineConfig(reconcile_interval=0))
+    try:
+        assert await second.actor.get_order(ref) == expected
+        assert second.actor.evicted_count == 7
+    finally:
+        await stop(second)
