@@ -76,7 +76,7 @@ from gateway.engine.messages import (
     Sweep,
 )
 from gateway.engine.reconcile import Reconciler
-from gateway.engine.retention import SWEEP_INTERVAL, Retention
+from gateway.engine.retention import SWEEP_INTERVAL, Retention, unreadable
 from gateway.errors import (
     ResourceExhausted,
     Unavailable,
@@ -525,7 +525,7 @@ class OrderActor:
                 for parked in refused:
                     reply = getattr(parked, "reply", None)
                     if reply is not None:
-                        self._desk.replies.append((reply, _unreadable()))
+                        self._desk.replies.append((reply, unreadable(message.order_ids)))
                 for parked in ready:
                     self._handle(parked)
             case _:
@@ -705,13 +705,6 @@ class OrderActor:
             result.errors,
         )
         return result.errors == 0
-
-
-def _unreadable() -> Unavailable:
-    return Unavailable(
-        "the order could not be read back from the journal; retry shortly",
-        reason="ORDER_HISTORY_UNREADABLE",
-    )
 
 
 def _resolve(future: asyncio.Future[Order | None], order: Order | None) -> None:

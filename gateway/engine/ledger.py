@@ -4,7 +4,7 @@ Synchronous and single-owner (the actor's task), with no asyncio in it, so
 it is unit-tested on its own. Every change is an event: ``emit`` applies
 it, gives it the next sequence and keeps the record until the actor hands
 the batch to the journal (``take_pending``) and reports it durable
-(``committed_through``). Reads (``durable``, ``find``, ``page``) see the
+(``committed_through``). Reads (``durable``, ``find_durable``) see the
 table as of the last commit: changes not yet durable are hidden, so no
 client ever reads a state a crash could take back.
 """
@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 
 from gateway.domain import (
     IllegalTransition,
-    ListOrdersQuery,
     Order,
     OrderEvent,
     OrderFilled,
@@ -179,7 +178,3 @@ class Ledger:
         """The order ``ref`` names, as of the last commit."""
         found = self.table.find(ref)
         return None if found is None else self.durable(found)
-
-    def page(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
-        """One page of ``query`` as of the last commit, and whether more follow."""
-        return self.table.page(query, self.durable)

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from gateway.domain import ListOrdersQuery, Order, OrderRef
+from gateway.domain import Order, OrderRef
 from gateway.journal.order_index import AccountIndex
 
 
@@ -295,31 +295,6 @@ class OrderTable:
                 entries.sequences[start:stop], entries.order_ids[start:stop], strict=True
             )
         ]
-
-    def page(
-        self, query: ListOrdersQuery, view: Callable[[Order], Order | None] | None = None
-    ) -> tuple[list[Order], bool]:
-        """Return one page of ``query`` and whether more orders match after it.
-
-        ``view`` maps each order to the version to list (None: leave it out).
-        """
-        entries = self._by_account.get(query.account)
-        if entries is None:
-            return [], False
-        start = bisect.bisect_right(entries.sequences, query.after_created_sequence)
-        found: list[Order] = []
-        for order_id in entries.order_ids[start:]:
-            order = self._by_id[order_id] if view is None else view(self._by_id[order_id])
-            if order is None:
-                continue
-            if query.open_only and order.is_terminal:
-                continue
-            if query.symbols and order.spec.symbol not in query.symbols:
-                continue
-            if len(found) == query.page_size:
-                return found, True
-            found.append(order)
-        return found, False
 
 
 def _account_index(

@@ -52,7 +52,8 @@ from gateway.engine.messages import (
     SubmitDone,
 )
 from gateway.engine.order_table import OrderTable
-from gateway.journal import Journal
+from gateway.errors import GatewayError
+from gateway.journal import Journal, JournalError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,16 @@ _LOAD_TRIES = 3
 _LOAD_PAUSE = 0.5
 
 Loaded = dict[str, tuple[Order, tuple[str, ...]]]
+
+
+def unreadable(order_ids: Collection[str]) -> GatewayError:
+    """The error for orders whose records the journal could not give back (damage)."""
+    return GatewayError(
+        "the order's history could not be read from the journal; an operator must "
+        "check it (gateway journal show / salvage)",
+        reason="ORDER_HISTORY_UNREADABLE",
+        metadata={"order_ids": ",".join(sorted(order_ids)[:5])},
+    )
 
 
 def load_orders(
@@ -131,16 +142,20 @@ class Retention:
         table = self._table
         if not table.evicted_count:
             return False
-        if type(message) is Place and not self._waiting:
-            # The hot path: a new order's key is in no index at all.
-            order_id = table.id_by_key(message.spec.account, message.spec.client_order_id)
-            if order_id is None or not table.is_evicted(order_id):
-                return False
         if isinstance(message, Flush):
             if not self._parked:
                 return False
             self._parked.append((None, message))
             return True
+        if not self._waiting:
+            # The hot path (a new order, a report about an order in memory):
+            # look, without building anything, for an evicted order named.
+            if type(message) is Place:
+                order_id = table.id_by_key(message.spec.account, message.spec.client_order_id)
+                if order_id is None or not table.is_evicted(order_id):
+                    return False
+            elif not any(table.is_evicted(i) for i in self._names(message)):
+                return False
         named = frozenset(self._names(message))
         evicted = {i for i in named if table.is_evicted(i)}
         if not evicted and self._waiting.isdisjoint(named):
@@ -238,14 +253,19 @@ class Retention:
     async def read_many(self, order_ids: list[str]) -> dict[str, Order]:
         """The committed state of each of ``order_ids`` (in memory, cached, or read back)."""
         found: dict[str, Order] = {}
-        for _ in range(_LOAD_TRIES):
+        for attempt in range(_LOAD_TRIES):
             missing = self._from_memory(order_ids, found)
             if not missing:
                 break
             reinstated = self._reinstated
-            loaded = await asyncio.to_thread(load_orders, self._journal, missing)
+            try:
+                loaded = await asyncio.to_thread(load_orders, self._journal, missing)
+            except (JournalError, OSError) as exc:
+                log.error("orders %s: reading them back from the journal failed: %r",
+                          missing[:5], exc)  # fmt: skip
+                raise unreadable(missing) from exc
             self.read_back += len(loaded)
-            if reinstated != self._reinstated:
+            if reinstated != self._reinstated and attempt < _LOAD_TRIES - 1:
                 continue  # an order came back (and may have changed): look again
             for order_id in missing:
                 if order_id in loaded and self._table.is_evicted(order_id):
@@ -257,26 +277,7 @@ class Retention:
 
     async def page(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
         """One page of ``query`` as of the last commit, evicted orders included."""
-        found: list[Order] = []
-        cursor = query.after_created_sequence
-        durable, table = self._ledger.durable, self._table
-        # Bounded: each round moves the cursor past at least one order of the account.
-        while True:
-            want = max(query.page_size + 1 - len(found), 1)
-            entries = table.scan(query.account, cursor, min(want, _SCAN_CHUNK))
-            if not entries:
-                return found, False
-            cursor = entries[-1][0]
-            evicted = [i for _, i, order in entries if order is None]
-            loaded = await self.read_many(evicted) if evicted and not query.open_only else {}
-            for order in _in_order(entries, loaded, table, durable):
-                if query.open_only and order.is_terminal:
-                    continue
-                if query.symbols and order.spec.symbol not in query.symbols:
-                    continue
-                if len(found) == query.page_size:
-                    return found, True
-                found.append(order)
+        return await page(self._table, query, self._ledger.durable, self.read_many)
 
     # ----------------------------------------------------------- internals
 
@@ -361,6 +362,39 @@ class Retention:
             break
         self.read_back += len(loaded)
         await self._deliver(Reloaded(order_ids, loaded, error))
+
+
+async def page(
+    table: OrderTable,
+    query: ListOrdersQuery,
+    view: Callable[[Order], Order | None],
+    read_back: Callable[[list[str]], Awaitable[dict[str, Order]]],
+) -> tuple[list[Order], bool]:
+    """Return one page of ``query`` and whether more orders match after it.
+
+    Oldest first, by created sequence. ``view`` maps an order in memory to the
+    version to list (None: leave it out); ``read_back`` reads evicted ones
+    (terminal: an ``open_only`` page never needs them).
+    """
+    found: list[Order] = []
+    cursor = query.after_created_sequence
+    # Bounded: each round moves the cursor past at least one order of the account.
+    while True:
+        want = max(query.page_size + 1 - len(found), 1)
+        entries = table.scan(query.account, cursor, min(want, _SCAN_CHUNK))
+        if not entries:
+            return found, False
+        cursor = entries[-1][0]
+        evicted = [i for _, i, order in entries if order is None]
+        loaded = await read_back(evicted) if evicted and not query.open_only else {}
+        for order in _in_order(entries, loaded, table, view):
+            if query.open_only and order.is_terminal:
+                continue
+            if query.symbols and order.spec.symbol not in query.symbols:
+                continue
+            if len(found) == query.page_size:
+                return found, True
+            found.append(order)
 
 
 def _in_order(

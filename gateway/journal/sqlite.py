@@ -384,15 +384,20 @@ class SqliteJournal:
         with self._history_lock:
             if self._history_conn is None:
                 self._history_conn = connect_read_only(self.path, same_thread=False)
-            for order_id in order_ids:
-                records: list[StoredEvent | JournalRecord] = []
-                previous = 0
-                for row in iter_rows(self._history_conn, "WHERE order_id = ?", (order_id,)):
-                    stored = decode_row(row, previous)
-                    previous = stored.sequence
-                    records.append(stored)
-                if records:
-                    found[order_id] = records
+            try:
+                for order_id in order_ids:
+                    records: list[StoredEvent | JournalRecord] = []
+                    previous = 0
+                    for row in iter_rows(self._history_conn, "WHERE order_id = ?", (order_id,)):
+                        stored = decode_row(row, previous)
+                        previous = stored.sequence
+                        records.append(stored)
+                    if records:
+                        found[order_id] = records
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                raise JournalDamaged(self.path, f"SQLite: {exc}") from None
         return found
 
     def _crc_at(self, sequence: int) -> int | None:

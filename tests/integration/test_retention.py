@@ -8,6 +8,7 @@ at a known point. Each test compares what clients see before and after.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from gateway.domain import (
     TimeInForce,
 )
 from gateway.engine import EngineConfig, OrderActor
-from gateway.errors import AlreadyExists, FailedPrecondition, NotFound
+from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound
 from gateway.journal import SqliteJournal
 from gateway.journal import checkpoint as checkpoints
 from tests.support import eventually
@@ -222,3 +223,29 @@ async def test_a_late_fill_after_the_checkpoint_replays_onto_the_evicted_order(
         assert second.actor.evicted_count == 7
     finally:
         await stop(second)
+
+
+async def test_an_unreadable_history_is_an_error_for_its_order_only(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    # No cache: evicted orders are read from the file (a cached one would still answer).
+    gateway = await start(path, EngineConfig(retention=0, retention_cache=0, reconcile_interval=0))
+    try:
+        actor = gateway.actor
+        placed = await trade(actor)
+        await actor.evict_terminal()
+        damaged = placed[2]
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE events SET crc = crc + 1 WHERE order_id = ?", (damaged.order_id,))
+        with pytest.raises(GatewayError) as read:
+            await actor.get_order(OrderRef(ACCOUNT, order_id=damaged.order_id))
+        assert read.value.reason == "ORDER_HISTORY_UNREADABLE"
+        with pytest.raises(GatewayError) as retried:
+            await actor.place_order(spec("c-2", "AAPL"))
+        assert retried.value.reason == "ORDER_HISTORY_UNREADABLE"
+        assert gateway.broker.submit_count(ACCOUNT, "c-2") == 1  # never sent again
+        # Every other order still answers, and the actor still takes orders.
+        other = await actor.get_order(OrderRef(ACCOUNT, order_id=placed[4].order_id))
+        assert (other.spec, other.status) == (placed[4].spec, OrderStatus.CANCELED)
+        assert (await actor.place_order(spec("new"))).status is OrderStatus.ACCEPTED
+    finally:
+        await stop(gateway)
