@@ -76,7 +76,7 @@ from gateway.engine.messages import (
     Sweep,
 )
 from gateway.engine.reconcile import Reconciler
-from gateway.engine.retention import SWEEP_INTERVAL, Retention, unreadable
+from gateway.engine.retention import SWEEP_INTERVAL, SWEEP_LIMIT, Retention, unreadable
 from gateway.errors import (
     ResourceExhausted,
     Unavailable,
@@ -641,10 +641,18 @@ class OrderActor:
             self.request_reconcile()
 
     async def _sweep_loop(self) -> None:
-        """Ask for a retention sweep about once a second (it evicts only what is due)."""
+        """Ask for a retention sweep about once a second (it evicts only what is due).
+
+        A pass that hit its limit (a backlog: a start-up on a long history)
+        is followed by the next at once; each is its own batch, so commands
+        still get their turn between them.
+        """
         while self._running:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            await self._mailbox.result_when_room(Sweep())
+            sweep = Sweep(self._future())
+            await self._mailbox.result_when_room(sweep)
+            assert sweep.reply is not None
+            if await sweep.reply < SWEEP_LIMIT:
+                await asyncio.sleep(SWEEP_INTERVAL)
 
     async def evict_terminal(self) -> int:
         """Run a retention sweep now; return how many orders left memory.
