@@ -15,8 +15,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import grpc
 import pytest
 
+from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
+from gateway.app import Gateway as App
 from gateway.brokers import ExecutionReport, ReportKind
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.brokers.testing import RecordingBroker
@@ -35,7 +39,8 @@ from gateway.engine import EngineConfig, OrderActor
 from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound
 from gateway.journal import SqliteJournal
 from gateway.journal import checkpoint as checkpoints
-from tests.support import eventually
+from tests.conftest import gateway_test_config
+from tests.support import error_reason, eventually, resting_buy
 
 ACCOUNT = "acct-1"
 CONFIG = EngineConfig(retention=0, reconcile_interval=0, ack_wait=1.0)
@@ -249,3 +254,55 @@ async def test_an_unreadable_history_is_an_error_for_its_order_only(tmp_path: Pa
         assert (await actor.place_order(spec("new"))).status is OrderStatus.ACCEPTED
     finally:
         await stop(gateway)
+
+
+async def test_over_grpc_evicted_orders_answer_and_page_in_order(tmp_path: Path) -> None:
+    """The real server, its own SQLite journal, and the sweep on its timer (no test hook)."""
+    config = gateway_test_config(tmp_path, retention=0.0, reconcile_interval=0.0)
+    server = App(config, broker=RecordingBroker(SimulatedBroker(SimConfig(seed=7))))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub = pb_grpc.ExecutionServiceStub(channel)
+            placed = [(await stub.PlaceOrder(resting_buy(f"g-{i}"))).order for i in range(5)]
+            for order in placed[:3]:
+                await stub.CancelOrder(
+                    pb.CancelOrderRequest(account=ACCOUNT, order_id=order.order_id)
+                )
+
+            async def everything() -> tuple[list[pb.Order], list[list[str]]]:
+                """Each order's status by client key, and every page of two."""
+                statuses = [
+                    (await stub.GetOrderStatus(
+                        pb.GetOrderStatusRequest(account=ACCOUNT, client_order_id=o.client_order_id)
+                    )).order
+                    for o in placed
+                ]  # fmt: skip
+                pages, token = [], ""
+                for _ in range(10):  # bounded: five orders, two a page
+                    listed = await stub.ListOrders(
+                        pb.ListOrdersRequest(account=ACCOUNT, page_size=2, page_token=token)
+                    )
+                    pages.append([o.order_id for o in listed.orders])
+                    token = listed.next_page_token
+                    if not token:
+                        break
+                return statuses, pages
+
+            await eventually(lambda: server.actor.evicted_count, lambda n: n == 3, what="evicted")
+            statuses, pages = await everything()
+            assert [(o.order_id, o.status) for o in statuses] == [
+                (o.order_id, pb.ORDER_STATUS_CANCELED if i < 3 else pb.ORDER_STATUS_ACCEPTED)
+                for i, o in enumerate(placed)
+            ]
+            assert [o.client_order_id for o in statuses] == [f"g-{i}" for i in range(5)]
+            ids = [o.order_id for o in placed]
+            assert pages == [ids[:2], ids[2:4], ids[4:]]  # oldest first, tokens across evictions
+            again = await stub.PlaceOrder(resting_buy("g-1"))
+            assert again.order.order_id == placed[1].order_id
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.PlaceOrder(resting_buy("g-2", quantity="11"))
+            assert caught.value.code() is grpc.StatusCode.ALREADY_EXISTS
+            assert error_reason(caught.value) == "CLIENT_ORDER_ID_REUSED"
+    finally:
+        await server.stop(grace=0.5)
