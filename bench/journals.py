@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import time
+from array import array
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -144,30 +145,40 @@ async def build(
     return {"records": 2 * orders, "seconds": written}
 
 
+_Columns = tuple["array[int]", list[str], list[str | None], list[str | None]]
+
+
 class _Index:
     """The checkpoint of a table whose terminal orders are all evicted."""
 
     def __init__(self) -> None:
         self.open: list[Order] = []
-        self._columns: dict[str, tuple[list[int], list[str], list[str], list[str], list[str]]] = {}
+        self._columns: dict[
+            str, tuple[array[int], list[str], list[str | None], list[str | None]]
+        ] = {}
 
     def add(self, order: Order) -> None:
         account = order.spec.account
         columns = self._columns.get(account)
         if columns is None:
-            columns = self._columns[account] = ([], [], [], [], [])
-        sequences, order_ids, evicted, client_ids, broker_ids = columns
+            columns = self._columns[account] = (array("q"), [], [], [])
+        sequences, order_ids, client_ids, broker_ids = columns
         sequences.append(order.created_sequence)
         order_ids.append(order.order_id)
         if order.is_terminal:
-            evicted.append(order.order_id)
             client_ids.append(order.spec.client_order_id)
             broker_ids.append(order.broker_order_id)
         else:
             self.open.append(order)
+            client_ids.append(None)
+            broker_ids.append(None)
 
     def accounts(self) -> list[AccountIndex]:
-        return [AccountIndex(account, *columns) for account, columns in self._columns.items()]
+        # The checkpoint's int64s are little-endian, as on every machine this runs on.
+        return [
+            AccountIndex(account, sequences.tobytes(), ids, clients, brokers)
+            for account, (sequences, ids, clients, brokers) in self._columns.items()
+        ]
 
 
 def main() -> None:

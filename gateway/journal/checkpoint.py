@@ -190,8 +190,10 @@ def decode(data: bytes) -> Checkpoint:
                     exec_ids[order.order_id] = ids
             orders += loaded
         for index in decoded.accounts:
-            if len(index.sequences) != len(index.order_ids) or not (
-                len(index.evicted_ids) == len(index.client_order_ids) == len(index.broker_order_ids)
+            count = len(index.order_ids)
+            if not (
+                len(index.sequences) == 8 * count
+                and len(index.client_order_ids) == len(index.broker_order_ids) == count
             ):
                 raise ValueError(f"the order index of account {index.account!r} is misaligned")
     except (msgspec.DecodeError, ValueError, TypeError) as exc:

@@ -8,9 +8,10 @@ report may name only that) and its place in its account's creation order
 (``ListOrders`` pages by it). Its state is read back from the journal, by
 order id, when someone asks.
 
-Stored per account as columns, so start-up rebuilds the indexes with bulk
-operations (``dict.update(zip(...))``, ``array`` from a list) rather than
-a Python step per order.
+Stored per account as columns aligned with the account's creation order,
+as the table keeps them, so a checkpoint copies them and start-up rebuilds
+the indexes with bulk operations (``dict.update(zip(...))``, an ``array``
+from bytes) rather than a Python step per order.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ import msgspec
 
 
 class AccountIndex(msgspec.Struct, array_like=True, gc=False, frozen=True):
-    """One account's orders in creation order, and the keys of its evicted ones.
+    """One account's orders in creation order, with the keys of its evicted ones.
 
-    ``sequences`` and ``order_ids`` list every order of the account (in
-    memory or not), oldest first; the other three columns are aligned with
-    each other and describe only the evicted orders.
+    The columns are index-aligned and list every order of the account,
+    oldest first. For an order in memory (it is in the checkpoint's
+    orders) the two key columns hold None; for an evicted one, its ids.
     """
 
     account: str
-    sequences: list[int]
+    sequences: bytes
+    """Each order's created sequence, as little-endian int64s (8 bytes each)."""
     order_ids: list[str]
-    evicted_ids: list[str]
-    client_order_ids: list[str]
-    broker_order_ids: list[str]
+    client_order_ids: list[str | None]
+    broker_order_ids: list[str | None]
     """The broker's id of each evicted order ("": it never had one)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from array import array
 from pathlib import Path
 
 import pytest
@@ -55,10 +56,14 @@ async def test_a_damaged_record_of_the_order_is_reported_not_folded(tmp_path: Pa
 
 
 def test_a_checkpoint_with_a_misaligned_index_is_refused() -> None:
-    index = AccountIndex("acct-1", [1, 2], ["o-1", "o-2"], ["o-1"], ["c-1"], [])
-    data = checkpoints.encode(checkpoints.Checkpoint(2, 0, [], {}, [index]))
+    sequences = array("q", [1, 2]).tobytes()
+    cut = AccountIndex("acct-1", sequences, ["o-1", "o-2"], ["c-1", None], [""])
+    data = checkpoints.encode(checkpoints.Checkpoint(2, 0, [], {}, [cut]))
     with pytest.raises(ValueError, match="misaligned"):
         checkpoints.decode(data)
-    whole = AccountIndex("acct-1", [1, 2], ["o-1", "o-2"], ["o-1"], ["c-1"], [""])
+    short = AccountIndex("acct-1", sequences[:12], ["o-1", "o-2"], ["c-1", None], ["", None])
+    with pytest.raises(ValueError, match="misaligned"):
+        checkpoints.decode(checkpoints.encode(checkpoints.Checkpoint(2, 0, [], {}, [short])))
+    whole = AccountIndex("acct-1", sequences, ["o-1", "o-2"], ["c-1", None], ["", None])
     data = checkpoints.encode(checkpoints.Checkpoint(2, 0, [], {}, [whole]))
     assert checkpoints.decode(data).accounts == [whole]
