@@ -75,9 +75,10 @@ class Journal(Protocol):
         ``accounts`` is the index of the orders not in ``orders`` (evicted:
         see ``gateway.engine.retention``); it must be stored with them, as
         ``Checkpoint.accounts``, and given back by ``load_checkpoint``:
-        without it those orders' client keys are forgotten. It may be lazy
-        (built while it is consumed). Blocking; run off the event loop.
-        Atomic: a crash mid-way leaves the previous checkpoint.
+        without it those orders' client keys are forgotten. (Storing
+        ``checkpoint.encode(Checkpoint(..., list(accounts)))`` as one blob
+        does it.) Blocking; run off the event loop. Atomic: a crash mid-way
+        leaves the previous checkpoint.
         """
 
     def order_events(
