@@ -7,9 +7,11 @@ at a known point. Each test compares what clients see before and after.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,7 +39,7 @@ from gateway.domain import (
 )
 from gateway.engine import EngineConfig, OrderActor
 from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound
-from gateway.journal import SqliteJournal
+from gateway.journal import JournalRecord, SqliteJournal, StoredEvent
 from gateway.journal import checkpoint as checkpoints
 from tests.conftest import gateway_test_config
 from tests.support import error_reason, eventually, resting_buy
@@ -306,3 +308,36 @@ async def test_over_grpc_evicted_orders_answer_and_page_in_order(tmp_path: Path)
             assert error_reason(caught.value) == "CLIENT_ORDER_ID_REUSED"
     finally:
         await server.stop(grace=0.5)
+
+
+async def test_a_flush_waits_for_messages_parked_behind_an_evicted_order(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actor, broker, journal = gateway.actor, gateway.broker, gateway.journal
+    placed = await trade(actor)
+    await actor.evict_terminal()
+    # Reading orders back waits at a gate, so the test decides when it finishes.
+    entered, gate = threading.Event(), threading.Event()
+    read = journal.order_events
+
+    def gated(order_ids: Collection[str]) -> dict[str, list[StoredEvent | JournalRecord]]:
+        entered.set()
+        gate.wait(timeout=10)
+        return read(order_ids)
+
+    monkeypatch.setattr(journal, "order_events", gated)
+    canceled = placed[4]
+    now = datetime.now(UTC)
+    fill = Fill("late-3", Decimal(2), Decimal("0.01"), now)
+    broker.send(
+        ExecutionReport(ReportKind.FILL, ACCOUNT, "c-4", now, canceled.broker_order_id, fill)
+    )
+    await eventually(entered.is_set, what="the report parked, its order being read")
+    flushed = asyncio.ensure_future(actor.flush())
+    # A command queued after the flush is answered: the actor is past the flush.
+    await actor.place_order(spec("after-the-flush"))
+    assert not flushed.done()  # it waits for the parked report
+    gate.set()
+    await flushed
+    ref = OrderRef(ACCOUNT, order_id=canceled.order_id)
+    assert (await actor.get_order(ref)).filled_quantity == 2
