@@ -666,6 +666,11 @@ class OrderActor:
         return await sweep.reply
 
     @property
+    def orders_read_back(self) -> int:
+        """Evicted orders read from the journal since start (reads, retries, late fills)."""
+        return self._retention.read_back
+
+    @property
     def evicted_count(self) -> int:
         """Orders out of memory (terminal, past the retention window): read from the journal."""
         return self._table.evicted_count

@@ -132,8 +132,7 @@ class Retention:
         self._waiting: set[str] = set()  # every id a parked message names
         self._tasks: set[asyncio.Task[None]] = set()
         self._reinstated = 0  # bumped whenever an order comes back: cached reads may be stale
-        self.evicted = 0
-        self.read_back = 0
+        self.read_back = 0  # evicted orders read from the journal, since start
 
     # ---------------------------------------------------- the actor's task
 
@@ -224,7 +223,6 @@ class Retention:
             table.evict(order.order_id)
             self._remember(order)
             count += 1
-        self.evicted += count
         return count
 
     def reload_blocking(self, order_id: str, before_sequence: int) -> Order | None:

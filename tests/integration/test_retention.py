@@ -126,6 +126,7 @@ async def test_evicted_orders_answer_as_they_did_in_memory(gateway: Gateway) -> 
     assert actor.evicted_count == 8
     assert actor.order_count == 4  # only the open ones are still Orders in memory
     assert await answers(actor, placed) == before
+    assert actor.orders_read_back == 0  # every one of them came from the cache
     with pytest.raises(NotFound):  # another account's evicted order stays invisible
         await actor.get_order(OrderRef("acct-2", order_id=placed[0].order_id))
     with pytest.raises(NotFound):
@@ -191,6 +192,7 @@ async def test_a_restart_loads_only_what_memory_held_and_finds_the_rest(tmp_path
         assert second.actor.order_count == 4
         assert second.actor.evicted_count == 8
         assert await answers(second.actor, placed) == before
+        assert second.actor.orders_read_back == 8  # each read once, then cached
         again = await second.actor.place_order(spec("c-5", "AAPL"))
         assert again.order_id == placed[5].order_id
         assert second.broker.submit_count(ACCOUNT, "c-5") == 0
