@@ -38,7 +38,7 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,6 +51,7 @@ from gateway.journal import pg_schema
 from gateway.journal.base import JournalRecord, StoredEvent
 from gateway.journal.checkpoint import Checkpoint
 from gateway.journal.codec import JournalError
+from gateway.journal.order_index import AccountIndex
 from gateway.journal.records import encode_event
 
 # The SQLite journal's row checks, order folding and writer hand-off, shared as they are.
@@ -210,6 +211,8 @@ class PostgresJournal:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-reader")
         self._read_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._follow_conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._history_conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._history_lock = threading.Lock()
         self._deposed = False
 
     @classmethod
@@ -262,7 +265,11 @@ class PostgresJournal:
         return found
 
     def save_checkpoint(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        accounts: Iterable[AccountIndex],
     ) -> int:
         """Store the table as of durable ``sequence``; return its size. Blocking.
 
@@ -274,9 +281,40 @@ class PostgresJournal:
             anchor = _crc_at(conn, sequence)
             if anchor is None:
                 raise ValueError(f"no journal record at sequence {sequence} to anchor a checkpoint")
-            data = checkpoints.encode(Checkpoint(sequence, anchor, orders, exec_ids))
+            checkpoint = Checkpoint(sequence, anchor, orders, exec_ids, list(accounts))
+            data = checkpoints.encode(checkpoint)
             conn.execute(SAVE_CHECKPOINT, (sequence, data))
         return len(data)
+
+    def order_events(
+        self, order_ids: Collection[str]
+    ) -> dict[str, list[StoredEvent | JournalRecord]]:
+        """Every record of each of ``order_ids``, oldest first, in one query (the order_id index).
+
+        Blocking; any thread: a connection of its own, one read at a time.
+        """
+        if not order_ids:
+            return {}
+        found: dict[str, list[StoredEvent | JournalRecord]] = {}
+        with self._history_lock:
+            try:
+                if self._history_conn is None or self._history_conn.closed:
+                    self._history_conn = connect(self.dsn)
+                rows = self._history_conn.execute(
+                    f"{SELECT_ROWS} WHERE order_id = ANY(%s) ORDER BY order_id, sequence",
+                    (list(order_ids),),
+                ).fetchall()
+            except psycopg.Error as exc:
+                if self._history_conn is not None:
+                    self._history_conn.close()
+                raise JournalUnavailable(f"journal {self.name}: read failed: {exc}") from None
+        previous: dict[str, int] = {}
+        for row in rows:
+            order_id = row[1]
+            stored = decode_row(_row(row), previous.get(order_id, 0))
+            previous[order_id] = stored.sequence
+            found.setdefault(order_id, []).append(stored)
+        return found
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         """Commit ``records`` in one transaction; raise ValueError if out of order.
@@ -318,6 +356,9 @@ class PostgresJournal:
         self._reader.shutdown(wait=False)
         if self._follow_conn is not None:
             self._follow_conn.close()
+        with self._history_lock:
+            if self._history_conn is not None:
+                self._history_conn.close()
         writer = self._writer
         if writer is None:
             self._conn.close()

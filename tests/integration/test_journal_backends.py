@@ -13,6 +13,7 @@ import asyncio
 import random
 import sys
 import time
+from array import array
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.engine.retention import load_orders
 from gateway.journal import Journal, MemoryJournal, SqliteJournal
+from gateway.journal.order_index import AccountIndex
 from gateway.journal.postgres import PostgresJournal
 from tests.integration.test_sqlite_journal import (
     REPO,
@@ -194,19 +197,41 @@ async def test_a_checkpoint_round_trips_and_only_moves_forward(
     records = make_records(1, 50)
     await journal.append(records)
     table = {r.update.order.order_id: r.update.order for r in records[:40]}
-    size = journal.save_checkpoint(40, list(table.values()), {"order-0": ("x-3",)})
+    # The index of evicted orders travels with the checkpoint (gateway.engine.retention).
+    evicted = AccountIndex(
+        "acct-1", array("q", [1, 6]).tobytes(), ["order-0", "order-1"], ["c-order-0", None],
+        ["b-order-0", None],
+    )  # fmt: skip
+    size = journal.save_checkpoint(40, list(table.values()), {"order-0": ("x-3",)}, [evicted])
     assert size > 0
     loaded = journal.load_checkpoint()
     assert loaded is not None
     assert loaded.sequence == 40
     assert loaded.orders == list(table.values())
     assert loaded.exec_ids == {"order-0": ("x-3",)}
+    assert loaded.accounts == [evicted]
     with pytest.raises(ValueError, match="no journal record at sequence 51"):
-        journal.save_checkpoint(51, [], {})
-    journal.save_checkpoint(50, [], {})
+        journal.save_checkpoint(51, [], {}, [])
+    journal.save_checkpoint(50, [], {}, [])
     found = journal.load_checkpoint()
     assert found is not None
     assert found.sequence == 50
+
+
+async def test_each_orders_records_are_read_back_oldest_first(
+    journal: SqliteJournal | PostgresJournal,
+) -> None:
+    records = make_records(1, 17)  # orders 0-2 whole, order-3 two records in
+    await journal.append(records[:9])
+    await journal.append(records[9:])
+    found = journal.order_events(["order-1", "order-3", "nobody"])
+    assert set(found) == {"order-1", "order-3"}  # no record: left out
+    for order_id, mine in found.items():
+        want = [r for r in records if r.event.order_id == order_id]
+        assert [(r.sequence, r.event) for r in mine] == [(r.sequence, r.event) for r in want]
+        # Folded back, each order is the state its last record left it in.
+        assert load_orders(journal, [order_id])[order_id][0] == want[-1].update.order
+    assert journal.order_events([]) == {}
 
 
 WRITER = """

@@ -23,7 +23,7 @@ from gateway.app import Gateway, StartupError
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.cli.flags import build_parser, config_from_args
 from gateway.ha.config import PostgresConfig
-from gateway.journal import IncompatibleJournal, pg_schema
+from gateway.journal import CorruptRecord, IncompatibleJournal, pg_schema
 from gateway.journal.postgres import (
     Fenced,
     JournalUnavailable,
@@ -162,6 +162,19 @@ async def test_a_database_serves_one_shard_and_a_schema_makes_another(pg_dsn: st
     with psycopg.connect(pg_dsn) as conn:
         count = conn.execute("SELECT count(*) FROM shard_west.journal_events").fetchone()
     assert count == (3,)
+
+
+async def test_a_damaged_record_read_back_for_its_order_is_reported(pg_dsn: str) -> None:
+    journal = PostgresJournal.open(pg_dsn)
+    await journal.append(make_records(1, 10))
+    try:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute("UPDATE journal_events SET crc = crc + 1 WHERE sequence = 7")
+        assert set(journal.order_events(["order-0"])) == {"order-0"}  # untouched
+        with pytest.raises(CorruptRecord, match="sequence 7: checksum"):
+            journal.order_events(["order-1"])
+    finally:
+        await journal.close()
 
 
 # -------------------------------------------------------------- fencing
