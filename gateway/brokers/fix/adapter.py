@@ -319,6 +319,15 @@ class FixBroker:
             data = await conn.read(tick)
             now = self._clock()
             if data == b"":
+                if self._session.state is State.LOGON_SENT:
+                    # QuickFIX acceptors hang up on a Logon for a session they do not know.
+                    self._outcome(
+                        False,
+                        "logon refused: connection closed before any Logon answer (check "
+                        "sender_comp_id, target_comp_id and the counterparty's hours)",
+                    )
+                    log.error("FIX %s", self.last_error)
+                    return logged_on
                 self.last_error = self.last_error or "connection closed by the counterparty"
                 log.warning("FIX connection closed by the counterparty")
                 return logged_on
