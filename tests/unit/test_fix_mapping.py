@@ -56,7 +56,8 @@ def test_exec_type_maps_onto_report_kinds(exec_type: str, kind: ReportKind) -> N
 def test_trades_carry_a_fill_from_last_qty_and_last_px(exec_type: str) -> None:
     msg = report(exec_type, "1", (32, "1.5"), (31, "187.2500"), (60, "20260105-09:00:01.250"))
     mapped = execution_report(msg, "acct", T0)
-    assert mapped is not None and mapped.fill is not None
+    assert mapped is not None
+    assert mapped.fill is not None
     assert mapped.kind is ReportKind.FILL
     assert (mapped.fill.exec_id, mapped.fill.quantity, mapped.fill.price) == (
         "E1",
@@ -83,7 +84,8 @@ def test_a_trade_without_a_price_or_with_a_bad_number_is_refused() -> None:
 def test_reports_after_a_cancel_request_belong_to_the_original_order() -> None:
     msg = message("8", [(37, "O1"), (11, "c1-X9"), (41, "c1"), (17, "E2"), (150, "4"), (39, "4")])
     mapped = execution_report(msg, "acct", T0)
-    assert mapped is not None and mapped.client_order_id == "c1"
+    assert mapped is not None
+    assert mapped.client_order_id == "c1"
 
 
 def test_status_answers_map_ord_status_and_unknown_orders_to_none() -> None:
@@ -119,7 +121,10 @@ def test_new_order_single_carries_decimal_strings_and_the_account() -> None:
         limit_price=Decimal("187.25"),
     )
     body = dict(new_order(spec, "ACC-1", T0))
-    assert body[1] == "ACC-1" and body[54] == "2" and body[40] == "2" and body[59] == "0"
+    assert body[1] == "ACC-1"
+    assert body[54] == "2"
+    assert body[40] == "2"
+    assert body[59] == "0"
     assert (body[38], body[44]) == ("10", "187.25")
 
 
@@ -150,8 +155,10 @@ def test_config_file_round_trip(tmp_path: Path) -> None:
         5,
         "ACC-1",
     )
-    assert config.gateway_account("ACC-1") == "main" and config.gateway_account("X") is None
-    assert config.tls is not None and config.tls.ca_file == tmp_path / "ca.pem"
+    assert config.gateway_account("ACC-1") == "main"
+    assert config.gateway_account("X") is None
+    assert config.tls is not None
+    assert config.tls.ca_file == tmp_path / "ca.pem"
     with pytest.raises(KeyError):
         config.fix_account("other")
 

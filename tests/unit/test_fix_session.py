@@ -76,7 +76,8 @@ def test_wrong_comp_ids_hang_up_with_a_logout() -> None:
     session = logged_on()
     data = encode("0", 2, "SOMEONE", US, T0, [])
     step = session.received(parse(data)[0], T0)
-    assert step.disconnect is not None and "CompID" in step.disconnect
+    assert step.disconnect is not None
+    assert "CompID" in step.disconnect
     assert [m.msg_type for m in sent(step)] == ["5"]
 
 
@@ -107,7 +108,8 @@ def test_unanswered_test_request_hangs_up() -> None:
     session = logged_on()
     session.tick(T0 + timedelta(seconds=37))
     step = session.tick(T0 + timedelta(seconds=68))
-    assert step.disconnect is not None and "TestRequest" in step.disconnect
+    assert step.disconnect is not None
+    assert "TestRequest" in step.disconnect
     assert session.state is State.DISCONNECTED
 
 
@@ -153,7 +155,8 @@ def test_duplicate_with_poss_dup_below_the_expected_number_is_dropped() -> None:
     session = logged_on()
     session.received(theirs("8", 2, [(17, "E2")]), T0)
     step = session.received(theirs("8", 2, [(17, "E2")], dup=True), T0)
-    assert step.deliver == [] and step.disconnect is None
+    assert step.deliver == []
+    assert step.disconnect is None
     assert session.store.next_in == 3
 
 
@@ -161,7 +164,8 @@ def test_sequence_too_low_without_poss_dup_is_fatal() -> None:
     session = logged_on()
     session.received(theirs("8", 2, [(17, "E2")]), T0)
     step = session.received(theirs("8", 2, [(17, "E2")]), T0)
-    assert step.disconnect is not None and "too low" in step.disconnect
+    assert step.disconnect is not None
+    assert "too low" in step.disconnect
     assert [m.msg_type for m in sent(step)] == ["5"]
 
 
@@ -233,7 +237,8 @@ def test_counterparty_logout_is_answered_and_ends_the_session() -> None:
     session = logged_on()
     step = session.received(theirs("5", 2, [(58, "end of day")]), T0)
     assert [m.msg_type for m in sent(step)] == ["5"]
-    assert step.disconnect is not None and "end of day" in step.disconnect
+    assert step.disconnect is not None
+    assert "end of day" in step.disconnect
     assert session.state is State.DISCONNECTED
 
 
