@@ -12,6 +12,7 @@ makes the things happen that a real engine does rarely and never on cue:
   with PossResend (a new MsgSeqNum, same ExecID);
 - ``reject_cancels``: answer cancels with OrderCancelReject (9);
 - ``hold_orders``: take NewOrderSingles and never answer (orders in doubt);
+- ``fill_orders`` false: acknowledge orders and let them rest;
 - ``refuse_logon``: answer Logon with Logout and this Text.
 
 It answers OrderStatusRequest (H) and OrderMassStatusRequest (AF), keeps its
@@ -53,6 +54,7 @@ class FaultAcceptor:
     sender: str = "VENUE"
     target: str = "GATEWAY"
     fills_per_order: int = 1
+    fill_orders: bool = True
     fill_price: Decimal = Decimal("100.25")
     drop_after_fill: int | None = None
     skip_next: bool = False
@@ -262,6 +264,8 @@ class FaultAcceptor:
             return
         self.orders[cl_ord_id] = order
         self._report(order, "0", [])
+        if not self.fill_orders:
+            return
         parts = self.fills_per_order
         step = order.quantity / parts
         for n in range(1, parts + 1):

@@ -1,0 +1,265 @@
+"""The FIX adapter against our fault-injecting acceptor: cuts, gaps, repeats, rejects.
+
+Each test runs the real ``FixBroker`` (and, where the engine's answer matters,
+a whole gateway in this process) against ``tests/fix/fault_acceptor.py`` on
+loopback. Heartbeats are one second, so silence is noticed quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
+from gateway.app import SERVICE_NAME, Gateway
+from gateway.brokers.base import ExecutionReport, ReportKind
+from gateway.brokers.errors import BrokerRejected, BrokerUnavailable
+from gateway.brokers.fix import FixBroker, FixConfig
+from gateway.brokers.testing import each_report
+from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
+from gateway.journal import MemoryJournal
+from tests.conftest import gateway_test_config
+from tests.fix.fault_acceptor import FaultAcceptor
+from tests.support import eventually, place_request
+
+if TYPE_CHECKING:
+    from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
+
+ACCOUNT = "main"
+
+
+def fix_config(port: int, **changes: Any) -> FixConfig:
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "sender_comp_id": "GATEWAY",
+        "target_comp_id": "VENUE",
+        "accounts": {ACCOUNT: "ACC-1"},
+        "heartbeat_interval": 1,
+        "logon_timeout": 2.0,
+        "reconnect_backoff": 0.05,
+        "reconnect_backoff_max": 0.2,
+        "request_timeout": 3.0,
+    }
+    settings.update(changes)
+    return FixConfig(**settings)
+
+
+def market(client_order_id: str, quantity: str = "9") -> OrderSpec:
+    return OrderSpec(
+        ACCOUNT,
+        client_order_id,
+        "AAPL",
+        Side.BUY,
+        OrderType.MARKET,
+        Decimal(quantity),
+        TimeInForce.DAY,
+    )
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[FaultAcceptor]:
+    acceptor = FaultAcceptor()
+    await acceptor.start()
+    try:
+        yield acceptor
+    finally:
+        await acceptor.stop()
+
+
+@pytest.fixture
+async def broker(venue: FaultAcceptor, tmp_path: Path) -> AsyncIterator[FixBroker]:
+    fix = FixBroker(fix_config(venue.port), tmp_path / "fix.sqlite")
+    await fix.connect()
+    assert fix.logged_on, fix.last_error
+    try:
+        yield fix
+    finally:
+        await fix.close()
+
+
+class Collector:
+    """Every report the broker streams, read by a background task."""
+
+    def __init__(self, broker: FixBroker) -> None:
+        self.reports: list[ExecutionReport] = []
+        self._task = asyncio.create_task(self._read(broker))
+
+    async def _read(self, broker: FixBroker) -> None:
+        async for report in each_report(broker.reports()):
+            self.reports.append(report)
+
+    def fills(self) -> Counter[str]:
+        return Counter(r.fill.exec_id for r in self.reports if r.fill is not None)
+
+    def filled(self, client_order_id: str) -> Decimal:
+        return sum(
+            (
+                r.fill.quantity
+                for r in self.reports
+                if r.fill is not None and r.client_order_id == client_order_id
+            ),
+            Decimal(0),
+        )
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def test_connection_cut_mid_fills_is_healed_by_resend_each_fill_once(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.fills_per_order, venue.drop_after_fill = 3, 1
+    reports = Collector(broker)
+    # The New ack is written before the cut: the submit is answered.
+    assert (await broker.submit(market("cut-1"))).broker_order_id == "O-cut-1"
+    await eventually(
+        lambda: reports.filled("cut-1"),
+        lambda q: q == Decimal(9),
+        what="all three fills after the reconnect",
+    )
+    assert broker.logons == 2
+    assert venue.resend_requests >= 1  # the gateway asked for what it missed
+    assert list(reports.fills().values()) == [1, 1, 1]
+    assert venue.count("D")["cut-1"] == 1
+    await reports.stop()
+
+
+async def test_gap_in_a_live_session_is_filled_in_order(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.skip_next = True  # the New ack is numbered but never written
+    reports = Collector(broker)
+    ack = await broker.submit(market("gap-1"))  # the fill behind the gap answers it
+    assert ack.broker_order_id == "O-gap-1"
+    await eventually(lambda: len(reports.reports), lambda n: n >= 2, what="both reports")
+    assert [r.kind for r in reports.reports] == [ReportKind.ACCEPTED, ReportKind.FILL]
+    assert venue.resend_requests == 1
+    await reports.stop()
+
+
+async def test_repeated_reports_with_poss_dup_or_poss_resend_are_applied_once(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.fills_per_order, venue.duplicate_fills = 3, True
+    reports = Collector(broker)
+    await broker.submit(market("dup-1"))
+    await eventually(
+        lambda: reports.filled("dup-1"), lambda q: q == Decimal(9), what="the three fills"
+    )
+    # Give the repeats (already written before the last fill) a chance to arrive.
+    await eventually(lambda: broker.store.next_in, lambda n: n >= 1 + 1 + 1 + 3 * 2 + 1)
+    assert list(reports.fills().values()) == [1, 1, 1]
+    assert reports.filled("dup-1") == Decimal(9)
+    await reports.stop()
+
+
+async def test_status_and_mass_status_answer_for_our_orders(
+    venue: FaultAcceptor, tmp_path: Path
+) -> None:
+    venue.fill_orders = False
+    fix = FixBroker(fix_config(venue.port, mass_status=True), tmp_path / "fix.sqlite")
+    await fix.connect()
+    try:
+        await fix.submit(market("st-1", "4"))
+        state = await fix.order_status(ACCOUNT, "st-1")
+        assert state is not None
+        assert (state.broker_order_id, state.filled_quantity) == ("O-st-1", Decimal(0))
+        assert await fix.order_status(ACCOUNT, "never-sent") is None
+        assert [s.client_order_id for s in await fix.open_orders()] == ["st-1"]
+        assert venue.count("H")["st-1"] == 1
+        assert len([m for m in venue.received if m.msg_type == "AF"]) == 1
+    finally:
+        await fix.close()
+
+
+async def test_orders_for_unmapped_accounts_and_without_a_session_are_refused(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    other = OrderSpec(
+        "other", "x-1", "AAPL", Side.BUY, OrderType.MARKET, Decimal(1), TimeInForce.DAY
+    )
+    with pytest.raises(BrokerRejected, match="not traded"):
+        await broker.submit(other)
+    venue.refuse_logon = "not now"
+    venue.hang_up()
+    await eventually(lambda: broker.logged_on, lambda up: not up)
+    with pytest.raises(BrokerUnavailable):
+        await broker.submit(market("x-2"))
+    assert venue.count("D") == Counter()
+
+
+# --- a whole gateway ----------------------------------------------------------
+
+
+@pytest.fixture
+async def gateway(venue: FaultAcceptor, tmp_path: Path) -> AsyncIterator[Gateway]:
+    fix = FixBroker(fix_config(venue.port), tmp_path / "fix.sqlite")
+    gw = Gateway(gateway_test_config(tmp_path), broker=fix, journal=MemoryJournal())
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop(grace=0.5)
+
+
+async def order(stub: ExecutionServiceAsyncStub, client_order_id: str) -> pb.Order:
+    response = await stub.GetOrderStatus(
+        pb.GetOrderStatusRequest(account=ACCOUNT, client_order_id=client_order_id)
+    )
+    return response.order
+
+
+async def test_cancel_reject_leaves_the_order_working_with_the_reason(
+    venue: FaultAcceptor, gateway: Gateway
+) -> None:
+    venue.fill_orders, venue.reject_cancels = False, True
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(channel)
+        await stub.PlaceOrder(place_request("cr-1", account=ACCOUNT, quantity="5"))
+        await eventually(
+            lambda: order(stub, "cr-1"), lambda o: o.status == pb.ORDER_STATUS_ACCEPTED
+        )
+        await stub.CancelOrder(pb.CancelOrderRequest(account=ACCOUNT, client_order_id="cr-1"))
+        settled = await eventually(
+            lambda: order(stub, "cr-1"),
+            lambda o: o.status == pb.ORDER_STATUS_ACCEPTED and "too late" in o.reject_reason,
+            what="the cancel reject",
+        )
+    assert settled.filled_quantity == "0"
+    assert [m.get(41) for m in venue.received if m.msg_type == "F"] == ["cr-1"]
+
+
+async def test_refused_logon_serves_reads_and_reports_not_serving(
+    venue: FaultAcceptor, tmp_path: Path
+) -> None:
+    venue.refuse_logon = "unknown SenderCompID GATEWAY"
+    fix = FixBroker(fix_config(venue.port), tmp_path / "fix.sqlite")
+    gw = Gateway(gateway_test_config(tmp_path), broker=fix, journal=MemoryJournal())
+    await gw.start()
+    try:
+        assert "unknown SenderCompID GATEWAY" in fix.last_error
+        async with grpc.aio.insecure_channel(gw.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+            assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            stub = pb_grpc.ExecutionServiceStub(channel)
+            listed = await stub.ListOrders(pb.ListOrdersRequest(account=ACCOUNT))
+            assert list(listed.orders) == []
+            # An order is refused with the session's reason, and never reaches the venue.
+            placed = await stub.PlaceOrder(place_request("r-1", account=ACCOUNT))
+            assert placed.order.status == pb.ORDER_STATUS_REJECTED
+            assert "unknown SenderCompID GATEWAY" in placed.order.reject_reason
+    finally:
+        await gw.stop(grace=0.5)
+    assert venue.count("D") == Counter()
