@@ -9,7 +9,7 @@ from CompIDs it does not know. Both run as processes on loopback.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +68,7 @@ def executor(tmp_path: Path) -> Iterator[Acceptor]:
         yield acceptor
 
 
-async def running_gateway(tmp_path: Path, config: FixConfig) -> AsyncIterator[Gateway]:
+async def running_gateway(tmp_path: Path, config: FixConfig) -> AsyncGenerator[Gateway, None]:
     fix = FixBroker(config, tmp_path / "fix.sqlite")
     gateway = Gateway(gateway_test_config(tmp_path), broker=fix, journal=MemoryJournal())
     await gateway.start()
@@ -81,7 +81,7 @@ async def running_gateway(tmp_path: Path, config: FixConfig) -> AsyncIterator[Ga
 @pytest.fixture
 async def stub_for(tmp_path: Path) -> AsyncIterator[Any]:
     """``await stub_for(acceptor)``: a gateway on that acceptor, and a stub to call it."""
-    opened: list[tuple[AsyncIterator[Gateway], grpc.aio.Channel]] = []
+    opened: list[tuple[AsyncGenerator[Gateway, None], grpc.aio.Channel]] = []
 
     async def start(acceptor: Acceptor, **changes: Any) -> ExecutionServiceAsyncStub:
         gateways = running_gateway(tmp_path, fix_config(acceptor.port, **changes))
@@ -95,7 +95,7 @@ async def stub_for(tmp_path: Path) -> AsyncIterator[Any]:
 
     yield start
     for gateways, channel in opened:
-        await channel.close()
+        await channel.close(None)
         await gateways.aclose()
 
 
