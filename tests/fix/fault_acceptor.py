@@ -11,7 +11,8 @@ makes the things happen that a real engine does rarely and never on cue:
 - ``duplicate_fills``: repeat each fill with PossDupFlag (same MsgSeqNum) and
   with PossResend (a new MsgSeqNum, same ExecID);
 - ``reject_cancels``: answer cancels with OrderCancelReject (9);
-- ``hold_orders``: take NewOrderSingles and never answer (orders in doubt);
+- ``hold_orders``: take NewOrderSingles and never answer them, nor status
+  requests (orders in doubt);
 - ``fill_orders`` false: acknowledge orders and let them rest;
 - ``refuse_logon``: answer Logon with Logout and this Text.
 
@@ -299,6 +300,8 @@ class FaultAcceptor:
         self._report(order, "4", [(41, orig)])
 
     def _on_status(self, msg: Message) -> None:
+        if self.hold_orders:
+            return  # a venue that is silent about orders is silent about their status
         if not self.answer_status:
             self._send("j", [(45, str(msg.seq_num)), (372, "H"), (380, "3")])
             return
