@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import SERVICE_NAME, Gateway
 from gateway.brokers.base import ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected, BrokerUnavailable
-from gateway.brokers.fix import FixBroker, FixConfig
+from gateway.brokers.fix import FixBroker, FixConfig, SessionSchedule
 from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
 from gateway.journal import MemoryJournal
@@ -263,3 +264,38 @@ async def test_refused_logon_serves_reads_and_reports_not_serving(
     finally:
         await gw.stop(grace=0.5)
     assert venue.count("D") == Counter()
+
+
+class FakeClock:
+    """The adapter's clock, moved by the test (the session's timers follow it)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_schedule_logs_out_at_the_end_and_resets_at_the_next_start(
+    venue: FaultAcceptor, tmp_path: Path
+) -> None:
+    clock = FakeClock(datetime(2026, 1, 5, 16, 59, 50, tzinfo=UTC))
+    schedule = SessionSchedule(start=time(9, 0), end=time(17, 0))
+    fix = FixBroker(fix_config(venue.port, schedule=schedule), tmp_path / "fix.sqlite", clock=clock)
+    await fix.connect()
+    try:
+        assert fix.logged_on
+        await fix.submit(market("day-1"))
+        first_day_numbers = fix.store.next_out
+        assert first_day_numbers > 2
+        clock.now = datetime(2026, 1, 5, 17, 0, 1, tzinfo=UTC)
+        await eventually(lambda: fix.logged_on, lambda up: not up, what="logout at the end")
+        logout = next(m for m in venue.received if m.msg_type == "5")
+        assert logout.get(58) == "end of session"
+        assert venue.logons == 1  # and it stays away overnight
+        clock.now = datetime(2026, 1, 6, 9, 0, 1, tzinfo=UTC)
+        await eventually(lambda: fix.logged_on, what="logon at the next start")
+        second = [m for m in venue.received if m.msg_type == "A"][-1]
+        assert (second.seq_num, second.get(141)) == (1, "Y")
+    finally:
+        await fix.close()

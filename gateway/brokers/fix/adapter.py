@@ -83,6 +83,8 @@ class FixBroker:
         self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._first_outcome = asyncio.Event()
+        self._gone = asyncio.Event()  # set while there is no connection
+        self._gone.set()
         self._acks: dict[str, asyncio.Future[SubmitAck]] = {}
         self._status: dict[str, tuple[str, asyncio.Future[BrokerOrderState | None]]] = {}
         self._mass: dict[str, _MassStatus] = {}
@@ -152,6 +154,9 @@ class FixBroker:
         if conn is not None and self._session.state is State.ACTIVE:
             with contextlib.suppress(OSError):
                 await conn.write(self._session.logout(self._clock(), "gateway stopping").send)
+            # An orderly Logout: the counterparty's answer ends the connection (bounded).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), 2.0)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -276,7 +281,8 @@ class FixBroker:
             now = self._clock()
             if config.schedule is not None and not config.schedule.is_open(now):
                 self._outcome(False, "outside the session schedule")
-                await asyncio.sleep(min(config.schedule.seconds_until_open(now), 60.0))
+                # Checked every second, not slept through: the clock may jump (NTP, tests).
+                await asyncio.sleep(min(config.schedule.seconds_until_open(now), 1.0))
                 continue
             try:
                 conn = await open_connection(config, config.logon_timeout)
@@ -284,13 +290,18 @@ class FixBroker:
                 self._outcome(False, f"cannot reach {config.host}:{config.port}: {exc!r}")
             else:
                 self._conn = conn
+                self._gone.clear()
                 was_logged_on = False
                 try:
                     was_logged_on = await self._pump(conn)
                 except (OSError, ConnectionError) as exc:
                     log.warning("FIX connection lost: %r", exc)
+                except Exception:
+                    # A bug must not end the session for good: log it, reconnect.
+                    log.exception("FIX session failed; reconnecting")
                 finally:
                     self._conn = None
+                    self._gone.set()
                     self._session.lost(self._clock())
                     self._fail_waiters("FIX connection lost")
                     self._outcome(False, self.last_error or "FIX connection lost")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.brokers.fix.codec import Field, decode_body, encode_body
@@ -89,8 +89,9 @@ class SessionStore:
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT next_out, next_in, started FROM session").fetchone()
         if row is None:
-            self._db.execute("INSERT INTO session VALUES (1, 1, 1, ?)", (datetime.min.isoformat(),))
-            row = (1, 1, datetime.min.isoformat())
+            never = datetime.min.replace(tzinfo=UTC).isoformat()  # no session day yet
+            self._db.execute("INSERT INTO session VALUES (1, 1, 1, ?)", (never,))
+            row = (1, 1, never)
         self.next_out: int = row[0]
         self.next_in: int = row[1]
         self.started = datetime.fromisoformat(row[2])
