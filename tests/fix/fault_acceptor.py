@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,7 @@ class FaultAcceptor:
     answer_status: bool = True
     refuse_logon: str | None = None
     port: int = 0
+    tls: ssl.SSLContext | None = None
     # What happened, for assertions.
     received: list[Message] = field(default_factory=list)
     logons: int = 0
@@ -83,7 +85,7 @@ class FaultAcceptor:
         self._missing: set[int] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

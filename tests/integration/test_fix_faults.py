@@ -8,6 +8,7 @@ loopback. Heartbeats are one second, so silence is noticed quickly.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
@@ -24,12 +25,13 @@ from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import SERVICE_NAME, Gateway
 from gateway.brokers.base import ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected, BrokerUnavailable
-from gateway.brokers.fix import FixBroker, FixConfig, SessionSchedule
+from gateway.brokers.fix import FixBroker, FixConfig, FixTls, SessionSchedule
 from gateway.brokers.testing import each_report
 from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
 from tests.fix.fault_acceptor import FaultAcceptor
+from tests.ops_support import make_ca, make_cert
 from tests.support import eventually, place_request
 
 if TYPE_CHECKING:
@@ -299,3 +301,33 @@ async def test_schedule_logs_out_at_the_end_and_resets_at_the_next_start(
         assert (second.seq_num, second.get(141)) == (1, "Y")
     finally:
         await fix.close()
+
+
+async def test_tls_session_verifies_the_counterparty(tmp_path: Path) -> None:
+    ca, stranger = make_ca("fix-ca"), make_ca("other-ca")
+    cert, key = make_cert(ca, "venue", server=True).write(tmp_path, "venue")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    venue = FaultAcceptor(tls=server)
+    await venue.start()
+    ca_file, _ = ca.write(tmp_path, "ca")
+    wrong_ca, _ = stranger.write(tmp_path, "stranger")
+    trusted = FixBroker(
+        fix_config(venue.port, tls=FixTls(ca_file=ca_file)), tmp_path / "trusted.sqlite"
+    )
+    untrusted = FixBroker(
+        fix_config(venue.port, tls=FixTls(ca_file=wrong_ca), logon_timeout=1.0),
+        tmp_path / "untrusted.sqlite",
+    )
+    try:
+        await trusted.connect()
+        assert trusted.logged_on, trusted.last_error
+        assert (await trusted.submit(market("tls-1"))).broker_order_id == "O-tls-1"
+        await untrusted.connect()
+        assert not untrusted.logged_on
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.last_error
+    finally:
+        await trusted.close()
+        await untrusted.close()
+        await venue.stop()
+    assert venue.logons == 1
