@@ -186,7 +186,9 @@ class FixBroker:
                 raise BrokerRejected(f"ClOrdID {cl_ord_id!r} already used for another order")
             # Sent before (perhaps by a process that died since): the FIX session
             # delivers it, by resend if need be. A second D would be a second order.
-            if existing.order_id:
+            if existing.ord_status == "8":
+                raise BrokerRejected("rejected by the venue")
+            if existing.ord_status:
                 return SubmitAck(existing.order_id)
             return await self._await_ack(cl_ord_id)
         conn = self._ready()
@@ -486,8 +488,11 @@ class FixBroker:
                 await self._on_cancel_reject(msg)
             elif kind in (mapping.BUSINESS_REJECT, REJECT):
                 await self._on_reject(msg)
-            else:
-                log.warning("FIX message type %r not handled: %s", kind, msg)
+            elif self._conn is not None:
+                log.warning("FIX message type %r not supported: %s", kind, msg)
+                body = [(mapping.REF_SEQ_NUM, str(msg.seq_num)), (mapping.REF_MSG_TYPE, kind)]
+                body.append((mapping.BUSINESS_REJECT_REASON, "3"))  # unsupported message type
+                await self._send(self._conn, mapping.BUSINESS_REJECT, body, "")
         except (mapping.UnmappableMessage, GarbledMessage, ValueError) as exc:
             # A report we cannot read is a human's problem: say so loudly and keep
             # the session (reconciliation asks about the order again).
@@ -518,6 +523,9 @@ class FixBroker:
         account, terms = self._account_of(msg, cl_ord_id)
         exec_type = msg.require(mapping.EXEC_TYPE)
         if exec_type == mapping.EXEC_TYPE_ORDER_STATUS:
+            known = msg.get(mapping.ORD_REJ_REASON) != mapping.ORD_REJ_UNKNOWN_ORDER
+            if terms is not None and known:
+                self._record(cl_ord_id, msg)
             self._on_status_answer(msg, account)
             return
         if account is None:
@@ -527,13 +535,7 @@ class FixBroker:
             log.info("FIX repeated report (PossDup) dropped: ExecID %s", msg.get(mapping.EXEC_ID))
             return
         if terms is not None:
-            self._store.record_report(
-                cl_ord_id,
-                msg.get(mapping.ORDER_ID) or "",
-                msg.get(mapping.ORD_STATUS) or "",
-                msg.get(mapping.CUM_QTY) or "",
-                msg.get(mapping.AVG_PX) or "",
-            )
+            self._record(cl_ord_id, msg)
         report = mapping.execution_report(msg, account, self._clock())
         ack = self._acks.pop(cl_ord_id, None) if msg.get(mapping.ORIG_CL_ORD_ID) is None else None
         if ack is not None and not ack.done():
@@ -543,6 +545,15 @@ class FixBroker:
                 ack.set_result(SubmitAck(msg.get(mapping.ORDER_ID) or ""))
         if report is not None:
             await self._queue.put((report,))
+
+    def _record(self, cl_ord_id: str, msg: Message) -> None:
+        self._store.record_report(
+            cl_ord_id,
+            msg.get(mapping.ORDER_ID) or "",
+            msg.get(mapping.ORD_STATUS) or "",
+            msg.get(mapping.CUM_QTY) or "",
+            msg.get(mapping.AVG_PX) or "",
+        )
 
     def _on_status_answer(self, msg: Message, account: str | None) -> None:
         request_id = msg.get(mapping.ORD_STATUS_REQ_ID)
