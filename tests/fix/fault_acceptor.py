@@ -14,7 +14,8 @@ makes the things happen that a real engine does rarely and never on cue:
 - ``hold_orders``: take NewOrderSingles and never answer them, nor status
   requests (orders in doubt);
 - ``fill_orders`` false: acknowledge orders and let them rest;
-- ``refuse_logon``: answer Logon with Logout and this Text.
+- ``refuse_logon``: answer Logon with Logout and this Text;
+- ``business_reject``: answer these message types with BusinessMessageReject (j).
 
 It answers OrderStatusRequest (H) and OrderMassStatusRequest (AF), keeps its
 orders and sequence numbers across connections (as a venue does), and
@@ -65,6 +66,7 @@ class FaultAcceptor:
     hold_orders: bool = False
     answer_status: bool = True
     refuse_logon: str | None = None
+    business_reject: frozenset[str] = frozenset()
     port: int = 0
     tls: ssl.SSLContext | None = None
     # What happened, for assertions.
@@ -99,6 +101,10 @@ class FaultAcceptor:
         if self._writer is not None:
             self._writer.transport.abort()
             self._writer = None
+
+    def send(self, msg_type: str, body: list[Field]) -> None:
+        """Send any message now (e.g. one the gateway does not support)."""
+        self._send(msg_type, body)
 
     def count(self, msg_type: str) -> Counter[str]:
         """How many messages of ``msg_type`` arrived, by ClOrdID."""
@@ -180,6 +186,9 @@ class FaultAcceptor:
         elif kind == "5":
             self._send("5", [])
             self.hang_up()
+        elif kind in self.business_reject:
+            body = [(45, str(seq)), (372, kind), (380, "3"), (58, f"{kind} not supported")]
+            self._send("j", body)
         elif kind == "D":
             self._on_new_order(msg)
         elif kind == "F":

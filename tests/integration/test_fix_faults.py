@@ -331,3 +331,29 @@ async def test_tls_session_verifies_the_counterparty(tmp_path: Path) -> None:
         await untrusted.close()
         await venue.stop()
     assert venue.logons == 1
+
+
+async def test_business_reject_of_a_cancel_is_a_cancel_reject(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.fill_orders, venue.business_reject = False, frozenset({"F"})
+    reports = Collector(broker)
+    await broker.submit(market("bj-1", "2"))
+    await broker.cancel(ACCOUNT, "bj-1", "")
+    rejected = await eventually(
+        lambda: [r for r in reports.reports if r.kind is ReportKind.CANCEL_REJECTED],
+        what="the cancel reject",
+    )
+    assert (rejected[0].client_order_id, rejected[0].reason) == ("bj-1", "F not supported")
+    await reports.stop()
+
+
+async def test_an_unsupported_message_is_answered_with_a_business_reject(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.send("B", [(148, "headline")])  # News: not something the gateway reads
+    answer = await eventually(
+        lambda: [m for m in venue.received if m.msg_type == "j"], what="a BusinessMessageReject"
+    )
+    assert (answer[0].get(372), answer[0].get(380)) == ("B", "3")
+    assert broker.logged_on
