@@ -15,7 +15,10 @@ makes the things happen that a real engine does rarely and never on cue:
   requests (orders in doubt);
 - ``fill_orders`` false: acknowledge orders and let them rest;
 - ``refuse_logon``: answer Logon with Logout and this Text;
-- ``business_reject``: answer these message types with BusinessMessageReject (j).
+- ``business_reject``: answer these message types with BusinessMessageReject (j);
+- ``lose_next``: lose the gateway's next application message (as a crash of
+  ours between numbering and writing would), so its next one shows a gap and
+  the gateway must replay what it sent.
 
 It answers OrderStatusRequest (H) and OrderMassStatusRequest (AF), keeps its
 orders and sequence numbers across connections (as a venue does), and
@@ -67,6 +70,7 @@ class FaultAcceptor:
     answer_status: bool = True
     refuse_logon: str | None = None
     business_reject: frozenset[str] = frozenset()
+    lose_next: bool = False
     port: int = 0
     tls: ssl.SSLContext | None = None
     # What happened, for assertions.
@@ -170,6 +174,9 @@ class FaultAcceptor:
         if kind == "4" and msg.get(123) == "Y":
             self._missing -= set(range(seq, int(msg.require(36))))
             self.next_in = max(self.next_in, int(msg.require(36)))
+            return
+        if self.lose_next and kind not in _ADMIN:
+            self.lose_next = False
             return
         if seq < self.next_in:
             if seq not in self._missing:

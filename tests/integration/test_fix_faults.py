@@ -357,3 +357,18 @@ async def test_an_unsupported_message_is_answered_with_a_business_reject(
     )
     assert (answer[0].get(372), answer[0].get(380)) == ("B", "3")
     assert broker.logged_on
+
+
+async def test_a_resend_request_is_answered_by_replaying_the_order(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.lose_next = True
+    first = asyncio.create_task(broker.submit(market("lost-1")))
+    await eventually(lambda: venue.received[-1].get(11), lambda cid: cid == "lost-1")
+    # The next order shows the venue a gap: it asks, and the first D comes again.
+    assert (await broker.submit(market("next-1"))).broker_order_id == "O-next-1"
+    assert (await first).broker_order_id == "O-lost-1"
+    replayed = [m for m in venue.received if m.msg_type == "D" and m.get(11) == "lost-1"]
+    assert [m.poss_dup for m in replayed] == [False, True]
+    assert replayed[0].seq_num == replayed[1].seq_num
+    assert list(venue.orders) == ["next-1", "lost-1"]  # one order each
