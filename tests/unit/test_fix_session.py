@@ -248,3 +248,15 @@ def test_our_logout_waits_for_the_answer_then_gives_up() -> None:
     assert (logout.msg_type, logout.get(58)) == ("5", "end of session")
     assert session.state is State.LOGOUT_SENT
     assert session.tick(T0 + timedelta(seconds=31)).disconnect == "no answer to our Logout"
+
+
+def test_a_resend_request_past_a_gap_is_answered_at_once() -> None:
+    session = logged_on()
+    session.send_app("D", [(11, "A1")], T0)  # our 2
+    step = session.received(theirs("2", 4, [(7, "2"), (16, "0")]), T0)
+    kinds = [(m.msg_type, m.seq_num, m.poss_dup) for m in sent(step)]
+    # Our replay first (they may wait for it before replaying theirs), then our request.
+    assert kinds == [("D", 2, True), ("2", 3, False)]
+    session.received(theirs("4", 2, [(123, "Y"), (36, "4")], dup=True), T0)
+    assert session.store.next_in == 5  # the ResendRequest's own number counted once
+    assert not session.resend_pending

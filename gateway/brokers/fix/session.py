@@ -243,8 +243,10 @@ class Session:
             # No point asking for a resend from a counterparty that is leaving.
             self._process(msg, step, now)
             return step
-        if kind == LOGON:
-            self._process(msg, step, now)  # active now; the numbers still need the gap filled
+        if kind in (LOGON, RESEND_REQUEST):
+            # Acted on at once: active now, and a counterparty waiting for our replay
+            # before it replays its own would otherwise wait for us forever.
+            self._process(msg, step, now)
         elif len(self._queued) >= MAX_QUEUED:
             return self._hang_up(step, now, "too many messages past an unfilled gap", logout=True)
         else:
@@ -255,8 +257,8 @@ class Session:
             self._send_admin(
                 step, RESEND_REQUEST, [(BEGIN_SEQ_NO, str(expected)), (END_SEQ_NO, "0")], now
             )
-        if kind == LOGON:
-            self._queued[seq] = _consumed(msg)
+        if kind in (LOGON, RESEND_REQUEST):
+            self._queued[seq] = _consumed(msg)  # its number still counts, in order
         return step
 
     def _drain_queue(self, step: Step, now: datetime) -> None:
@@ -264,8 +266,10 @@ class Session:
             self.store.set_next_in(self._process(msg, step, now))
         if self._resend_until and self.store.next_in > self._resend_until:
             self._resend_until = 0
-        if self._queued and self.store.next_in > max(self._queued):
-            self._queued.clear()  # a gap fill jumped over them: repeats of what came before
+        if self._queued:
+            # A gap fill that jumped over queued messages makes them repeats: drop them.
+            for stale in [s for s in self._queued if s < self.store.next_in]:
+                del self._queued[stale]
 
     def _process(self, msg: Message, step: Step, now: datetime) -> int:
         """Act on an in-sequence message; return the next expected number."""
