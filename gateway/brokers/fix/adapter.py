@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from gateway.brokers.base import BrokerOrderState, ExecutionReport, ReportKind, SubmitAck
 from gateway.brokers.errors import BrokerRejected, BrokerTimeout, BrokerUnavailable
@@ -466,16 +467,14 @@ class FixBroker:
     def _fail_waiters(self, reason: str) -> None:
         # An order's ack and a question's answer may still come after a
         # reconnect; the callers only learn that the outcome is unknown.
-        for future in self._acks.values():
+        futures: list[asyncio.Future[Any]] = [*self._acks.values()]
+        futures += [status for _, status in self._status.values()]
+        futures += [mass.done for mass in self._mass.values()]
+        self._acks.clear()
+        for future in futures:
             if not future.done():
                 future.set_exception(BrokerTimeout(reason))
-        self._acks.clear()
-        for _, status in self._status.values():
-            if not status.done():
-                status.set_exception(BrokerTimeout(reason))
-        for mass in self._mass.values():
-            if not mass.done.done():
-                mass.done.set_exception(BrokerTimeout(reason))
+                future.exception()  # read by its waiter, if any: no "never retrieved" noise
 
     # --- receiving -------------------------------------------------------------
 

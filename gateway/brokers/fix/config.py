@@ -132,9 +132,10 @@ class FixConfig:
     reconnect_backoff_max: float = 30.0
     """Largest reconnect delay (seconds)."""
 
-    request_timeout: float = 10.0
+    request_timeout: float = 5.0
     """Seconds to wait for the answer to a NewOrderSingle or a status request
-    before its outcome counts as unknown."""
+    before its outcome counts as unknown (below --broker-call-timeout, so the
+    adapter's own, clearer, timeout comes first)."""
 
     mass_status: bool = False
     """The counterparty answers ``OrderMassStatusRequest`` (AF); when false,
@@ -224,7 +225,7 @@ def _parse(raw: dict[str, Any], base: Path) -> FixConfig:
             ("logon_timeout", 10.0),
             ("reconnect_backoff", 0.5),
             ("reconnect_backoff_max", 30.0),
-            ("request_timeout", 10.0),
+            ("request_timeout", 5.0),
         )
     }
     for name, value in numbers.items():
