@@ -27,7 +27,7 @@ from gateway.brokers.base import ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected, BrokerUnavailable
 from gateway.brokers.fix import FixBroker, FixConfig, FixTls, SessionSchedule
 from gateway.brokers.testing import each_report
-from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
+from gateway.domain import OrderFilled, OrderSpec, OrderType, Side, TimeInForce
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
 from tests.fix.fault_acceptor import FaultAcceptor
@@ -372,3 +372,32 @@ async def test_a_resend_request_is_answered_by_replaying_the_order(
     assert [m.poss_dup for m in replayed] == [False, True]
     assert replayed[0].seq_num == replayed[1].seq_num
     assert list(venue.orders) == ["next-1", "lost-1"]  # one order each
+
+
+async def test_gateway_books_each_fill_once_across_a_cut_and_a_resend(
+    venue: FaultAcceptor, gateway: Gateway
+) -> None:
+    venue.fills_per_order, venue.drop_after_fill = 3, 2
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(channel)
+        await stub.PlaceOrder(place_request("gcut-1", account=ACCOUNT, quantity="9"))
+        filled = await eventually(
+            lambda: order(stub, "gcut-1"),
+            lambda o: o.status == pb.ORDER_STATUS_FILLED,
+            what="the order filled after the reconnect",
+        )
+        assert (filled.filled_quantity, Decimal(filled.average_fill_price)) == (
+            "9",
+            Decimal("100.25"),
+        )
+    # The journal: each of the venue's executions booked exactly once.
+    journal = gateway.journal
+    assert isinstance(journal, MemoryJournal)
+    fills = [
+        r.event.fill.exec_id
+        for r in journal.replay()
+        if isinstance(r.event, OrderFilled) and r.event.order_id == filled.order_id
+    ]
+    assert sorted(fills) == sorted(set(fills))
+    assert len(fills) == 3
+    assert venue.resend_requests >= 1
