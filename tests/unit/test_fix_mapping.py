@@ -187,3 +187,23 @@ def test_schedule_spanning_midnight() -> None:
     assert schedule.seconds_until_open(datetime(2026, 1, 5, 21, 30, tzinfo=UTC)) == 1800
     start = schedule.session_start(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     assert start == datetime(2026, 1, 4, 22, 0, tzinfo=UTC)
+
+
+def test_status_answers_carry_the_order_terms_when_the_venue_states_them() -> None:
+    msg = report("I", "0", (55, "AAPL"), (54, "2"), (38, "10"), (40, "2"), (44, "187.25"))
+    state = order_state(msg, "acct")
+    assert state is not None
+    assert state.spec == OrderSpec(
+        "acct",
+        "c1",
+        "AAPL",
+        Side.SELL,
+        OrderType.LIMIT,
+        Decimal(10),
+        TimeInForce.DAY,
+        limit_price=Decimal("187.25"),
+    )
+    # A limit order without its price: no terms rather than wrong ones.
+    bare = order_state(report("I", "0", (55, "AAPL"), (54, "2"), (38, "10"), (40, "2")), "acct")
+    assert bare is not None
+    assert bare.spec is None

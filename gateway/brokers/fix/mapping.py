@@ -43,6 +43,8 @@ _ORD_TYPE = {
     OrderType.STOP_LIMIT: "4",
 }
 _TIF = {TimeInForce.DAY: "0", TimeInForce.GTC: "1", TimeInForce.IOC: "3", TimeInForce.FOK: "4"}
+_ORD_TYPE_FROM_FIX = {v: k for k, v in _ORD_TYPE.items()}
+_TIF_FROM_FIX = {v: k for k, v in _TIF.items()}
 
 # ExecType (150) -> what the engine hears. Absent ones carry nothing new for it:
 # PendingNew (A) and PendingCancel (6) are states the gateway entered itself.
@@ -209,6 +211,40 @@ def order_state(msg: Message, account: str) -> BrokerOrderState | None:
         filled_quantity=decimal(msg, CUM_QTY) or Decimal(0),
         reason=msg.get(TEXT) or "",
         average_fill_price=decimal(msg, AVG_PX),
+        spec=order_terms(msg, account),
+    )
+
+
+def order_terms(msg: Message, account: str) -> OrderSpec | None:
+    """The order's terms as a report states them (for adopting an order we lost);
+    None when it leaves any out or uses values the gateway does not trade."""
+    side = SIDE_FROM_FIX.get(msg.get(SIDE) or "")
+    order_type = _ORD_TYPE_FROM_FIX.get(msg.get(ORD_TYPE) or "")
+    time_in_force = _TIF_FROM_FIX.get(msg.get(TIME_IN_FORCE) or "0")
+    symbol = msg.get(SYMBOL)
+    try:
+        quantity = decimal(msg, ORDER_QTY)
+        limit_price, stop_price = decimal(msg, PRICE), decimal(msg, STOP_PX)
+    except UnmappableMessage:
+        return None
+    if side is None or order_type is None or time_in_force is None or not symbol:
+        return None
+    if quantity is None or quantity <= 0:
+        return None
+    priced = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+    stopped = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+    if (limit_price is None and priced) or (stop_price is None and stopped):
+        return None
+    return OrderSpec(
+        account,
+        order_key(msg),
+        symbol,
+        side,
+        order_type,
+        quantity,
+        time_in_force,
+        limit_price=limit_price if priced else None,
+        stop_price=stop_price if stopped else None,
     )
 
 
