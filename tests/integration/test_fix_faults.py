@@ -401,3 +401,32 @@ async def test_gateway_books_each_fill_once_across_a_cut_and_a_resend(
     assert sorted(fills) == sorted(set(fills))
     assert len(fills) == 3
     assert venue.resend_requests >= 1
+
+
+async def test_reconnect_reconciles_with_one_mass_status_request(
+    venue: FaultAcceptor, tmp_path: Path
+) -> None:
+    venue.fill_orders = False
+    fix = FixBroker(fix_config(venue.port, mass_status=True), tmp_path / "fix.sqlite")
+    gw = Gateway(
+        # No periodic pass: only the start and the reconnect reconcile.
+        gateway_test_config(tmp_path, reconcile_interval=0.0),
+        broker=fix,
+        journal=MemoryJournal(),
+    )
+    await gw.start()
+    try:
+        async with grpc.aio.insecure_channel(gw.address) as channel:
+            stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(channel)
+            for n in range(3):
+                await stub.PlaceOrder(place_request(f"rc-{n}", account=ACCOUNT, quantity="1"))
+            await eventually(lambda: len(venue.orders), lambda n: n == 3)
+            before = sum(venue.count("AF").values())  # the start's pass, with no orders yet
+            venue.hang_up()
+            await eventually(lambda: fix.logons, lambda n: n == 2, what="the reconnect")
+            await eventually(
+                lambda: sum(venue.count("AF").values()), lambda n: n > before, what="an AF"
+            )
+    finally:
+        await gw.stop(grace=0.5)
+    assert venue.count("H") == Counter()  # the bulk answers covered every open order

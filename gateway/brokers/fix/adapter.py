@@ -518,15 +518,12 @@ class FixBroker:
         return False
 
     async def _on_execution_report(self, msg: Message) -> None:
-        cl_ord_id = mapping.order_key(msg)
-        account, terms = self._account_of(msg, cl_ord_id)
         exec_type = msg.require(mapping.EXEC_TYPE)
         if exec_type == mapping.EXEC_TYPE_ORDER_STATUS:
-            known = msg.get(mapping.ORD_REJ_REASON) != mapping.ORD_REJ_UNKNOWN_ORDER
-            if terms is not None and known:
-                self._record(cl_ord_id, msg)
-            self._on_status_answer(msg, account)
+            self._on_status_report(msg)
             return
+        cl_ord_id = mapping.order_key(msg)
+        account, terms = self._account_of(msg, cl_ord_id)
         if account is None:
             log.warning("FIX report for an order that is not ours ignored: %s", msg)
             return
@@ -553,6 +550,15 @@ class FixBroker:
             msg.get(mapping.CUM_QTY) or "",
             msg.get(mapping.AVG_PX) or "",
         )
+
+    def _on_status_report(self, msg: Message) -> None:
+        # An answer about no order at all (an empty OrderMassStatus) names none.
+        cl_ord_id = msg.get(mapping.ORIG_CL_ORD_ID) or msg.get(mapping.CL_ORD_ID)
+        account, terms = self._account_of(msg, cl_ord_id) if cl_ord_id else (None, None)
+        known = msg.get(mapping.ORD_REJ_REASON) != mapping.ORD_REJ_UNKNOWN_ORDER
+        if cl_ord_id and terms is not None and known:
+            self._record(cl_ord_id, msg)
+        self._on_status_answer(msg, account)
 
     def _on_status_answer(self, msg: Message, account: str | None) -> None:
         request_id = msg.get(mapping.ORD_STATUS_REQ_ID)
