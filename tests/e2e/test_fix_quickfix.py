@@ -21,9 +21,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway._proto.execution.v1 import execution_pb2_grpc as pb_grpc
 from gateway.app import SERVICE_NAME, Gateway
-from gateway.brokers.errors import BrokerRejected
+from gateway.brokers.errors import BrokerTimeout
 from gateway.brokers.fix import FixBroker, FixConfig
-from gateway.domain import OrderSpec, OrderType, Side, TimeInForce
+from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
 from tests.fix.quickfix import Acceptor, quickfix_acceptor
@@ -173,7 +173,7 @@ async def test_executor_fills_limits_and_rejects_what_it_does_not_take(
     assert refused.reject_reason != ""
 
 
-async def test_executor_refuses_status_requests_with_a_business_reject(
+async def test_executor_refuses_status_requests_and_the_adapter_falls_back(
     executor: Acceptor, tmp_path: Path
 ) -> None:
     fix = FixBroker(fix_config(executor.port, status_requests=True), tmp_path / "fix.sqlite")
@@ -191,8 +191,15 @@ async def test_executor_refuses_status_requests_with_a_business_reject(
             limit_price=Decimal(5),
         )
         assert (await fix.submit(spec)).broker_order_id != ""
-        with pytest.raises(BrokerRejected, match="status request refused"):
+        # executor answers H with j (unsupported): the question failed, not the order...
+        with pytest.raises(BrokerTimeout, match="H refused"):
             await fix.order_status(ACCOUNT, "h-1")
+        # ...and from then on the adapter answers from executor's last report.
+        state = await fix.order_status(ACCOUNT, "h-1")
+        assert state is not None
+        assert (state.status, state.filled_quantity) == (OrderStatus.FILLED, Decimal(1))
+        sent = [m.msg_type for m in fix.store.sent_between(1, fix.store.next_out)]
+        assert sent.count("H") == 1
     finally:
         await fix.close()
 

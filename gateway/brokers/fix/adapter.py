@@ -95,6 +95,9 @@ class FixBroker:
         self._health_listeners: list[Callable[[bool], None]] = []
         self._reconnect_listeners: list[Callable[[], None]] = []
         self._healthy: bool | None = None
+        # What the counterparty answers; turned off when it says it does not (j, 380=3).
+        self._status_requests = config.status_requests
+        self._mass_status_requests = config.mass_status
         self._closed = False
         self.logons = 0
         self.last_error = ""
@@ -234,7 +237,7 @@ class FixBroker:
         if terms is None or terms.account != account:
             # Every D this adapter ever sent is in the store first: the venue cannot have it.
             return None
-        if not self._config.status_requests:
+        if not self._status_requests:
             if not terms.ord_status:
                 raise BrokerTimeout("no report on the order yet, and no status requests")
             return _state_from_terms(client_order_id, terms)
@@ -255,7 +258,7 @@ class FixBroker:
 
     async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
         """Open orders: by OrderMassStatusRequest (AF), or the session's last word on ours."""
-        if self._config.mass_status:
+        if self._mass_status_requests:
             states = await self._mass_status()
         else:
             states = [
@@ -271,7 +274,7 @@ class FixBroker:
 
     async def orders_since(self, account: str, since: datetime) -> list[BrokerOrderState]:
         """AF's answer for ``account`` where supported; else nothing (then H per order)."""
-        if not self._config.mass_status:
+        if not self._mass_status_requests:
             return []
         return [s for s in await self._mass_status() if s.account == account]
 
@@ -615,14 +618,25 @@ class FixBroker:
                     ReportKind.CANCEL_REJECTED, terms.account, key, now, reason=text
                 )
                 await self._queue.put((report,))
-        elif kind == mapping.ORDER_STATUS_REQUEST and key in self._status:
-            future = self._status[key][1]
-            if not future.done():
-                future.set_exception(BrokerRejected(f"status request refused: {text}"))
-        elif kind == mapping.ORDER_MASS_STATUS_REQUEST and key in self._mass:
-            done = self._mass[key].done
-            if not done.done():
-                done.set_exception(BrokerRejected(f"mass status request refused: {text}"))
+        elif kind in (mapping.ORDER_STATUS_REQUEST, mapping.ORDER_MASS_STATUS_REQUEST):
+            # The question was refused, not the order: its fate stays unknown.
+            unsupported = msg.get(mapping.BUSINESS_REJECT_REASON) == "3"
+            futures: list[asyncio.Future[Any]]
+            if kind == mapping.ORDER_STATUS_REQUEST:
+                self._status_requests &= not unsupported
+                futures = [self._status[key][1]] if key in self._status else []
+            else:
+                self._mass_status_requests &= not unsupported
+                futures = [self._mass[key].done] if key in self._mass else []
+            if unsupported:
+                log.warning(
+                    "FIX counterparty does not support %s: answering from its last "
+                    "reports instead (set status_requests/mass_status = false)",
+                    kind,
+                )
+            for future in futures:
+                if not future.done():
+                    future.set_exception(BrokerTimeout(f"{kind} refused: {text}"))
 
 
 def body_value(body: list[tuple[int, str]], tag: int) -> str:
