@@ -379,8 +379,6 @@ class FixBroker:
             if step.refused is None:
                 self.last_error = step.disconnect
             log.warning("FIX session ends: %s", step.disconnect)
-        for msg in step.deliver:
-            await self._on_app_message(msg)
         if step.logged_on:
             self.logons += 1
             self.last_error = ""
@@ -395,6 +393,9 @@ class FixBroker:
             if self.logons > 1:
                 for listener in self._reconnect_listeners:
                     listener()
+        # After the Logon: what came with it is read by a session known to be up.
+        for msg in step.deliver:
+            await self._on_app_message(msg)
         return step.logged_on
 
     def _outcome(self, ok: bool, error: str) -> None:
