@@ -19,9 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +33,7 @@ from gateway.brokers.fix.config import FixConfig
 from gateway.brokers.fix.session import REJECT, NotLoggedOn, Session, State, Step
 from gateway.brokers.fix.store import OrderTerms, SessionStore
 from gateway.brokers.fix.transport import Connection, open_connection
+from gateway.brokers.fix.waiters import MassStatus, RecentExecIds, Waiters
 from gateway.domain import OrderSpec
 
 log = logging.getLogger(__name__)
@@ -45,14 +44,6 @@ _REFS = 100_000  # our sent messages remembered for matching rejects (RefSeqNum)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class _MassStatus:
-    """One OrderMassStatusRequest being answered."""
-
-    done: asyncio.Future[None]
-    states: list[BrokerOrderState] = field(default_factory=list)
 
 
 class FixBroker:
@@ -86,12 +77,8 @@ class FixBroker:
         self._first_outcome = asyncio.Event()
         self._gone = asyncio.Event()  # set while there is no connection
         self._gone.set()
-        self._acks: dict[str, asyncio.Future[SubmitAck]] = {}
-        self._status: dict[str, tuple[str, asyncio.Future[BrokerOrderState | None]]] = {}
-        self._mass: dict[str, _MassStatus] = {}
-        self._refs: OrderedDict[int, tuple[str, str]] = OrderedDict()
-        self._seen: set[str] = set()
-        self._seen_order: deque[str] = deque()
+        self._waiting = Waiters(_REFS)
+        self._recent = RecentExecIds(_SEEN_EXEC_IDS)
         self._health_listeners: list[Callable[[bool], None]] = []
         self._reconnect_listeners: list[Callable[[], None]] = []
         self._healthy: bool | None = None
@@ -165,7 +152,7 @@ class FixBroker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._fail_waiters("FIX broker closed")
+        self._waiting.fail_all("FIX broker closed")
         self._store.close()
         while not self._queue.empty():
             self._queue.get_nowait()
@@ -194,12 +181,12 @@ class FixBroker:
                 raise BrokerRejected("rejected by the venue")
             if existing.ord_status:
                 return SubmitAck(existing.order_id)
-            return await self._await_ack(cl_ord_id)
+            return await self._await_ack(self._waiting.ack_for(cl_ord_id))
         conn = self._ready()
-        self._acks.setdefault(cl_ord_id, asyncio.get_running_loop().create_future())
+        answer = self._waiting.ack_for(cl_ord_id)  # before sending: it may come at once
         self._store.remember_order(cl_ord_id, terms)
         await self._send(conn, mapping.NEW_ORDER_SINGLE, body, cl_ord_id)
-        return await self._await_ack(cl_ord_id)
+        return await self._await_ack(answer)
 
     async def cancel(self, account: str, client_order_id: str, broker_order_id: str) -> None:
         """Send an OrderCancelRequest (F); the outcome comes as a report (8 or 9)."""
@@ -244,7 +231,7 @@ class FixBroker:
         conn = self._ready()
         request_id = f"S{self._store.next_out}"
         future: asyncio.Future[BrokerOrderState | None] = asyncio.get_running_loop().create_future()
-        self._status[request_id] = (account, future)
+        self._waiting.status[request_id] = (account, future)
         body = mapping.status_request(
             request_id, client_order_id, terms.order_id, terms.symbol, terms.side
         )
@@ -254,7 +241,7 @@ class FixBroker:
         except TimeoutError:
             raise BrokerTimeout("no answer to OrderStatusRequest") from None
         finally:
-            self._status.pop(request_id, None)
+            self._waiting.status.pop(request_id, None)
 
     async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
         """Open orders: by OrderMassStatusRequest (AF), or the session's last word on ours."""
@@ -309,7 +296,7 @@ class FixBroker:
                     self._conn = None
                     self._gone.set()
                     self._session.lost(self._clock())
-                    self._fail_waiters("FIX connection lost")
+                    self._waiting.fail_all("FIX connection lost")
                     self._outcome(False, self.last_error or "FIX connection lost")
                     await conn.close()
                 if was_logged_on:
@@ -424,30 +411,24 @@ class FixBroker:
             data = self._session.send_app(msg_type, body, self._clock())
         except NotLoggedOn as exc:
             raise BrokerUnavailable(str(exc)) from None
-        self._refs[self._store.next_out - 1] = (msg_type, ref)
-        if len(self._refs) > _REFS:
-            self._refs.popitem(last=False)
+        self._waiting.sent(self._store.next_out - 1, msg_type, ref)
         try:
             await conn.write([data])
         except OSError as exc:
             # Numbered and kept: the counterparty gets it by resend, or not at all.
             raise BrokerTimeout(f"FIX connection lost while sending: {exc!r}") from None
 
-    async def _await_ack(self, cl_ord_id: str) -> SubmitAck:
-        future = self._acks.setdefault(cl_ord_id, asyncio.get_running_loop().create_future())
+    async def _await_ack(self, future: asyncio.Future[SubmitAck]) -> SubmitAck:
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._config.request_timeout)
         except TimeoutError:
             raise BrokerTimeout("no ExecutionReport for the order yet") from None
-        finally:
-            if future.done():
-                self._acks.pop(cl_ord_id, None)
 
     async def _mass_status(self) -> list[BrokerOrderState]:
         conn = self._ready()
         request_id = f"M{self._store.next_out}"
-        pending = _MassStatus(asyncio.get_running_loop().create_future())
-        self._mass[request_id] = pending
+        pending = MassStatus(asyncio.get_running_loop().create_future())
+        self._waiting.mass[request_id] = pending
         try:
             await self._send(
                 conn,
@@ -459,7 +440,7 @@ class FixBroker:
         except TimeoutError:
             raise BrokerTimeout("no complete answer to OrderMassStatusRequest") from None
         finally:
-            self._mass.pop(request_id, None)
+            self._waiting.mass.pop(request_id, None)
         return pending.states
 
     def _fix_account(self, account: str) -> str | None:
@@ -467,18 +448,6 @@ class FixBroker:
             return self._config.fix_account(account)
         except KeyError:
             raise BrokerRejected(f"account {account!r} is not traded on this FIX session") from None
-
-    def _fail_waiters(self, reason: str) -> None:
-        # An order's ack and a question's answer may still come after a
-        # reconnect; the callers only learn that the outcome is unknown.
-        futures: list[asyncio.Future[Any]] = [*self._acks.values()]
-        futures += [status for _, status in self._status.values()]
-        futures += [mass.done for mass in self._mass.values()]
-        self._acks.clear()
-        for future in futures:
-            if not future.done():
-                future.set_exception(BrokerTimeout(reason))
-                future.exception()  # read by its waiter, if any: no "never retrieved" noise
 
     # --- receiving -------------------------------------------------------------
 
@@ -511,15 +480,8 @@ class FixBroker:
     def _repeat(self, msg: Message) -> bool:
         """Whether this report is a PossDup/PossResend repeat of one already applied."""
         exec_id = msg.get(mapping.EXEC_ID)
-        if exec_id is None:
-            return False
-        if exec_id in self._seen:
-            return msg.poss_dup or msg.poss_resend
-        self._seen.add(exec_id)
-        self._seen_order.append(exec_id)
-        if len(self._seen_order) > _SEEN_EXEC_IDS:
-            self._seen.discard(self._seen_order.popleft())
-        return False
+        marked = msg.poss_dup or msg.poss_resend
+        return exec_id is not None and self._recent.repeated(exec_id, marked=marked)
 
     async def _on_execution_report(self, msg: Message) -> None:
         exec_type = msg.require(mapping.EXEC_TYPE)
@@ -537,12 +499,12 @@ class FixBroker:
         if terms is not None:
             self._record(cl_ord_id, msg)
         report = mapping.execution_report(msg, account, self._clock())
-        ack = self._acks.pop(cl_ord_id, None) if msg.get(mapping.ORIG_CL_ORD_ID) is None else None
-        if ack is not None and not ack.done():
+        if msg.get(mapping.ORIG_CL_ORD_ID) is None:  # about the order itself, not a cancel
             if report is not None and report.kind is ReportKind.REJECTED:
-                ack.set_exception(BrokerRejected(report.reason or "rejected by the venue"))
+                rejected = BrokerRejected(report.reason or "rejected by the venue")
+                self._waiting.answer_ack(cl_ord_id, rejected)
             else:
-                ack.set_result(SubmitAck(msg.get(mapping.ORDER_ID) or ""))
+                self._waiting.answer_ack(cl_ord_id, SubmitAck(msg.get(mapping.ORDER_ID) or ""))
         if report is not None:
             await self._queue.put((report,))
 
@@ -567,12 +529,12 @@ class FixBroker:
     def _on_status_answer(self, msg: Message, account: str | None) -> None:
         request_id = msg.get(mapping.ORD_STATUS_REQ_ID)
         mass_id = msg.get(mapping.MASS_STATUS_REQ_ID)
-        if request_id is not None and request_id in self._status:
-            asker, future = self._status[request_id]
+        if request_id is not None and request_id in self._waiting.status:
+            asker, future = self._waiting.status[request_id]
             if not future.done():
                 future.set_result(mapping.order_state(msg, asker))
-        elif mass_id is not None and mass_id in self._mass:
-            pending = self._mass[mass_id]
+        elif mass_id is not None and mass_id in self._waiting.mass:
+            pending = self._waiting.mass[mass_id]
             if account is not None and msg.get(mapping.CL_ORD_ID):
                 state = mapping.order_state(msg, account)
                 if state is not None:
@@ -597,7 +559,7 @@ class FixBroker:
     async def _on_reject(self, msg: Message) -> None:
         ref_seq = msg.get(mapping.REF_SEQ_NUM)
         text = msg.get(mapping.TEXT) or f"{msg.msg_type} reject"
-        ref = self._refs.pop(int(ref_seq), None) if ref_seq and ref_seq.isdigit() else None
+        ref = self._waiting.rejected(int(ref_seq)) if ref_seq and ref_seq.isdigit() else None
         log.warning("FIX reject of our message %s (%s): %s", ref_seq, ref, text)
         if ref is None:
             return
@@ -605,9 +567,7 @@ class FixBroker:
         now = self._clock()
         if kind == mapping.NEW_ORDER_SINGLE:
             terms = self._store.order(key)
-            ack = self._acks.pop(key, None)
-            if ack is not None and not ack.done():
-                ack.set_exception(BrokerRejected(text))
+            self._waiting.answer_ack(key, BrokerRejected(text))
             if terms is not None:
                 self._store.record_report(key, "", "8", "0", "")
                 report = ExecutionReport(ReportKind.REJECTED, terms.account, key, now, reason=text)
@@ -625,10 +585,12 @@ class FixBroker:
             futures: list[asyncio.Future[Any]]
             if kind == mapping.ORDER_STATUS_REQUEST:
                 self._status_requests &= not unsupported
-                futures = [self._status[key][1]] if key in self._status else []
+                status = self._waiting.status.get(key)
+                futures = [status[1]] if status is not None else []
             else:
                 self._mass_status_requests &= not unsupported
-                futures = [self._mass[key].done] if key in self._mass else []
+                mass = self._waiting.mass.get(key)
+                futures = [mass.done] if mass is not None else []
             if unsupported:
                 log.warning(
                     "FIX counterparty does not support %s: answering from its last "
