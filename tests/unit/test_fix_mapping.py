@@ -207,3 +207,15 @@ def test_status_answers_carry_the_order_terms_when_the_venue_states_them() -> No
     bare = order_state(report("I", "0", (55, "AAPL"), (54, "2"), (38, "10"), (40, "2")), "acct")
     assert bare is not None
     assert bare.spec is None
+
+
+def test_the_example_in_docs_brokers_md_is_a_valid_config(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "brokers.md").read_text()
+    section = text[text.index("## FIX 4.4") :]
+    example = section[
+        section.index("```toml\n") + 8 : section.index("```\n", section.index("```toml"))
+    ]
+    config = FixConfig.from_toml(write(tmp_path, example))
+    assert (config.sender_comp_id, config.fix_account("main")) == ("ACME-GW", "ACC-0001")
+    assert config.schedule is not None
+    assert config.tls is not None
