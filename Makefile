@@ -294,6 +294,13 @@ lint-alerts: $(PROMTOOL_STAMP)
 	$(PROMTOOL) check rules deploy/prometheus/alerts.yaml
 	cd deploy/prometheus && $(PROMTOOL) test rules alerts.test.yaml
 
+# Scaling with shards (bench/shards.py): CPU per order of each shard process,
+# one gateway vs two under the same total load; prints JSON. docs/operations.md
+# has the figures and the projection.
+.PHONY: bench-shards
+bench-shards: bench-tools
+	timeout --kill-after=30s 10m $(PY) -m bench.shards --ghz $(GHZ) $(ARGS)
+
 # --- FIX (tests/fix): QuickFIX's example acceptors, the FIX tests' counterparties ---
 #
 # executor and ordermatch are built from Debian's libquickfix-doc sources against
