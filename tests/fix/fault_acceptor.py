@@ -16,6 +16,8 @@ makes the things happen that a real engine does rarely and never on cue:
 - ``fill_orders`` false: acknowledge orders and let them rest;
 - ``refuse_logon``: answer Logon with Logout and this Text;
 - ``business_reject``: answer these message types with BusinessMessageReject (j);
+- ``reject_replaces``: answer OrderCancelReplaceRequest (G) with
+  OrderCancelReject (9, CxlRejResponseTo 2); otherwise it replaces;
 - ``lose_next``: lose the gateway's next application message (as a crash of
   ours between numbering and writing would), so its next one shows a gap and
   the gateway must replay what it sent.
@@ -51,6 +53,10 @@ class VenueOrder:
     account: str | None
     cum: Decimal = Decimal(0)
     status: str = "0"
+    current: str = ""  # the ClOrdID it goes by (a replace's, once replaced)
+
+    def __post_init__(self) -> None:
+        self.current = self.current or self.cl_ord_id
 
 
 @dataclass
@@ -71,6 +77,7 @@ class FaultAcceptor:
     refuse_logon: str | None = None
     business_reject: frozenset[str] = frozenset()
     lose_next: bool = False
+    reject_replaces: bool = False
     port: int = 0
     tls: ssl.SSLContext | None = None
     # What happened, for assertions.
@@ -89,6 +96,7 @@ class FaultAcceptor:
         self._connections: set[asyncio.Task[None]] = set()
         self._exec_ids = 0
         self._missing: set[int] = set()
+        self._aliases: dict[str, str] = {}  # a replace's ClOrdID -> the order's own
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
@@ -200,6 +208,8 @@ class FaultAcceptor:
             self._on_new_order(msg)
         elif kind == "F":
             self._on_cancel(msg)
+        elif kind == "G":
+            self._on_replace(msg)
         elif kind == "H":
             self._on_status(msg)
         elif kind == "AF":
@@ -248,7 +258,7 @@ class FaultAcceptor:
         self._exec_ids += 1
         body: list[Field] = [
             (37, order.order_id),
-            (11, order.cl_ord_id),
+            (11, order.current),
             (17, f"E{self._exec_ids}"),
             (150, exec_type),
             (39, order.status),
@@ -299,8 +309,38 @@ class FaultAcceptor:
                 self.drop_after_fill = None
                 self.hang_up()
 
+    def fill_now(self, cl_ord_id: str, quantity: Decimal) -> None:
+        """Fill part of a resting order now (as a crossing order elsewhere would)."""
+        order = self.orders[cl_ord_id]
+        order.cum += quantity
+        order.status = "2" if order.cum == order.quantity else "1"
+        self._report(order, "F", [(32, str(quantity)), (31, str(self.fill_price))])
+
+    def _on_replace(self, msg: Message) -> None:
+        named = msg.require(41)
+        order = self.orders.get(self._aliases.get(named, named))
+        new_id = msg.require(11)
+        quantity = Decimal(msg.require(38))
+        if order is None or self.reject_replaces or order.status not in ("0", "1"):
+            body: list[Field] = [
+                (37, order.order_id if order else "NONE"),
+                (11, new_id),
+                (41, named),
+                (39, order.status if order else "8"),
+                (434, "2"),
+                (102, "0" if order else "1"),
+                (58, "cannot replace now" if order else "unknown order"),
+            ]
+            self._send("9", body)
+            return
+        self._aliases[new_id] = order.cl_ord_id
+        order.current, order.quantity = new_id, quantity
+        order.price = Decimal(msg.get(44) or order.price)
+        self._report(order, "5", [(41, named)])
+
     def _on_cancel(self, msg: Message) -> None:
-        orig = msg.require(41)
+        named = msg.require(41)
+        orig = self._aliases.get(named, named)
         order = self.orders.get(orig)
         if order is None or self.reject_cancels or order.status not in ("0", "1"):
             body: list[Field] = [

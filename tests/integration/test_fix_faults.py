@@ -430,3 +430,110 @@ async def test_reconnect_reconciles_with_one_mass_status_request(
     finally:
         await gw.stop(grace=0.5)
     assert venue.count("H") == Counter()  # the bulk answers covered every open order
+
+
+def resting_limit(client_order_id: str, quantity: str, price: str) -> OrderSpec:
+    return OrderSpec(
+        ACCOUNT,
+        client_order_id,
+        "AAPL",
+        Side.BUY,
+        OrderType.LIMIT,
+        Decimal(quantity),
+        TimeInForce.DAY,
+        limit_price=Decimal(price),
+    )
+
+
+async def test_replace_gives_new_terms_and_later_messages_follow_the_new_clordid(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.fill_orders = False
+    reports = Collector(broker)
+    await broker.submit(resting_limit("rp-1", "10", "99"))
+    ack = await broker.replace(ACCOUNT, "rp-1", "", resting_limit("rp-1", "6", "98.5"), "r1")
+    assert ack.broker_order_id == "O-rp-1"
+    (request,) = [m for m in venue.received if m.msg_type == "G"]
+    assert (request.get(41), request.get(11), request.get(38), request.get(44)) == (
+        "rp-1",
+        "rp-1-Rr1",
+        "6",
+        "98.5",
+    )
+    venue.fill_now("rp-1", Decimal(2))  # reported under the replace's ClOrdID
+    await eventually(lambda: reports.filled("rp-1"), lambda q: q == Decimal(2))
+    assert [r.kind for r in reports.reports] == [
+        ReportKind.ACCEPTED,
+        ReportKind.REPLACED,
+        ReportKind.FILL,
+    ]
+    # The next replace names the order as the venue knows it now; a retry sends nothing.
+    await broker.replace(ACCOUNT, "rp-1", "", resting_limit("rp-1", "5", "98.5"), "r2")
+    await broker.replace(ACCOUNT, "rp-1", "", resting_limit("rp-1", "5", "98.5"), "r2")
+    assert [m.get(41) for m in venue.received if m.msg_type == "G"] == ["rp-1", "rp-1-Rr1"]
+    await broker.cancel(ACCOUNT, "rp-1", "")
+    await eventually(
+        lambda: reports.reports[-1].kind, lambda k: k is ReportKind.CANCELED, what="cancel"
+    )
+    (cancel,) = [m for m in venue.received if m.msg_type == "F"]  # answered: it arrived
+    assert (cancel.get(41), cancel.get(38)) == ("rp-1-Rr2", "5")
+    assert reports.reports[-1].client_order_id == "rp-1"
+    await reports.stop()
+
+
+async def test_a_refused_replace_keeps_the_old_terms(
+    venue: FaultAcceptor, broker: FixBroker
+) -> None:
+    venue.fill_orders, venue.reject_replaces = False, True
+    reports = Collector(broker)
+    await broker.submit(resting_limit("rr-1", "10", "99"))
+    with pytest.raises(BrokerRejected, match="cannot replace now"):
+        await broker.replace(ACCOUNT, "rr-1", "", resting_limit("rr-1", "6", "99"), "r1")
+    refused = await eventually(
+        lambda: [r for r in reports.reports if r.kind is ReportKind.REPLACE_REJECTED]
+    )
+    assert refused[0].client_order_id == "rr-1"
+    venue.reject_replaces = False
+    await broker.cancel(ACCOUNT, "rr-1", "")
+    (cancel,) = await eventually(lambda: [m for m in venue.received if m.msg_type == "F"])
+    assert (cancel.get(41), cancel.get(38)) == ("rr-1", "10")  # the old terms
+    await reports.stop()
+
+
+async def test_replace_order_through_the_gateway(venue: FaultAcceptor, gateway: Gateway) -> None:
+    venue.fill_orders = False
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(channel)
+        await stub.PlaceOrder(
+            place_request(
+                "gr-1",
+                account=ACCOUNT,
+                order_type=pb.ORDER_TYPE_LIMIT,
+                quantity="10",
+                limit_price="99",
+            )
+        )
+        await eventually(
+            lambda: order(stub, "gr-1"), lambda o: o.status == pb.ORDER_STATUS_ACCEPTED
+        )
+        await stub.ReplaceOrder(
+            pb.ReplaceOrderRequest(
+                account=ACCOUNT,
+                client_order_id="gr-1",
+                replace_id="r1",
+                quantity="4",
+                limit_price="98",
+            )
+        )
+        replaced = await eventually(
+            lambda: order(stub, "gr-1"),
+            lambda o: o.quantity == "4" and o.status == pb.ORDER_STATUS_ACCEPTED,
+            what="the new terms",
+        )
+        assert replaced.limit_price == "98"
+        venue.fill_now("gr-1", Decimal(4))
+        filled = await eventually(
+            lambda: order(stub, "gr-1"), lambda o: o.status == pb.ORDER_STATUS_FILLED
+        )
+    assert filled.filled_quantity == "4"
+    assert [m.get(11) for m in venue.received if m.msg_type == "G"] == ["gr-1-Rr1"]

@@ -18,6 +18,7 @@ from gateway.brokers.fix.mapping import (
     execution_report,
     new_order,
     order_state,
+    replace_request,
 )
 from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
 
@@ -219,3 +220,28 @@ def test_the_example_in_docs_brokers_md_is_a_valid_config(tmp_path: Path) -> Non
     assert (config.sender_comp_id, config.fix_account("main")) == ("ACME-GW", "ACC-0001")
     assert config.schedule is not None
     assert config.tls is not None
+def test_replace_request_carries_the_whole_new_terms_under_a_new_clordid() -> None:
+    spec = OrderSpec(
+        "main",
+        "c1",
+        "AAPL",
+        Side.BUY,
+        OrderType.LIMIT,
+        Decimal("6"),
+        TimeInForce.DAY,
+        limit_price=Decimal("98.5"),
+    )
+    body = replace_request("c1-Rr1", "c1", "O1", "ACC-1", spec, T0)
+    assert body[:3] == [(41, "c1"), (11, "c1-Rr1"), (37, "O1")]
+    fields = dict(body)
+    assert (fields[38], fields[44], fields[40], fields[1]) == ("6", "98.5", "2", "ACC-1")
+    assert [tag for tag, _ in body].count(11) == 1
+
+
+def test_replaced_and_replace_rejects_map_onto_their_kinds() -> None:
+    replaced = execution_report(report("5", "0", (41, "c0")), "acct", T0, "c0")
+    assert replaced is not None
+    assert (replaced.kind, replaced.client_order_id) == (ReportKind.REPLACED, "c0")
+    msg = message("9", [(37, "O1"), (11, "c1-Rr1"), (41, "c1"), (39, "0"), (434, "2")])
+    refused = cancel_reject(msg, "acct", T0, "c1")
+    assert (refused.kind, refused.client_order_id) == (ReportKind.REPLACE_REJECTED, "c1")

@@ -25,7 +25,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from gateway.brokers.base import BrokerOrderState, ExecutionReport, ReportKind, SubmitAck
+from gateway.brokers.base import (
+    BrokerOrderState,
+    ExecutionReport,
+    ReplaceAck,
+    ReportKind,
+    SubmitAck,
+)
 from gateway.brokers.errors import BrokerRejected, BrokerTimeout, BrokerUnavailable
 from gateway.brokers.fix import mapping
 from gateway.brokers.fix.codec import Framer, GarbledMessage, Message
@@ -198,7 +204,7 @@ class FixBroker:
         cancel_id = f"{client_order_id}-X{self._store.next_out}"
         body = mapping.cancel_request(
             cancel_id,
-            client_order_id,
+            self._store.current(client_order_id),
             broker_order_id or terms.order_id,
             fix_account,
             terms.symbol,
@@ -207,6 +213,44 @@ class FixBroker:
             self._clock(),
         )
         await self._send(conn, mapping.ORDER_CANCEL_REQUEST, body, client_order_id)
+
+    async def replace(
+        self,
+        account: str,
+        client_order_id: str,
+        broker_order_id: str,
+        spec: OrderSpec,
+        replace_id: str,
+    ) -> ReplaceAck:
+        """Send an OrderCancelReplaceRequest (G) and wait for Replaced (8) or a reject (9).
+
+        The replace's ClOrdID is derived from ``replace_id``, so a retry of the
+        same replace finds the first one (sent, or answered) instead of sending
+        a second.
+        """
+        terms = self._store.order(client_order_id)
+        if terms is None or terms.account != account:
+            raise BrokerRejected("unknown order")
+        fix_account = self._fix_account(account)
+        replace_cl_ord_id = f"{client_order_id}-R{replace_id}"
+        if self._store.replace_accepted(replace_cl_ord_id):
+            return ReplaceAck(broker_order_id or terms.order_id)
+        answer = self._waiting.replace_for(replace_cl_ord_id)
+        if self._store.add_alias(replace_cl_ord_id, client_order_id):
+            conn = self._ready()
+            body = mapping.replace_request(
+                replace_cl_ord_id,
+                self._store.current(client_order_id),
+                broker_order_id or terms.order_id,
+                fix_account,
+                spec,
+                self._clock(),
+            )
+            await self._send(conn, mapping.ORDER_CANCEL_REPLACE_REQUEST, body, replace_cl_ord_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), self._config.request_timeout)
+        except TimeoutError:
+            raise BrokerTimeout("no answer to OrderCancelReplaceRequest yet") from None
 
     async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
         """Yield each received message's reports until ``close()``."""
@@ -488,7 +532,7 @@ class FixBroker:
         if exec_type == mapping.EXEC_TYPE_ORDER_STATUS:
             self._on_status_report(msg)
             return
-        cl_ord_id = mapping.order_key(msg)
+        cl_ord_id = self._order_of(msg)
         account, terms = self._account_of(msg, cl_ord_id)
         if account is None:
             log.warning("FIX report for an order that is not ours ignored: %s", msg)
@@ -498,8 +542,14 @@ class FixBroker:
             return
         if terms is not None:
             self._record(cl_ord_id, msg)
-        report = mapping.execution_report(msg, account, self._clock())
-        if msg.get(mapping.ORIG_CL_ORD_ID) is None:  # about the order itself, not a cancel
+        report = mapping.execution_report(msg, account, self._clock(), cl_ord_id)
+        if report is not None and report.kind is ReportKind.REPLACED:
+            replace_cl_ord_id = msg.require(mapping.CL_ORD_ID)
+            self._store.accept_alias(replace_cl_ord_id, msg.get(mapping.ORDER_QTY) or "")
+            ack = ReplaceAck(msg.get(mapping.ORDER_ID) or "")
+            self._waiting.answer_replace(replace_cl_ord_id, ack)
+        elif msg.get(mapping.CL_ORD_ID) == cl_ord_id and msg.get(mapping.ORIG_CL_ORD_ID) is None:
+            # About the order itself under its own ClOrdID: the answer to its D.
             if report is not None and report.kind is ReportKind.REJECTED:
                 rejected = BrokerRejected(report.reason or "rejected by the venue")
                 self._waiting.answer_ack(cl_ord_id, rejected)
@@ -507,6 +557,11 @@ class FixBroker:
                 self._waiting.answer_ack(cl_ord_id, SubmitAck(msg.get(mapping.ORDER_ID) or ""))
         if report is not None:
             await self._queue.put((report,))
+
+    def _order_of(self, msg: Message) -> str:
+        """Our order's own ClOrdID for a report, through a replace's ClOrdID if need be."""
+        named = mapping.order_key(msg)
+        return self._store.original(named) or named
 
     def _record(self, cl_ord_id: str, msg: Message) -> None:
         self._store.record_report(
@@ -519,7 +574,8 @@ class FixBroker:
 
     def _on_status_report(self, msg: Message) -> None:
         # An answer about no order at all (an empty OrderMassStatus) names none.
-        cl_ord_id = msg.get(mapping.ORIG_CL_ORD_ID) or msg.get(mapping.CL_ORD_ID)
+        named = msg.get(mapping.ORIG_CL_ORD_ID) or msg.get(mapping.CL_ORD_ID)
+        cl_ord_id = (self._store.original(named) or named) if named else None
         account, terms = self._account_of(msg, cl_ord_id) if cl_ord_id else (None, None)
         known = msg.get(mapping.ORD_REJ_REASON) != mapping.ORD_REJ_UNKNOWN_ORDER
         if cl_ord_id and terms is not None and known:
@@ -549,12 +605,16 @@ class FixBroker:
             log.debug("FIX unsolicited status report: %s", msg)
 
     async def _on_cancel_reject(self, msg: Message) -> None:
-        cl_ord_id = mapping.order_key(msg)
+        cl_ord_id = self._order_of(msg)
         account, _ = self._account_of(msg, cl_ord_id)
         if account is None:
             log.warning("FIX cancel reject for an order that is not ours: %s", msg)
             return
-        await self._queue.put((mapping.cancel_reject(msg, account, self._clock()),))
+        report = mapping.cancel_reject(msg, account, self._clock(), cl_ord_id)
+        if report.kind is ReportKind.REPLACE_REJECTED:
+            refused = BrokerRejected(report.reason)
+            self._waiting.answer_replace(msg.get(mapping.CL_ORD_ID) or "", refused)
+        await self._queue.put((report,))
 
     async def _on_reject(self, msg: Message) -> None:
         ref_seq = msg.get(mapping.REF_SEQ_NUM)
@@ -571,6 +631,15 @@ class FixBroker:
             if terms is not None:
                 self._store.record_report(key, "", "8", "0", "")
                 report = ExecutionReport(ReportKind.REJECTED, terms.account, key, now, reason=text)
+                await self._queue.put((report,))
+        elif kind == mapping.ORDER_CANCEL_REPLACE_REQUEST:
+            original = self._store.original(key) or key
+            terms = self._store.order(original)
+            self._waiting.answer_replace(key, BrokerRejected(text))
+            if terms is not None:
+                report = ExecutionReport(
+                    ReportKind.REPLACE_REJECTED, terms.account, original, now, reason=text
+                )
                 await self._queue.put((report,))
         elif kind == mapping.ORDER_CANCEL_REQUEST:
             terms = self._store.order(key)

@@ -19,6 +19,7 @@ from gateway.domain import Fill, OrderSpec, OrderStatus, OrderType, Side, TimeIn
 # Message types.
 EXECUTION_REPORT, ORDER_CANCEL_REJECT, BUSINESS_REJECT = "8", "9", "j"
 NEW_ORDER_SINGLE, ORDER_CANCEL_REQUEST, ORDER_STATUS_REQUEST = "D", "F", "H"
+ORDER_CANCEL_REPLACE_REQUEST = "G"
 ORDER_MASS_STATUS_REQUEST = "AF"
 
 # Tags.
@@ -32,6 +33,7 @@ MASS_STATUS_REQ_ID, MASS_STATUS_REQ_TYPE, ORD_STATUS_REQ_ID = 584, 585, 790
 TOT_NUM_REPORTS, LAST_RPT_REQUESTED = 911, 912
 
 ORD_REJ_UNKNOWN_ORDER = "5"
+CXL_REJ_TO_REPLACE = "2"
 MASS_STATUS_ALL_ORDERS = "7"
 
 _SIDE = {Side.BUY: "1", Side.SELL: "2"}
@@ -47,7 +49,8 @@ _ORD_TYPE_FROM_FIX = {v: k for k, v in _ORD_TYPE.items()}
 _TIF_FROM_FIX = {v: k for k, v in _TIF.items()}
 
 # ExecType (150) -> what the engine hears. Absent ones carry nothing new for it:
-# PendingNew (A) and PendingCancel (6) are states the gateway entered itself.
+# PendingNew (A), PendingCancel (6) and PendingReplace (E) are states the
+# gateway entered itself; Restated (D) changes nothing it models.
 # FIX 4.2's Partial fill (1) and Fill (2) are read as Trade (F): older engines
 # (and QuickFIX's ordermatch example) still send them on 4.4 sessions.
 _EXEC_KIND = {
@@ -56,12 +59,13 @@ _EXEC_KIND = {
     "1": ReportKind.FILL,
     "2": ReportKind.FILL,
     "4": ReportKind.CANCELED,
+    "5": ReportKind.REPLACED,
     "8": ReportKind.REJECTED,
     "C": ReportKind.EXPIRED,
     "3": ReportKind.EXPIRED,  # Done for day: the venue will not work the order again
 }
 EXEC_TYPE_ORDER_STATUS = "I"
-EXEC_TYPES_IGNORED = frozenset({"A", "6", "D", "E", "5"})
+EXEC_TYPES_IGNORED = frozenset({"A", "6", "D", "E"})
 
 # OrdStatus (39) -> the venue's view of the order, for reconciliation.
 _ORD_STATUS = {
@@ -128,6 +132,22 @@ def cancel_request(
     return body
 
 
+def replace_request(
+    replace_cl_ord_id: str,
+    orig_cl_ord_id: str,
+    order_id: str,
+    fix_account: str | None,
+    spec: OrderSpec,
+    now: datetime,
+) -> list[Field]:
+    """The body of an OrderCancelReplaceRequest (G): the order's whole new terms."""
+    body: list[Field] = [(ORIG_CL_ORD_ID, orig_cl_ord_id), (CL_ORD_ID, replace_cl_ord_id)]
+    if order_id:
+        body.append((ORDER_ID, order_id))
+    fields = new_order(spec, fix_account, now)
+    return body + [(tag, value) for tag, value in fields if tag != CL_ORD_ID]
+
+
 def status_request(
     request_id: str, cl_ord_id: str, order_id: str, symbol: str, side: str
 ) -> list[Field]:
@@ -166,7 +186,9 @@ def decimal(msg: Message, tag: int) -> Decimal | None:
     return value
 
 
-def execution_report(msg: Message, account: str, now: datetime) -> ExecutionReport | None:
+def execution_report(
+    msg: Message, account: str, now: datetime, client_order_id: str | None = None
+) -> ExecutionReport | None:
     """Map an ExecutionReport (8) onto a domain report; None if it changes nothing."""
     exec_type = msg.require(EXEC_TYPE)
     if exec_type in EXEC_TYPES_IGNORED:
@@ -186,7 +208,7 @@ def execution_report(msg: Message, account: str, now: datetime) -> ExecutionRepo
     return ExecutionReport(
         kind=kind,
         account=account,
-        client_order_id=order_key(msg),
+        client_order_id=client_order_id or order_key(msg),
         time=when,
         broker_order_id=msg.get(ORDER_ID) or "",
         fill=fill,
@@ -248,15 +270,19 @@ def order_terms(msg: Message, account: str) -> OrderSpec | None:
     )
 
 
-def cancel_reject(msg: Message, account: str, now: datetime) -> ExecutionReport:
-    """An OrderCancelReject (9): the order stays as it was."""
+def cancel_reject(
+    msg: Message, account: str, now: datetime, client_order_id: str | None = None
+) -> ExecutionReport:
+    """An OrderCancelReject (9): the order stays as it was, whether a cancel
+    (CxlRejResponseTo 1) or a replace (2) was refused."""
+    replace = msg.get(CXL_REJ_RESPONSE_TO) == CXL_REJ_TO_REPLACE
     return ExecutionReport(
-        kind=ReportKind.CANCEL_REJECTED,
+        kind=ReportKind.REPLACE_REJECTED if replace else ReportKind.CANCEL_REJECTED,
         account=account,
-        client_order_id=order_key(msg),
+        client_order_id=client_order_id or order_key(msg),
         time=now,
         broker_order_id=msg.get(ORDER_ID) or "",
-        reason=msg.get(TEXT) or f"cancel rejected (CxlRejReason {msg.get(CXL_REJ_REASON)})",
+        reason=msg.get(TEXT) or f"rejected (CxlRejReason {msg.get(CXL_REJ_REASON)})",
     )
 
 

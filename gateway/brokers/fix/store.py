@@ -11,7 +11,10 @@ it may the journal's in the same mode). What each table is for:
   messages are not kept: they are gap-filled);
 - ``orders``: ClOrdID -> account, symbol, side and quantity, because an
   ``OrderCancelRequest`` must repeat them, and reports that lack tag 1
-  (Account) must still find their gateway account after a restart.
+  (Account) must still find their gateway account after a restart;
+- ``aliases``: the ClOrdIDs of our replace requests -> the order's own, because
+  after a replace the venue names the order by the replace's ClOrdID, and the
+  next request must name it so too (OrigClOrdID).
 
 A sequence number is stored before its message is written to the socket, so a
 crash between the two can never make the gateway reuse one.
@@ -38,6 +41,11 @@ CREATE TABLE IF NOT EXISTS sent (
     msg_type TEXT NOT NULL,
     sending_time TEXT NOT NULL,
     body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    cl_ord_id TEXT PRIMARY KEY,
+    original TEXT NOT NULL,
+    accepted INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS orders (
     cl_ord_id TEXT PRIMARY KEY,
@@ -181,3 +189,50 @@ class SessionStore:
             (cl_ord_id,),
         ).fetchone()
         return None if row is None else OrderTerms(*row)
+
+    def add_alias(self, cl_ord_id: str, original: str) -> bool:
+        """Record a replace's ClOrdID for ``original``; False if it was recorded before."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO aliases (cl_ord_id, original) VALUES (?, ?)",
+            (cl_ord_id, original),
+        )
+        return cursor.rowcount == 1
+
+    def original(self, cl_ord_id: str) -> str | None:
+        """The order's own ClOrdID for a replace's ClOrdID (None: not an alias)."""
+        row = self._db.execute(
+            "SELECT original FROM aliases WHERE cl_ord_id = ?", (cl_ord_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def accept_alias(self, cl_ord_id: str, quantity: str) -> None:
+        """The venue took the replace: the order goes by ``cl_ord_id`` now, for ``quantity``."""
+        original = self.original(cl_ord_id)
+        if original is None:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "UPDATE aliases SET accepted = (SELECT COALESCE(MAX(accepted), 0) + 1 FROM "
+                "aliases WHERE original = ?) WHERE cl_ord_id = ? AND accepted = 0",
+                (original, cl_ord_id),
+            )
+            if quantity:
+                self._db.execute(
+                    "UPDATE orders SET quantity = ? WHERE cl_ord_id = ?", (quantity, original)
+                )
+
+    def current(self, original: str) -> str:
+        """The ClOrdID the venue knows the order by now (its last accepted replace's)."""
+        row = self._db.execute(
+            "SELECT cl_ord_id FROM aliases WHERE original = ? AND accepted > 0 "
+            "ORDER BY accepted DESC LIMIT 1",
+            (original,),
+        ).fetchone()
+        return original if row is None else str(row[0])
+
+    def replace_accepted(self, cl_ord_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT accepted FROM aliases WHERE cl_ord_id = ?", (cl_ord_id,)
+        ).fetchone()
+        return row is not None and row[0] > 0

@@ -19,7 +19,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.brokers.base import BrokerOrderState, SubmitAck
+from gateway.brokers.base import BrokerOrderState, ReplaceAck, SubmitAck
 from gateway.brokers.errors import BrokerTimeout
 
 
@@ -38,6 +38,7 @@ class Waiters:
         self.acks: dict[str, asyncio.Future[SubmitAck]] = {}
         self.status: dict[str, tuple[str, asyncio.Future[BrokerOrderState | None]]] = {}
         self.mass: dict[str, MassStatus] = {}
+        self.replaces: dict[str, asyncio.Future[ReplaceAck]] = {}
         self._refs: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._max_refs = max_refs
 
@@ -57,6 +58,22 @@ class Waiters:
         else:
             future.set_result(answer)
 
+    def replace_for(self, cl_ord_id: str) -> asyncio.Future[ReplaceAck]:
+        """The future a replace's answer resolves (by the replace's ClOrdID, shared)."""
+        future = self.replaces.get(cl_ord_id)
+        if future is None or future.done():
+            future = self.replaces[cl_ord_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    def answer_replace(self, cl_ord_id: str, answer: ReplaceAck | BaseException) -> None:
+        future = self.replaces.pop(cl_ord_id, None)
+        if future is None or future.done():
+            return
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
     def sent(self, seq: int, msg_type: str, ref: str) -> None:
         """Remember what our message ``seq`` was about, for a reject naming it."""
         self._refs[seq] = (msg_type, ref)
@@ -69,10 +86,11 @@ class Waiters:
 
     def fail_all(self, reason: str) -> None:
         """The connection is gone: every pending question's outcome is unknown."""
-        futures: list[asyncio.Future[Any]] = [*self.acks.values()]
+        futures: list[asyncio.Future[Any]] = [*self.acks.values(), *self.replaces.values()]
         futures += [status for _, status in self.status.values()]
         futures += [mass.done for mass in self.mass.values()]
         self.acks.clear()
+        self.replaces.clear()
         for future in futures:
             if not future.done():
                 future.set_exception(BrokerTimeout(reason))
