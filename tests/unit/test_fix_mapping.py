@@ -220,6 +220,8 @@ def test_the_example_in_docs_brokers_md_is_a_valid_config(tmp_path: Path) -> Non
     assert (config.sender_comp_id, config.fix_account("main")) == ("ACME-GW", "ACC-0001")
     assert config.schedule is not None
     assert config.tls is not None
+
+
 def test_replace_request_carries_the_whole_new_terms_under_a_new_clordid() -> None:
     spec = OrderSpec(
         "main",
