@@ -17,7 +17,8 @@ makes the things happen that a real engine does rarely and never on cue:
 - ``refuse_logon``: answer Logon with Logout and this Text;
 - ``business_reject``: answer these message types with BusinessMessageReject (j);
 - ``reject_replaces``: answer OrderCancelReplaceRequest (G) with
-  OrderCancelReject (9, CxlRejResponseTo 2); otherwise it replaces;
+  OrderCancelReject (9, CxlRejResponseTo 2); otherwise it replaces, and
+  ``hold_replaces`` replaces without saying so (the answer is lost);
 - ``lose_next``: lose the gateway's next application message (as a crash of
   ours between numbering and writing would), so its next one shows a gap and
   the gateway must replay what it sent.
@@ -54,6 +55,7 @@ class VenueOrder:
     cum: Decimal = Decimal(0)
     status: str = "0"
     current: str = ""  # the ClOrdID it goes by (a replace's, once replaced)
+    ord_type: str = "1"
 
     def __post_init__(self) -> None:
         self.current = self.current or self.cl_ord_id
@@ -78,6 +80,7 @@ class FaultAcceptor:
     business_reject: frozenset[str] = frozenset()
     lose_next: bool = False
     reject_replaces: bool = False
+    hold_replaces: bool = False
     port: int = 0
     tls: ssl.SSLContext | None = None
     # What happened, for assertions.
@@ -269,6 +272,9 @@ class FaultAcceptor:
             (55, order.symbol),
             (54, order.side),
             (38, str(order.quantity)),
+            (40, order.ord_type),
+            *([(44, str(order.price))] if order.ord_type == "2" else []),
+            (59, "0"),
             (151, str(order.quantity - order.cum if order.status in "012" else 0)),
             (14, str(order.cum)),
             (6, str(self.fill_price if order.cum else 0)),
@@ -286,6 +292,7 @@ class FaultAcceptor:
             Decimal(msg.require(38)),
             Decimal(msg.get(44) or self.fill_price),
             msg.get(1),
+            ord_type=msg.get(40) or "1",
         )
         if cl_ord_id in self.orders or self.hold_orders:
             if cl_ord_id not in self.orders:
@@ -336,7 +343,8 @@ class FaultAcceptor:
         self._aliases[new_id] = order.cl_ord_id
         order.current, order.quantity = new_id, quantity
         order.price = Decimal(msg.get(44) or order.price)
-        self._report(order, "5", [(41, named)])
+        if not self.hold_replaces:
+            self._report(order, "5", [(41, named)])
 
     def _on_cancel(self, msg: Message) -> None:
         named = msg.require(41)

@@ -537,3 +537,43 @@ async def test_replace_order_through_the_gateway(venue: FaultAcceptor, gateway: 
         )
     assert filled.filled_quantity == "4"
     assert [m.get(11) for m in venue.received if m.msg_type == "G"] == ["gr-1-Rr1"]
+
+
+async def test_a_replace_whose_answer_is_lost_is_settled_by_a_status_request(
+    venue: FaultAcceptor, gateway: Gateway
+) -> None:
+    venue.fill_orders, venue.hold_replaces = False, True
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(channel)
+        await stub.PlaceOrder(
+            place_request(
+                "lr-1",
+                account=ACCOUNT,
+                order_type=pb.ORDER_TYPE_LIMIT,
+                quantity="10",
+                limit_price="99",
+            )
+        )
+        await eventually(
+            lambda: order(stub, "lr-1"), lambda o: o.status == pb.ORDER_STATUS_ACCEPTED
+        )
+        await stub.ReplaceOrder(
+            pb.ReplaceOrderRequest(
+                account=ACCOUNT,
+                client_order_id="lr-1",
+                replace_id="r1",
+                quantity="7",
+                limit_price="99",
+            )
+        )
+        # No Replaced report: the adapter times out, the engine asks (H), and the
+        # venue's terms (under the replace's ClOrdID) show the replace took.
+        replaced = await eventually(
+            lambda: order(stub, "lr-1"),
+            lambda o: o.quantity == "7" and o.status == pb.ORDER_STATUS_ACCEPTED,
+            within=20,
+            what="the replace settled by a status request",
+        )
+    assert replaced.limit_price == "99"
+    assert venue.count("H")["lr-1"] >= 1
+    assert [m.get(11) for m in venue.received if m.msg_type == "G"] == ["lr-1-Rr1"]

@@ -580,19 +580,19 @@ class FixBroker:
         known = msg.get(mapping.ORD_REJ_REASON) != mapping.ORD_REJ_UNKNOWN_ORDER
         if cl_ord_id and terms is not None and known:
             self._record(cl_ord_id, msg)
-        self._on_status_answer(msg, account)
+        self._on_status_answer(msg, account, cl_ord_id)
 
-    def _on_status_answer(self, msg: Message, account: str | None) -> None:
+    def _on_status_answer(self, msg: Message, account: str | None, cl_ord_id: str | None) -> None:
         request_id = msg.get(mapping.ORD_STATUS_REQ_ID)
         mass_id = msg.get(mapping.MASS_STATUS_REQ_ID)
         if request_id is not None and request_id in self._waiting.status:
             asker, future = self._waiting.status[request_id]
             if not future.done():
-                future.set_result(mapping.order_state(msg, asker))
+                future.set_result(mapping.order_state(msg, asker, cl_ord_id))
         elif mass_id is not None and mass_id in self._waiting.mass:
             pending = self._waiting.mass[mass_id]
             if account is not None and msg.get(mapping.CL_ORD_ID):
-                state = mapping.order_state(msg, account)
+                state = mapping.order_state(msg, account, cl_ord_id)
                 if state is not None:
                     pending.states.append(state)
             total = msg.get(mapping.TOT_NUM_REPORTS)

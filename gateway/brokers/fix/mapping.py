@@ -217,7 +217,9 @@ def execution_report(
     )
 
 
-def order_state(msg: Message, account: str) -> BrokerOrderState | None:
+def order_state(
+    msg: Message, account: str, client_order_id: str | None = None
+) -> BrokerOrderState | None:
     """The venue's view of an order from a status answer (ExecType I); None if unknown."""
     status_code = msg.require(ORD_STATUS)
     if status_code == "8" and msg.get(ORD_REJ_REASON) == ORD_REJ_UNKNOWN_ORDER:
@@ -227,17 +229,17 @@ def order_state(msg: Message, account: str) -> BrokerOrderState | None:
         raise UnmappableMessage(f"OrdStatus {status_code!r} is not supported")
     return BrokerOrderState(
         account=account,
-        client_order_id=order_key(msg),
+        client_order_id=client_order_id or order_key(msg),
         broker_order_id=msg.get(ORDER_ID) or "",
         status=status,
         filled_quantity=decimal(msg, CUM_QTY) or Decimal(0),
         reason=msg.get(TEXT) or "",
         average_fill_price=decimal(msg, AVG_PX),
-        spec=order_terms(msg, account),
+        spec=order_terms(msg, account, client_order_id),
     )
 
 
-def order_terms(msg: Message, account: str) -> OrderSpec | None:
+def order_terms(msg: Message, account: str, client_order_id: str | None = None) -> OrderSpec | None:
     """The order's terms as a report states them (for adopting an order we lost);
     None when it leaves any out or uses values the gateway does not trade."""
     side = SIDE_FROM_FIX.get(msg.get(SIDE) or "")
@@ -259,7 +261,7 @@ def order_terms(msg: Message, account: str) -> OrderSpec | None:
         return None
     return OrderSpec(
         account,
-        order_key(msg),
+        client_order_id or order_key(msg),
         symbol,
         side,
         order_type,
