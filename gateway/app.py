@@ -23,7 +23,7 @@ from gateway.auth import AuthPolicy, Principal
 from gateway.auth.audit import audit
 from gateway.auth.limits import StreamRegistry
 from gateway.brokers import Broker
-from gateway.brokers.base import Reconnects
+from gateway.brokers.base import Reconnects, SessionHealth
 from gateway.config import GatewayConfig
 from gateway.engine import OrderActor
 from gateway.ha.config import PostgresConfig
@@ -104,6 +104,9 @@ class Gateway:
         if isinstance(self.broker, Reconnects):
             # Reports sent while the stream was away are lost: reconcile.
             self.broker.add_reconnect_listener(self.actor.request_reconcile)
+        if isinstance(self.broker, SessionHealth):
+            # A broker session that is down (a refused FIX logon) is NOT_SERVING too.
+            self.broker.add_health_listener(self.set_broker_health)
         self.tracing_interceptor: Any = None
         if config.otlp_endpoint is not None or tracer_provider is not None:
             self.tracing_interceptor = _start_tracing(config.otlp_endpoint, tracer_provider)
@@ -422,6 +425,8 @@ def _start_tracing(endpoint: str | None, provider: Any) -> Any:
 def _default_broker(config: GatewayConfig) -> Broker:
     if config.broker == "alpaca":
         return _alpaca_broker(config)
+    if config.broker == "fix":
+        return _fix_broker(config)
     from gateway.brokers.faults import FaultyBroker
     from gateway.brokers.simulated import SimulatedBroker
 
@@ -441,6 +446,19 @@ def _alpaca_broker(config: GatewayConfig) -> Broker:
         return AlpacaBroker(config.alpaca)
     except (LiveTradingRefused, ValueError) as exc:
         raise StartupError(str(exc)) from None
+
+
+def _fix_broker(config: GatewayConfig) -> Broker:
+    from gateway.brokers.fix import FixBroker
+
+    if config.fix is None:
+        raise StartupError("--broker fix needs --fix-config FILE")
+    fix = config.fix
+    # Sequence numbers live with the gateway's data: they survive what it survives.
+    store = fix.store_path or (
+        config.data_dir / f"fix-{fix.sender_comp_id}-{fix.target_comp_id}.sqlite"
+    )
+    return FixBroker(fix, store)
 
 
 def _open_data_dir(config: GatewayConfig) -> tuple[DataDir, Journal]:

@@ -19,6 +19,7 @@ from gateway.auth import TokenStore, TokenTableError
 from gateway.auth.limits import PrincipalLimits
 from gateway.brokers.alpaca import ALLOW_LIVE_ENV, AlpacaConfig
 from gateway.brokers.faults import FaultConfig
+from gateway.brokers.fix import FixConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.cli.flag_values import (
     host_port,
@@ -47,8 +48,8 @@ def _session_end(text: str) -> time | None:
 
 
 def _broker_name(text: str) -> str:
-    if text not in ("simulated", "alpaca"):
-        raise argparse.ArgumentTypeError(f"unknown broker {text!r}: simulated or alpaca")
+    if text not in ("simulated", "alpaca", "fix"):
+        raise argparse.ArgumentTypeError(f"unknown broker {text!r}: simulated, alpaca or fix")
     return text
 
 
@@ -57,6 +58,13 @@ def _fault_profile(text: str) -> FaultConfig:
         return FaultConfig.from_toml(Path(text))
     except ValueError as exc:
         # ArgumentTypeError's message reaches the user; a ValueError's does not.
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fix_config(text: str) -> FixConfig:
+    try:
+        return FixConfig.from_toml(Path(text))
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -90,6 +98,7 @@ for _parser, _name in (
     (_session_end, "HH:MM time"),
     (_shard_name, "shard name (a-z 0-9 -)"),
     (_fault_profile, "fault profile"),
+    (_fix_config, "FIX config file"),
     (_log_level, "level (DEBUG, INFO, WARNING or ERROR)"),
     (_log_format, "log format (text or json)"),
     (_otlp_endpoint, "URL (http:// or https://)"),
@@ -216,6 +225,18 @@ SETTINGS: tuple[Setting, ...] = (
         f"{ALLOW_LIVE_ENV}=yes as well; deliberately not settable from the environment alone",
     ),
 )
+# FIX 4.4 (--broker fix).
+SETTINGS += (
+    S(
+        "fix-config",
+        _G,
+        "fix",
+        _fix_config,
+        "FILE",
+        help="TOML file of the FIX session: host, port, sender_comp_id, target_comp_id, "
+        "heartbeat_interval, [accounts], [schedule], [tls] (docs/brokers.md)",
+    ),
+)
 FLAGS = SETTINGS  # the name tests and older callers use
 
 _TITLES: dict[type, str] = {
@@ -266,6 +287,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     if top.get("broker") == "alpaca":
         top["alpaca"] = _alpaca(values.get(AlpacaConfig, {}))
     top["postgres"] = _postgres(values.get(PostgresConfig, {}), top.get("shard"))
+    if top.get("broker") == "fix" and top.get("fix") is None:
+        raise ValueError("--broker fix needs --fix-config FILE")
     return GatewayConfig(
         **top,
         tls=_tls(values.get(TlsConfig, {})),
