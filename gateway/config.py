@@ -14,10 +14,13 @@ from gateway.auth.limits import PrincipalLimits
 from gateway.auth.tokens import TokenStore
 from gateway.brokers.alpaca import AlpacaConfig
 from gateway.brokers.faults import FaultConfig
+from gateway.brokers.fix import FixConfig
 from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
+from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
 from gateway.service.config import ServiceConfig
+from gateway.shards import ShardMap
 
 if TYPE_CHECKING:
     # gateway.security builds grpc credentials; a config is plain values and
@@ -117,11 +120,16 @@ class GatewayConfig:
     sim: SimConfig = field(default_factory=SimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     broker: str = "simulated"
-    """simulated (in-process) or alpaca (Alpaca's Trading API, paper by default; keys
-    from APCA_API_KEY_ID / APCA_API_SECRET_KEY or --alpaca-credentials-file)."""
+    """simulated (in-process), alpaca (Alpaca's Trading API, paper by default; keys
+    from APCA_API_KEY_ID / APCA_API_SECRET_KEY or --alpaca-credentials-file) or fix
+    (a FIX 4.4 session, configured by --fix-config)."""
 
     alpaca: AlpacaConfig | None = None
     """The Alpaca adapter's settings when ``broker`` is "alpaca"."""
+
+    fix: FixConfig | None = None
+    """The FIX 4.4 session's settings (host, CompIDs, accounts, schedule, TLS), from a
+    TOML file; needed by --broker fix (docs/brokers.md)."""
 
     sim_faults: FaultConfig | None = None
     """Faults to inject between the gateway and the simulated broker, from a TOML file.
@@ -135,6 +143,20 @@ class GatewayConfig:
 
     risk_limits_reload_interval: float = 2.0
     """Seconds between checks of the risk limits file for changes."""
+    postgres: PostgresConfig | None = None
+    """The PostgreSQL journal and leadership (``--journal``); None: SQLite under data_dir."""
+
+    shard: str | None = None
+    """This gateway's shard: it serves only the accounts the shard map gives that shard.
+
+    Needed with ``shard_map``; see docs/operations.md (account shards)."""
+
+    shard_map: ShardMap | None = None
+    """Which shard owns each account, and each shard's address, from a TOML file.
+
+    None: every account is served here. An account owned by another shard is
+    refused FAILED_PRECONDITION (reason WRONG_SHARD, naming that shard and its
+    address) before the order actor sees the request."""
 
     def server_options(self) -> list[tuple[str, int]]:
         """Return the grpc.aio server channel options these settings mean."""

@@ -19,6 +19,7 @@ from gateway.auth import TokenStore, TokenTableError
 from gateway.auth.limits import PrincipalLimits
 from gateway.brokers.alpaca import ALLOW_LIVE_ENV, AlpacaConfig
 from gateway.brokers.faults import FaultConfig
+from gateway.brokers.fix import FixConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.cli.flag_values import (
     host_port,
@@ -31,10 +32,12 @@ from gateway.cli.flag_values import (
 from gateway.cli.settings import ENV_PREFIX, Setting, add_settings, collect
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
+from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
 from gateway.risk import LimitsFileError, load_limits
 from gateway.security import TlsConfig
 from gateway.service.config import ServiceConfig
+from gateway.shards import SHARD_NAME, ShardMap
 
 TOKENS_ENV = "GATEWAY_AUTH_TOKENS"
 
@@ -46,8 +49,8 @@ def _session_end(text: str) -> time | None:
 
 
 def _broker_name(text: str) -> str:
-    if text not in ("simulated", "alpaca"):
-        raise argparse.ArgumentTypeError(f"unknown broker {text!r}: simulated or alpaca")
+    if text not in ("simulated", "alpaca", "fix"):
+        raise argparse.ArgumentTypeError(f"unknown broker {text!r}: simulated, alpaca or fix")
     return text
 
 
@@ -67,6 +70,19 @@ def _risk_limits_file(text: str) -> Path:
     except LimitsFileError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return path
+
+
+def _fix_config(text: str) -> FixConfig:
+    try:
+        return FixConfig.from_toml(Path(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard_name(text: str) -> str:
+    if not SHARD_NAME.fullmatch(text):
+        raise ValueError(text)
+    return text
 
 
 def _log_level(text: str) -> str:
@@ -91,7 +107,9 @@ def _otlp_endpoint(text: str) -> str:
 # Names argparse shows in "invalid <name> value" messages.
 for _parser, _name in (
     (_session_end, "HH:MM time"),
+    (_shard_name, "shard name (a-z 0-9 -)"),
     (_fault_profile, "fault profile"),
+    (_fix_config, "FIX config file"),
     (_log_level, "level (DEBUG, INFO, WARNING or ERROR)"),
     (_log_format, "log format (text or json)"),
     (_otlp_endpoint, "URL (http:// or https://)"),
@@ -105,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("data-dir", _G, "data_dir", Path, "DIR"),
     S("salvage-journal", _G, "salvage_journal", from_env=False),
     S("broker", _G, "broker", _broker_name, "NAME"),
+    # The PostgreSQL journal and leadership (the lease is --shard's).
+    S("journal", PostgresConfig, "url", str, "URL"),
+    S("lease", PostgresConfig, "lease", positive_float, "SECONDS"),
     S("reflection", _G, "reflection"),
     S("shutdown-grace", _G, "shutdown_grace", non_negative_float, "SECONDS"),
     S("drain-delay", _G, "drain_delay", non_negative_float, "SECONDS"),
@@ -112,6 +133,18 @@ SETTINGS: tuple[Setting, ...] = (
     S("otlp-endpoint", _G, "otlp_endpoint", _otlp_endpoint, "URL"),
     S("log-level", LogConfig, "level", _log_level, "LEVEL"),
     S("log-format", LogConfig, "format", _log_format, "FMT"),
+    # Account shards.
+    S("shard", _G, "shard", _shard_name, "NAME"),
+    S(
+        "shard-map",
+        _G,
+        "shard_map",
+        Path,
+        "FILE",
+        help="TOML file: each shard's address and accounts, and an optional default_shard "
+        "(docs/operations.md); with --shard, accounts of other shards are refused "
+        "WRONG_SHARD. Default: every account is served here",
+    ),
     # Authentication and limits.
     S("insecure", _G, "insecure"),
     S("reflection-auth", _G, "reflection_requires_auth"),
@@ -157,6 +190,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("reconcile-interval", _E, "reconcile_interval", non_negative_float, "SECONDS"),
     S("absence-grace", _E, "absence_grace", non_negative_float, "SECONDS"),
     S("checkpoint-every", _E, "checkpoint_every", non_negative_int, "EVENTS"),
+    S("retention", _E, "retention", non_negative_float, "SECONDS"),
+    S("retention-cache", _E, "retention_cache", non_negative_int, "N"),
     # The simulated broker.
     S("sim-seed", _S, "seed", int, "N"),
     S(
@@ -210,6 +245,18 @@ SETTINGS: tuple[Setting, ...] = (
         "SECONDS",
     ),
 )
+# FIX 4.4 (--broker fix).
+SETTINGS += (
+    S(
+        "fix-config",
+        _G,
+        "fix",
+        _fix_config,
+        "FILE",
+        help="TOML file of the FIX session: host, port, sender_comp_id, target_comp_id, "
+        "heartbeat_interval, [accounts], [schedule], [tls] (docs/brokers.md)",
+    ),
+)
 FLAGS = SETTINGS  # the name tests and older callers use
 
 _TITLES: dict[type, str] = {
@@ -219,6 +266,7 @@ _TITLES: dict[type, str] = {
     TlsConfig: "TLS (--tls-cert and --tls-key together; --tls-client-ca for mTLS)",
     ServiceConfig: "update streams",
     EngineConfig: "the order actor",
+    PostgresConfig: "PostgreSQL journal and high availability (--journal)",
     SimConfig: "simulated broker (--broker simulated)",
     AlpacaConfig: "Alpaca (--broker alpaca)",
 }
@@ -251,12 +299,16 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             top["tokens"] = TokenStore.load(tokens_file, args.auth_tokens_env)
         except TokenTableError as exc:
             raise ValueError(f"authentication: {exc}") from None
+    _shards(top)
     sim = values.get(SimConfig, {})
     prices: dict[str, Decimal] = sim.pop("symbols", {})
     if prices:
         sim["symbols"] = {s: SymbolConfig(price=p) for s, p in prices.items()}
     if top.get("broker") == "alpaca":
         top["alpaca"] = _alpaca(values.get(AlpacaConfig, {}))
+    top["postgres"] = _postgres(values.get(PostgresConfig, {}), top.get("shard"))
+    if top.get("broker") == "fix" and top.get("fix") is None:
+        raise ValueError("--broker fix needs --fix-config FILE")
     return GatewayConfig(
         **top,
         tls=_tls(values.get(TlsConfig, {})),
@@ -266,6 +318,22 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         sim=dataclasses.replace(SimConfig(), **sim),
         log=LogConfig(**values.get(LogConfig, {})),
     )
+
+
+def _shards(top: dict[str, Any]) -> None:
+    """Load ``--shard-map`` in place; it needs ``--shard``, which it must name."""
+    path: Path | None = top.pop("shard_map", None)
+    if path is None:
+        return
+    shard = top.get("shard")
+    if shard is None:
+        raise ValueError("argument --shard-map: needs --shard (this gateway's shard)")
+    shard_map = ShardMap.load(path)  # a ShardMapError is a ValueError with the file's name
+    if shard not in shard_map.shards:
+        raise ValueError(
+            f"argument --shard: {shard!r} is not a shard of {path} ({', '.join(shard_map.shards)})"
+        )
+    top["shard_map"] = shard_map
 
 
 def _tls(given: dict[str, Any]) -> TlsConfig | None:
@@ -285,3 +353,18 @@ def _alpaca(given: dict[str, Any]) -> AlpacaConfig:
         return AlpacaConfig.from_env(credentials_file=credentials, **given)
     except OSError as exc:
         raise ValueError(f"cannot read Alpaca credentials: {exc}") from None
+
+
+def _postgres(given: dict[str, Any], shard: str | None) -> PostgresConfig | None:
+    """The PostgreSQL settings if --journal names a database; None: the SQLite journal.
+
+    The lease is that of ``--shard`` (the account shard this gateway serves),
+    or of the shard "default" when there are no account shards.
+    """
+    if given.get("url") is None:
+        if given:
+            raise ValueError(f"argument --{'/--'.join(sorted(given))}: needs --journal")
+        return None
+    if shard is not None:
+        given["shard"] = shard
+    return PostgresConfig(**given)

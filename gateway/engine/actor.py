@@ -11,7 +11,8 @@ read. The actor is the loop around synchronous layers:
   which the desk applies.
 
 Around them: ``broker_tasks`` runs broker calls, ``checkpointer`` writes the
-table's checkpoints off the loop, and ``fanout`` streams updates.
+table's checkpoints off the loop, ``retention`` takes terminal orders out of
+memory and reads them back on demand, and ``fanout`` streams updates.
 
 Per batch the actor takes broker results first, then client commands
 (``mailbox``), applies them through the ledger, appends the batch's events
@@ -32,7 +33,7 @@ import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,6 +49,8 @@ from gateway.domain import (
     OrderRef,
     OrderSpec,
     OrderStatus,
+    ReplaceTerms,
+    Side,
     SubscriptionFilter,
 )
 from gateway.domain.controls import AnyUpdate, Position, TradingHalt, TradingMode
@@ -65,23 +68,29 @@ from gateway.engine.messages import (
     BrokerOpenOrders,
     BrokerReports,
     BrokerState,
+    BulkCancel,
     Cancel,
+    CancelAll,
     Command,
     Flush,
     OpenOrders,
     Place,
     PlaceOutcome,
+    Reloaded,
+    Replace,
     Result,
     Subscribe,
+    Sweep,
 )
 from gateway.engine.reconcile import Reconciler
+from gateway.engine.retention import SWEEP_INTERVAL, SWEEP_LIMIT, Retention, unreadable
 from gateway.engine.trading_controls import Halt, HaltOutcome, Resume, TradingControls
 from gateway.errors import (
     GatewayError,
     ResourceExhausted,
     Unavailable,
 )
-from gateway.journal import Journal
+from gateway.journal import Journal, StoredEvent
 from gateway.observability import tracing
 from gateway.risk import RiskChecker, RiskLimits
 
@@ -103,6 +112,11 @@ def _shutting_down(last_sequence: int) -> Unavailable:
         reason="GATEWAY_SHUTTING_DOWN",
         metadata={"last_sequence": str(last_sequence)},
     )
+
+
+# Orders one CancelAll command handles: small enough that a mass cancel of a
+# large account never holds the actor (and everyone's orders) for long.
+CANCEL_ALL_BATCH = 256
 
 
 def _overloaded() -> ResourceExhausted:
@@ -157,7 +171,14 @@ class OrderActor:
             self._ledger, self._risk, self._desk.request_cancel, clock=clock, new_id=new_id
         )
         self._desk.screen = self._controls.screen
+        self._desk.screen_replace = self._controls.screen_replace
         self._reconciler = Reconciler(broker, self._config, self._health, self._deliver_state)
+        deliver = self._mailbox.result_when_room
+        self._retention = Retention(
+            self._ledger, journal, self._config, deliver, self._desk.in_flight
+        )
+        self._ledger.reload = self._retention.reload_blocking
+        self._sweep_task: asyncio.Task[None] | None = None
         self._reconcile_now = asyncio.Event()
         self._reconcile_task: asyncio.Task[None] | None = None
         # An unhealthy broker is probed often: wake the loop to switch pace.
@@ -167,18 +188,22 @@ class OrderActor:
 
     # ----------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
+    async def start(self, *, recovered: bool = False) -> None:
         """Recover the order table from the journal, then start serving.
 
         Recovery runs on a worker thread, so the event loop keeps answering
         (health: NOT_SERVING; reads: UNAVAILABLE) until the table is ready.
         Nothing else touches the ledger before ``_running`` is set.
+        ``recovered``: the table is loaded already (``recover`` and
+        ``catch_up``, as a standby does).
         """
-        await asyncio.to_thread(self.recover)
+        if not recovered:
+            await asyncio.to_thread(self.recover)
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="order-actor")
         self._reader_task = asyncio.create_task(self._read_reports(), name="broker-reports")
         self._reconcile_task = asyncio.create_task(self._reconcile_loop(), name="reconcile")
+        self._sweep_task = asyncio.create_task(self._sweep_loop(), name="retention-sweep")
         for order in self._table.open_orders():
             if order.status is OrderStatus.PENDING_NEW:
                 self._desk.resume(order)
@@ -187,12 +212,15 @@ class OrderActor:
         """Stop taking commands, end every stream, stop tasks, close the journal."""
         self._running = False
         tasks: list[asyncio.Task[Any]] = [
-            t for t in (self._reconcile_task, self._reader_task, self._loop_task) if t is not None
+            t
+            for t in (self._sweep_task, self._reconcile_task, self._reader_task, self._loop_task)
+            if t is not None
         ]
         tasks += self._tasks.running
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._retention.close()
         # A clean stop leaves a checkpoint of everything: the next start replays nothing.
         await self._checkpointer.close(final=self.failure is None)
         self._fanout.close_all(_shutting_down)
@@ -241,6 +269,30 @@ class OrderActor:
             gc.freeze()
         return count
 
+    def catch_up(self, records: Iterable[StoredEvent]) -> int:
+        """Apply records another gateway committed after ``recover``; return how many.
+
+        A standby's way of following the journal; never while running (the
+        table would move under the actor). Blocking: run off the event loop.
+        """
+        if self._running:
+            raise RuntimeError("catch_up is for an actor that is not running")
+        return self._ledger.replay(records)
+
+    def halt(self, error: Exception) -> None:
+        """Stop taking commands for good (e.g. leadership lost): as a failed journal write does.
+
+        Calls already queued are answered UNAVAILABLE by the commit the
+        journal then refuses; ``wait_failed`` returns, and the gateway exits.
+        """
+        if self.failure is not None:
+            return
+        log.critical("the actor stops: %s", error)
+        self._running = False
+        self.failure = error
+        self._refuse_queued(Unavailable(f"{error}; retry shortly", reason="GATEWAY_NOT_SERVING"))
+        self._failed.set()
+
     @property
     def config(self) -> EngineConfig:
         """The limits and timings this actor runs with."""
@@ -277,12 +329,17 @@ class OrderActor:
         return len(self._fanout)
 
     def orders_in_doubt(self) -> tuple[int, float]:
-        """Orders waiting on the broker (PENDING_NEW, PENDING_CANCEL) as of the last
-        commit, and the seconds since the oldest of them last changed (0 if none).
+        """Orders waiting on the broker (PENDING_NEW, PENDING_CANCEL, PENDING_REPLACE)
+        as of the last commit, and the seconds since the oldest of them last
+        changed (0 if none).
 
         Read at scrape time: it walks the open orders, never the history.
         """
-        waiting = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL)
+        waiting = (
+            OrderStatus.PENDING_NEW,
+            OrderStatus.PENDING_CANCEL,
+            OrderStatus.PENDING_REPLACE,
+        )
         count, oldest = 0, None
         for order in self.open_orders():
             if order.status in waiting:
@@ -372,6 +429,35 @@ class OrderActor:
         order: Order = await self._ask(Cancel(ref, self._future()))
         return order
 
+    async def replace_order(self, ref: OrderRef, terms: ReplaceTerms) -> Order:
+        """Request a replace (idempotent on ``terms.replace_id``); return the order,
+        PENDING_REPLACE (or as it is now, for a retry)."""
+        order: Order = await self._ask(Replace(ref, terms, self._future()))
+        return order
+
+    async def cancel_all(
+        self, account: str, symbol: str | None = None, side: Side | None = None
+    ) -> list[Order]:
+        """Request the cancel of every open order of ``account`` (of ``symbol``/``side``).
+
+        Return them PENDING_CANCEL, oldest first. Asked in batches of
+        ``CANCEL_ALL_BATCH`` orders, each its own command: other callers'
+        commands run between them, however many orders the account holds.
+        """
+        # Every open order of the account: one broker call may cancel them all.
+        bulk = symbol is None and side is None and self._tasks.supports_cancel_all
+        asked: list[Order] = []
+        after: int | None = 0
+        while after is not None:
+            command = CancelAll(
+                account, symbol, side, after, CANCEL_ALL_BATCH, self._future(), bulk=bulk
+            )
+            batch, after = await self._ask(command)
+            asked += batch
+        if bulk and asked:
+            await self._ask(BulkCancel(account, [o.order_id for o in asked], self._future()))
+        return asked
+
     # Reads do not queue behind commands (a backlog of PlaceOrder must not
     # delay a status read): they read the ledger directly, as of the last
     # commit. The actor's task is the only writer and this runs on the same
@@ -382,13 +468,17 @@ class OrderActor:
         self._check_serving()
         order = self._ledger.find_durable(ref)
         if order is None:
-            raise not_found(ref)
+            evicted = self._table.evicted_ref(ref)
+            if evicted is not None:
+                order = await self._retention.read(evicted)
+            if order is None or order.spec.account != ref.account:
+                raise not_found(ref)
         return order
 
     async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
         """Return one page of orders (as of the last commit) and whether more follow."""
         self._check_serving()
-        return self._ledger.page(query)
+        return await self._retention.page(query)
 
     def open_orders(self) -> list[Order]:
         """Every open order as of the last commit, oldest first."""
@@ -557,13 +647,31 @@ class OrderActor:
             case Subscribe():
                 self._desk.after_commit.append(functools.partial(self._register, message))
             case Flush():
-                self._desk.replies.append((message.reply, None))
+                if not self._retention.parks(message):
+                    self._desk.replies.append((message.reply, None))
             case OpenOrders():
                 self._desk.replies.append((message.reply, self._desk.orders_to_reconcile()))
             case Halt() | Resume():
                 self._handle_control(message)
+            case Sweep():
+                # After the commit: only committed orders leave memory.
+                self._desk.after_commit.append(functools.partial(self._sweep, message))
+            case Reloaded():
+                ready, refused = self._retention.reloaded(message)
+                for parked in refused:
+                    reply = getattr(parked, "reply", None)
+                    if reply is not None:
+                        self._desk.replies.append((reply, unreadable(message.order_ids)))
+                for parked in ready:
+                    self._handle(parked)
             case _:
-                self._desk.handle(message)
+                if not self._retention.parks(message):
+                    self._desk.handle(message)
+
+    def _sweep(self, message: Sweep) -> None:
+        count = self._retention.sweep(self._clock())
+        if message.reply is not None and not message.reply.done():
+            message.reply.set_result(count)
 
     def _handle_control(self, message: Halt | Resume) -> None:
         outcome: object
@@ -620,7 +728,19 @@ class OrderActor:
         for future, _ in replies:
             if not future.done():
                 future.set_exception(unavailable)
+        self._refuse_queued(unavailable)
         self._failed.set()
+
+    def _refuse_queued(self, error: Unavailable) -> None:
+        """Answer the commands still queued, now: the loop that would have taken them is gone.
+
+        Otherwise they would wait for the gateway's stop (after the drain's
+        grace), and their callers would see their deadline pass instead.
+        """
+        for message in self._mailbox.drain_commands():
+            reply = getattr(message, "reply", None)
+            if reply is not None and not reply.done():
+                reply.set_exception(error)
 
     async def wait_failed(self) -> BaseException:
         """Return once the actor has failed for good (it never returns otherwise)."""
@@ -679,6 +799,41 @@ class OrderActor:
             delay = min(delay * 2, self._config.broker_backoff_max)
             # Reports may have been missed while the stream was down.
             self.request_reconcile()
+
+    async def _sweep_loop(self) -> None:
+        """Ask for a retention sweep about once a second (it evicts only what is due).
+
+        A pass that hit its limit (a backlog: a start-up on a long history)
+        is followed by the next at once; each is its own batch, so commands
+        still get their turn between them.
+        """
+        while self._running:
+            sweep = Sweep(self._future())
+            await self._mailbox.result_when_room(sweep)
+            assert sweep.reply is not None
+            if await sweep.reply < SWEEP_LIMIT:
+                await asyncio.sleep(SWEEP_INTERVAL)
+
+    async def evict_terminal(self) -> int:
+        """Run a retention sweep now; return how many orders left memory.
+
+        The sweep runs by itself about once a second; this is for tests and tools.
+        """
+        self._check_serving()
+        sweep = Sweep(self._future())
+        await self._mailbox.result_when_room(sweep)
+        assert sweep.reply is not None
+        return await sweep.reply
+
+    @property
+    def orders_read_back(self) -> int:
+        """Evicted orders read from the journal since start (reads, retries, late fills)."""
+        return self._retention.read_back
+
+    @property
+    def evicted_count(self) -> int:
+        """Orders out of memory (terminal, past the retention window): read from the journal."""
+        return self._table.evicted_count
 
     async def _reconcile_loop(self) -> None:
         """Reconcile at start, on request, periodically; soon again after a pass

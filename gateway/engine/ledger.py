@@ -4,7 +4,7 @@ Synchronous and single-owner (the actor's task), with no asyncio in it, so
 it is unit-tested on its own. Every change is an event: ``emit`` applies
 it, gives it the next sequence and keeps the record until the actor hands
 the batch to the journal (``take_pending``) and reports it durable
-(``committed_through``). Reads (``durable``, ``find``, ``page``) see the
+(``committed_through``). Reads (``durable``, ``find_durable``) see the
 table as of the last commit: changes not yet durable are hidden, so no
 client ever reads a state a crash could take back.
 """
@@ -12,17 +12,18 @@ client ever reads a state a crash could take back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from gateway.domain import (
     IllegalTransition,
-    ListOrdersQuery,
     Order,
     OrderEvent,
     OrderFilled,
     OrderRef,
     OrderUpdate,
+    ReplaceRequested,
+    ReplaceTerms,
     apply_event,
 )
 from gateway.domain.controls import (
@@ -39,6 +40,7 @@ from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
 from gateway.journal.base import StoredEvent
 from gateway.journal.checkpoint import Checkpoint
+from gateway.journal.order_index import AccountIndex
 from gateway.risk.exposure import OpenExposure
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,13 @@ class Ledger:
         # Positions and halts, and what pre-trade risk needs of the open orders.
         self.controls = ControlBook()
         self.exposure = OpenExposure()
+        # Replace requests by (account, replace_id): the order and the terms
+        # asked. Built from the orders' own ``replaces`` (checkpoint) and from
+        # each ReplaceRequested applied (live or replayed).
+        self._replaces: dict[tuple[str, str], tuple[str, ReplaceTerms]] = {}
+        # Replay meeting an evicted order: ``reload(order_id, before_sequence)``
+        # puts it back into the table as of its records before that sequence.
+        self.reload: Callable[[str, int], Order | None] | None = None
 
     # -------------------------------------------------------------- writes
 
@@ -85,7 +94,9 @@ class Ledger:
             self._before_commit[order_id] = before
         self.sequence += 1
         fill = event.fill if isinstance(event, OrderFilled) else None
-        record = JournalRecord(event, OrderUpdate(self.sequence, after, event.time, fill))
+        record = JournalRecord(
+            event, OrderUpdate(self.sequence, after, event.time, fill, kind=event.kind)
+        )
         self._put(record, after, before)
         self._pending.append(record)
         if before is not None and after.filled_quantity != before.filled_quantity:
@@ -141,20 +152,25 @@ class Ledger:
         """
         if len(self.table) or self.sequence:
             raise RuntimeError("a checkpoint is restored into an empty ledger only")
-        self.table.restore(checkpoint.orders, checkpoint.exec_ids)
+        self.table.restore(checkpoint.orders, checkpoint.exec_ids, checkpoint.accounts)
         self.controls.restore(checkpoint.controls)
         for order in self.table.open_orders():
             self.exposure.track(None, order)
+        for order in checkpoint.orders:
+            for terms in order.replaces:
+                self._replaces[(order.spec.account, terms.replace_id)] = (order.order_id, terms)
         self.sequence = self.committed = self._last_record = checkpoint.sequence
 
-    def snapshot(self) -> tuple[int, list[Order], dict[str, tuple[str, ...]]] | None:
+    def snapshot(
+        self,
+    ) -> tuple[int, list[Order], dict[str, tuple[str, ...]], Iterable[AccountIndex]] | None:
         """The table as of the last commit, for a checkpoint; None while changes are pending."""
         if self._pending or self._before_commit or self.sequence != self.committed:
             return None
         if self.committed != self._last_record:
             return None  # numbering resumed above a floor: no record there to anchor it
-        orders, exec_ids = self.table.snapshot()
-        return self.committed, orders, exec_ids
+        orders, exec_ids, accounts = self.table.snapshot()
+        return self.committed, orders, exec_ids, accounts
 
     def replay(self, records: Iterable[StoredEvent | JournalRecord], floor: int = 0) -> int:
         """Re-apply journaled ``records`` (all durable); return how many there were.
@@ -176,6 +192,9 @@ class Ledger:
             # Only records of journal formats 1 and 2 (and the memory journal's) carry one.
             stored = record.update if isinstance(record.update, OrderUpdate) else None
             before = table.get(event.order_id)
+            if before is None and self.reload is not None and table.is_evicted(event.order_id):
+                # A late event of an order the checkpoint holds as evicted.
+                before = self.reload(event.order_id, sequence)
             try:
                 order = apply_event(before, event, sequence)
             except IllegalTransition as exc:
@@ -192,7 +211,7 @@ class Ledger:
             if stored is not None and order != stored.order:
                 log.warning("journal record %d disagrees with its replay", sequence)
             fill = event.fill if isinstance(event, OrderFilled) else None
-            update = OrderUpdate(sequence, order, event.time, fill)
+            update = OrderUpdate(sequence, order, event.time, fill, kind=event.kind)
             self._put(JournalRecord(event, update), order, before)
             self.sequence = sequence
             count += 1
@@ -212,8 +231,17 @@ class Ledger:
             if event.cumulative_quantity is not None:
                 # Also by its place in the order, so a repeat under another id is known.
                 self.table.add_exec(order.order_id, execution_key(event.cumulative_quantity))
+        elif isinstance(event, ReplaceRequested):
+            self._replaces[(order.spec.account, event.terms.replace_id)] = (
+                order.order_id,
+                event.terms,
+            )
 
     # --------------------------------------------------------------- reads
+
+    def replace_request(self, account: str, replace_id: str) -> tuple[str, ReplaceTerms] | None:
+        """The order and terms of ``account``'s replace ``replace_id`` (durable or not)."""
+        return self._replaces.get((account, replace_id))
 
     def booked(self, order_id: str, exec_id: str) -> bool:
         """Whether execution ``exec_id`` is applied to ``order_id`` (durable or not)."""
@@ -229,7 +257,3 @@ class Ledger:
         """The order ``ref`` names, as of the last commit."""
         found = self.table.find(ref)
         return None if found is None else self.durable(found)
-
-    def page(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
-        """One page of ``query`` as of the last commit, and whether more follow."""
-        return self.table.page(query, self.durable)

@@ -20,6 +20,7 @@ from decimal import Decimal
 from gateway.domain import Order, OrderCreated, OrderRejected, OrderSpec
 from gateway.domain.controls import TradingHalt, TradingMode, TradingStateChanged
 from gateway.engine.ledger import Ledger
+from gateway.errors import FailedPrecondition
 from gateway.risk import Refusal, RiskChecker
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,19 @@ class TradingControls:
         if refusal is None:
             return None
         return self._record_refusal(spec, refusal)
+
+    def screen_replace(self, order: Order, new: OrderSpec) -> None:
+        """Raise FailedPrecondition if the trading mode or a limit refuses
+        ``order``'s replace by ``new`` terms; nothing is recorded (the order
+        keeps its terms, as after any refused request)."""
+        mode = self._ledger.controls.mode(new.account)
+        refusal = self.checker.check_replace(order.spec, order.leaves_quantity, new, mode)
+        if refusal is not None:
+            raise FailedPrecondition(
+                refusal.reason,
+                reason=refusal.code.name,
+                metadata={"order_id": order.order_id, "limit": refusal.limit},
+            )
 
     def _record_refusal(self, spec: OrderSpec, refusal: Refusal) -> Order:
         now = self._clock()

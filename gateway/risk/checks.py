@@ -93,6 +93,60 @@ class RiskChecker:
             self.refusals[refusal.limit] += 1
         return refusal
 
+    def check_replace(
+        self, current: OrderSpec, leaves: Decimal, new: OrderSpec, mode: TradingMode
+    ) -> Refusal | None:
+        """Return why an open order (``current`` terms, ``leaves`` still working)
+        may not take the ``new`` terms, or None if it may.
+
+        Halted: no replace. Reducing: only one that does not add quantity.
+        The limits apply to the new terms as to a new order (quantity, notional,
+        price collar, the position projected with the order's new leaves in
+        place of its old), not the open-order count or the order rate: it
+        stays one order.
+        """
+        refusal = None
+        grows = new.quantity > current.quantity
+        if mode is TradingMode.HALTED or (mode is TradingMode.REDUCING and grows):
+            refusal = Refusal(
+                RejectCode.TRADING_HALTED,
+                "trading_halted" if mode is TradingMode.HALTED else "trading_reducing",
+                f"trading is {'halted' if mode is TradingMode.HALTED else 'reducing-only'} "
+                f"for account {new.account!r}; "
+                + (
+                    "no replaces"
+                    if mode is TradingMode.HALTED
+                    else "a replace may not add quantity"
+                ),
+            )
+        elif self._checking:
+            refusal = self._check_replace_limits(
+                new, leaves + new.quantity - current.quantity, leaves,
+                self.limits.for_account(new.account),
+            )  # fmt: skip
+        if refusal is not None:
+            self.refusals[refusal.limit] += 1
+        return refusal
+
+    def _check_replace_limits(
+        self, new: OrderSpec, new_leaves: Decimal, old_leaves: Decimal, limits: AccountLimits
+    ) -> Refusal | None:
+        if limits.max_order_quantity is not None and new.quantity > limits.max_order_quantity:
+            return _refuse(
+                "max_order_quantity", limits.max_order_quantity, "quantity", new.quantity
+            )
+        refusal = self._check_prices(new, limits)
+        if refusal is not None:
+            return refusal
+        if limits.max_position is not None:
+            held = self._position(new.account, new.symbol)
+            working = self._exposure.working(new.account, new.symbol, new.side)
+            step = working - old_leaves + new_leaves
+            projected = held + step if new.side is Side.BUY else held - step
+            if abs(projected) > limits.max_position:
+                return _refuse("max_position", limits.max_position, "projected position", projected)
+        return None
+
     def _check_mode(self, spec: OrderSpec, mode: TradingMode) -> Refusal | None:
         if mode is TradingMode.HALTED:
             return Refusal(

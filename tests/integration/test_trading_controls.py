@@ -309,6 +309,51 @@ async def test_reducing_lets_a_reducing_order_through_and_refuses_a_flip(
     ]
 
 
+async def test_replaces_obey_the_halt_and_the_limits(
+    tmp_path: Path, broker: RecordingBroker
+) -> None:
+    limits = tmp_path / "limits.toml"
+    limits.write_text("[defaults]\nmax_order_quantity = 10\n")
+    async with controlled_gateway(tmp_path, broker, risk_limits=limits) as (gw, channel):
+        stub = pb_grpc.ExecutionServiceStub(channel)
+        control = pb_grpc.ControlServiceStub(channel)
+        order = (
+            await stub.PlaceOrder(resting_buy("rp-1", quantity="5"), metadata=bearer("trader"))
+        ).order
+
+        def replace(replace_id: str, quantity: str) -> Any:
+            request = pb.ReplaceOrderRequest(
+                account=ACCOUNT, order_id=order.order_id, replace_id=replace_id, quantity=quantity
+            )
+            return stub.ReplaceOrder(request, metadata=bearer("trader"))
+
+        async def current() -> pb.Order:
+            request = pb.GetOrderStatusRequest(account=ACCOUNT, order_id=order.order_id)
+            found: pb.Order = (await stub.GetOrderStatus(request, metadata=bearer("trader"))).order
+            return found
+
+        error = await rejected_with(replace("r-big", "10.01"))  # one tick past the limit
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error_reason(error) == "RISK_LIMIT"
+        assert "max_order_quantity is 10" in (error.details() or "")
+        assert (await replace("r-10", "10")).order.status == pb.ORDER_STATUS_PENDING_REPLACE
+        await eventually(current, lambda o: o.quantity == "10", what="replaced to 10")
+        halt = pb.HaltTradingRequest(mode=pb.TRADING_MODE_REDUCING, reason="wind down")
+        await control.HaltTrading(halt, metadata=bearer("admin"))
+        assert (await replace("r-down", "6")).order.status == pb.ORDER_STATUS_PENDING_REPLACE
+        await eventually(current, lambda o: o.quantity == "6", what="replaced to 6")
+        error = await rejected_with(replace("r-up", "7"))  # adds quantity: refused
+        assert error_reason(error) == "TRADING_HALTED"
+        halt = pb.HaltTradingRequest(mode=pb.TRADING_MODE_HALTED, reason="stop")
+        await control.HaltTrading(halt, metadata=bearer("admin"))
+        error = await rejected_with(replace("r-halted", "5"))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error_reason(error) == "TRADING_HALTED"
+        assert [r for r, _ in broker.replaced] == ["r-10", "r-down"]
+        assert (await current()).quantity == "6"
+        assert gw.actor.risk_refusals["max_order_quantity"] == 1
+
+
 async def test_bad_halt_requests_are_invalid_arguments(control: Any) -> None:
     for request, field in [
         (pb.HaltTradingRequest(mode=pb.TRADING_MODE_ACTIVE), "mode"),

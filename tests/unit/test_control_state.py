@@ -105,9 +105,11 @@ def test_replay_and_a_checkpoint_rebuild_positions_and_halts() -> None:
 
     snapshot = live.snapshot()
     assert snapshot is not None
-    sequence, orders, exec_ids = snapshot
+    sequence, orders, exec_ids, accounts = snapshot
     controls = live.controls.snapshot()
-    data = checkpoints.encode(checkpoints.Checkpoint(sequence, 0, orders, exec_ids, controls))
+    data = checkpoints.encode(
+        checkpoints.Checkpoint(sequence, 0, orders, exec_ids, list(accounts), controls)
+    )
     restored = Ledger()
     restored.restore(checkpoints.decode(data))
     assert restored.controls.snapshot() == live.controls.snapshot()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import grpc
 
 from gateway_client import _convert as convert
+from gateway_client import shards
 from gateway_client._convert import DecimalLike
 from gateway_client._models import Event, Order, OrderType, OrderUpdate, Side, TimeInForce
 from gateway_client._options import (
@@ -49,10 +51,19 @@ class Client:
         retry: RetryPolicy | None = None,
         reconnect: ReconnectPolicy | None = None,
         channel_options: Sequence[tuple[str, Any]] = (),
+        shard_map: shards.ShardMap | str | Path | None = None,
+        follow_shard_redirects: bool = False,
     ) -> None:
         self._settings: ChannelSettings = settings(target, token, tls, channel_options)
         self._channel = self._settings.sync_channel()
         self._stub: ExecutionServiceStub = pb_grpc.ExecutionServiceStub(self._channel)
+        # Account shards (gateway_client.shards): each call to its account's shard.
+        self._routes: shards.ShardRoutes | None = None
+        if shard_map is not None or follow_shard_redirects:
+            self._routes = shards.ShardRoutes(
+                self._settings, self._channel, shards.as_map(shard_map), follow_shard_redirects
+            )
+            self._stub = cast("ExecutionServiceStub", self._routes)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._reconnect = reconnect or ReconnectPolicy()
@@ -71,6 +82,8 @@ class Client:
     def close(self) -> None:
         """Close the channel; open subscriptions end."""
         self._channel.close()
+        if self._routes is not None:
+            self._routes.close()
 
     def place_order(
         self,
@@ -99,7 +112,7 @@ class Client:
             time_in_force=time_in_force,
         )
         response = self._call(
-            lambda t: self._stub.PlaceOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.PlaceOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -115,7 +128,7 @@ class Client:
         """Ask to cancel an order; return it (PENDING_CANCEL or already CANCELED)."""
         request = convert.cancel_request_to_proto(account, order_id, client_order_id)
         response = self._call(
-            lambda t: self._stub.CancelOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.CancelOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
             on_deadline=False,
         )
@@ -132,7 +145,9 @@ class Client:
         """Return one order's current state, by either of its ids."""
         request = convert.status_request_to_proto(account, order_id, client_order_id)
         response = self._call(
-            lambda t: self._stub.GetOrderStatus(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.GetOrderStatus(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -153,7 +168,7 @@ class Client:
             request = convert.list_request_to_proto(account, open_only, symbols, page_size, token)
             response = self._call(
                 lambda t, r=request: self._stub.ListOrders(  # type: ignore[misc]
-                    r, timeout=t, metadata=self._metadata()
+                    r, timeout=t, metadata=self._metadata(account)
                 ),
                 timeout,
             )
@@ -174,7 +189,7 @@ class Client:
         return Subscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
-            self._metadata(),
+            self._metadata(accounts[0] if accounts else None),
             OrderUpdate,
         )
 
@@ -190,12 +205,13 @@ class Client:
         return Subscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
-            self._metadata(),
+            self._metadata(accounts[0] if accounts else None),
             cast(type[Event], object),
         )
 
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._settings.metadata()
+    def _metadata(self, account: str | None = None) -> tuple[tuple[str, str], ...]:
+        # The account as metadata too: a proxy routes on it (gateway_client.shards).
+        return shards.with_account(self._settings.metadata(), account)
 
     def _call(
         self, attempt: Callable[[float], R], timeout: float | None, *, on_deadline: bool = True
