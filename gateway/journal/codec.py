@@ -379,7 +379,6 @@ EVENTS: Mapping[str, _Struct] = {layout.tag or "": layout for layout in _EVENT_L
 # export leaves them out; everything it needs to replay is in the events.
 NEWER_THAN_JSON: Mapping[type, tuple[str, ...]] = {
     Order: ("reject_code", "placed_spec", "replaces", "pending_replace"),
-    OrderRejected: ("code",),
     OrderUpdate: ("kind",),
 }
 _BY_CLASS: Mapping[type, _Struct] = {layout.cls: layout for layout in _EVENT_LAYOUTS}
