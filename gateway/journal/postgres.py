@@ -56,7 +56,7 @@ from gateway.journal.order_index import AccountIndex
 from gateway.journal.records import encode_event
 
 # The SQLite journal's row checks, order folding and writer hand-off, shared as they are.
-from gateway.journal.sqlite import OrderFolder, Row, _apply, _settle, _Write, decode_row
+from gateway.journal.sqlite import OrderFolder, Row, _settle, _Write, decode_row
 
 log = logging.getLogger(__name__)
 
@@ -156,18 +156,12 @@ class _PgFolder(OrderFolder):
         self._pg = conn
         self._orders: dict[str, Order] = {}
 
-    def _before(self, order_id: str, sequence: int) -> Order | None:
-        order: Order | None = None
-        previous = 0
+    def _earlier_rows(self, order_id: str, sequence: int) -> Iterable[Row]:
         rows = self._pg.execute(
             f"{SELECT_ROWS} WHERE order_id = %s AND sequence < %s ORDER BY sequence",
             (order_id, sequence),
         ).fetchall()
-        for row in rows:
-            stored = decode_row(_row(row), previous)
-            previous = stored.sequence
-            order = stored.update.order if stored.update is not None else _apply(order, stored)
-        return order
+        return [_row(row) for row in rows]
 
 
 def _row(row: Sequence[Any]) -> Row:

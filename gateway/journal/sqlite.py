@@ -231,11 +231,14 @@ class OrderFolder:
             self._orders[event.order_id] = after
         return JournalRecord(event, update_after(stored.sequence, event, after))
 
+    def _earlier_rows(self, order_id: str, sequence: int) -> Iterable[Row]:
+        """The order's rows before ``sequence``, oldest first (a backend's own query)."""
+        return iter_rows(self._conn, "WHERE order_id = ? AND sequence < ?", (order_id, sequence))
+
     def _before(self, order_id: str, sequence: int) -> Order | None:
         order: Order | None = None
         previous = 0
-        where = "WHERE order_id = ? AND sequence < ?"
-        for row in iter_rows(self._conn, where, (order_id, sequence)):
+        for row in self._earlier_rows(order_id, sequence):
             stored = decode_row(row, previous)
             previous = stored.sequence
             if isinstance(stored.event, ControlEvent):

@@ -239,8 +239,10 @@ class Follower:
                         pb.SubscribeUpdatesRequest(after_sequence=after)
                     )
                     async for message in stream:
-                        if message.HasField("update"):
-                            self.seen.append(message.update.sequence)
+                        # Order, position and trading-state changes share the sequence.
+                        kind = message.WhichOneof("event")
+                        if kind in ("update", "position", "trading_state"):
+                            self.seen.append(getattr(message, kind).sequence)
                         if self.done.is_set():
                             stream.cancel()
                             return
@@ -290,7 +292,7 @@ async def test_kill_9_of_the_leader_under_load_the_standby_loses_and_repeats_not
             lambda: follower.seen[-1] if follower.seen else 0,
             lambda last: last >= newest,
             within=20,
-            what="the subscriber caught up",
+            what=f"the subscriber caught up to {newest}",
         )
     finally:
         follower.done.set()
