@@ -18,12 +18,12 @@ Maven run is offline).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from gateway_client import Client, OrderStatus, UpdateKind
 
 from tests.clients.gateway_process import REPO_ROOT, GatewayProcess
 from tests.processes import require_tool
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -270,20 +271,25 @@ def test_gatewayctl_replace_positions_cancel_all(gateway: GatewayProcess) -> Non
     assert replace.returncode == 0, replace.stderr
     assert json.loads(replace.stdout)["replace_id"] == "ctl-replace-1"
     with Client(gateway.address, token=TOKEN) as client:
-        deadline = time.monotonic() + REPLAY_DEADLINE
-        while (amended := client.get_order(account, order_id=order_id)).quantity != 6:
-            assert amended.status is not OrderStatus.REJECTED, amended.reject_reason
-            assert time.monotonic() < deadline, f"not amended in time: {amended}"
-            time.sleep(0.05)
-        assert amended.limit_price == AMENDED_PRICE
+        amended = asyncio.run(
+            eventually(
+                lambda: client.get_order(account, order_id=order_id),
+                lambda order: order.status is not OrderStatus.PENDING_REPLACE,
+                what="the replace confirmed",
+            )
+        )
+    assert (amended.quantity, amended.limit_price) == (AMENDED_QUANTITY, AMENDED_PRICE)
 
     bought = _gatewayctl(gateway, "place", account, "AAPL", "buy", "3")
     assert bought.returncode == 0, bought.stderr
     with Client(gateway.address, token=TOKEN) as client:
-        deadline = time.monotonic() + REPLAY_DEADLINE
-        while not (positions := client.get_positions(account)) or positions[0].quantity != 3:
-            assert time.monotonic() < deadline, f"position not 3 in time: {positions}"
-            time.sleep(0.05)
+        asyncio.run(
+            eventually(
+                lambda: client.get_positions(account),
+                lambda positions: [p.quantity for p in positions] == [3],
+                what="a long position of 3 after the fill",
+            )
+        )
     shown = _gatewayctl(gateway, "--json", "positions", account)
     assert shown.returncode == 0, shown.stderr
     assert [(p["symbol"], p["quantity"]) for p in json.loads(shown.stdout)] == [("AAPL", "3")]
