@@ -354,7 +354,11 @@ async fn replace(client: &mut Client, mut amend: ReplaceOrderRequest) -> anyhow:
         if !unknown_outcome(&status) || attempt == PLACE_ATTEMPTS {
             return Err(RpcError(status)).with_context(|| format!("replace {}", amend.replace_id));
         }
-        eprintln!("replace {}: {}; retrying", amend.replace_id, RpcError(status));
+        eprintln!(
+            "replace {}: {}; retrying",
+            amend.replace_id,
+            RpcError(status)
+        );
         time::sleep(Duration::from_millis(200) * attempt).await;
     }
 }
