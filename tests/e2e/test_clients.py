@@ -299,6 +299,29 @@ def test_gatewayctl_replace_positions_cancel_all(gateway: GatewayProcess) -> Non
     assert [o["order_id"] for o in json.loads(cancel_all.stdout)] == [order_id]
 
 
+def test_gatewayctl_halt_refuses_new_orders_until_resume(gateway: GatewayProcess) -> None:
+    # Without a tokens file (the loopback default) every caller may use ControlService.
+    account = f"ctl-{uuid.uuid4().hex[:10]}"
+    halted = _gatewayctl(gateway, "halt", "--account", account, "--reason", "e2e")
+    assert halted.returncode == 0, halted.stderr
+    assert halted.stdout.startswith(f"{account} HALTED")
+    state = _gatewayctl(gateway, "--json", "state")
+    assert [
+        h["mode"] for h in json.loads(state.stdout)["halts"] if h["scope_account"] == account
+    ] == ["HALTED"]
+
+    refused = _gatewayctl(gateway, "--json", "place", account, "AAPL", "buy", "1")
+    assert refused.returncode == 7, refused.stderr
+    order = json.loads(refused.stdout)
+    assert (order["status"], order["reject_code"]) == ("REJECTED", "TRADING_HALTED")
+
+    resumed = _gatewayctl(gateway, "resume", "--account", account)
+    assert resumed.returncode == 0, resumed.stderr
+    placed = _gatewayctl(gateway, "--json", "place", account, "AAPL", "buy", "1")
+    assert placed.returncode == 0, placed.stderr
+    assert json.loads(placed.stdout)["status"] != "REJECTED"
+
+
 @pytest.mark.parametrize(
     ("args", "exit_code"),
     [

@@ -23,6 +23,7 @@ from gateway_client._models import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    RejectCode,
     RiskLimits,
     RiskLimitsReport,
     Side,
@@ -217,6 +218,8 @@ def _print_order(out: TextIO, order: Order, verb: str, as_json: bool) -> None:
     if order.average_fill_price is not None:
         filled += f" @ avg {order.average_fill_price}"
     reason = f" ({order.reject_reason})" if order.reject_reason else ""
+    if order.reject_code is not RejectCode.UNSPECIFIED:
+        reason = f" ({order.reject_code.value}: {order.reject_reason})"
     print(
         f"{verb} {order.order_id} (client id {order.client_order_id}): {order.account} "
         f"{order.side.value} {order.quantity} {order.symbol} {order.order_type.value}{price} "
