@@ -355,7 +355,8 @@ class AsyncClient:
         ``after_sequence=N`` starts with every update after N (0: all the
         journal holds); ``snapshot=True`` starts with the open orders' current
         state. Iterate it with ``async for``; ``last_sequence`` says where to
-        resume a new subscription later.
+        resume a new subscription later. Position and trading-state updates
+        are not yielded here (``subscribe_events`` yields them).
         """
         return AsyncSubscription(
             self._stub,
@@ -372,7 +373,8 @@ class AsyncClient:
         after_sequence: int | None = None,
         snapshot: bool = False,
     ) -> AsyncSubscription[Event]:
-        """Like ``subscribe``, but also yield heartbeats and the snapshot's end."""
+        """Like ``subscribe``, but also yield heartbeats, the snapshot's end, and position
+        and trading-state updates (``PositionUpdate``, ``TradingStateUpdate``)."""
         return AsyncSubscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),

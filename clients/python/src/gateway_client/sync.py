@@ -333,7 +333,8 @@ class Client:
         after_sequence: int | None = None,
         snapshot: bool = False,
     ) -> Subscription[Event]:
-        """Like ``subscribe``, but also yield heartbeats and the snapshot's end."""
+        """Like ``subscribe``, but also yield heartbeats, the snapshot's end, and position
+        and trading-state updates (``PositionUpdate``, ``TradingStateUpdate``)."""
         return Subscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
