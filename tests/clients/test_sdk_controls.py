@@ -281,10 +281,22 @@ async def test_control_calls_without_the_admin_grant_are_permission_denied(
     fake: FakeGateway, client: AsyncClient
 ) -> None:
     fake.answers["GetTradingState"] = pb.GetTradingStateResponse()
-    fake.fail("GetTradingState", Failure(grpc.StatusCode.PERMISSION_DENIED))
-    with pytest.raises(errors.PermissionDenied):
+    fake.fail("GetTradingState", Failure(grpc.StatusCode.PERMISSION_DENIED, "ADMIN_REQUIRED"))
+    with pytest.raises(errors.AdminRequired) as denied:
         await client.get_trading_state()
+    assert isinstance(denied.value, errors.PermissionDenied)
     assert len(fake.requests["GetTradingState"]) == 1
+
+
+async def test_a_replace_id_reused_for_other_terms_is_typed(
+    fake: FakeGateway, client: AsyncClient
+) -> None:
+    fake.answers["ReplaceOrder"] = replaced
+    fake.fail("ReplaceOrder", Failure(grpc.StatusCode.ALREADY_EXISTS, "REPLACE_ID_REUSED"))
+    with pytest.raises(errors.ReplaceIdReused) as reused:
+        await client.replace_order("acct-1", order_id="ord-1", quantity=2, replace_id="r-1")
+    assert isinstance(reused.value, errors.AlreadyExists)
+    assert len(fake.requests["ReplaceOrder"]) == 1
 
 
 def test_the_blocking_client_has_the_same_calls() -> None:
