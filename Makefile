@@ -293,3 +293,10 @@ $(PROMTOOL_STAMP):
 lint-alerts: $(PROMTOOL_STAMP)
 	$(PROMTOOL) check rules deploy/prometheus/alerts.yaml
 	cd deploy/prometheus && $(PROMTOOL) test rules alerts.test.yaml
+
+# Scaling with shards (bench/shards.py): CPU per order of each shard process,
+# one gateway vs two under the same total load; prints JSON. docs/operations.md
+# has the figures and the projection.
+.PHONY: bench-shards
+bench-shards: bench-tools
+	timeout --kill-after=30s 10m $(PY) -m bench.shards --ghz $(GHZ) $(ARGS)

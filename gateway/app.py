@@ -39,6 +39,7 @@ from gateway.security import ReloadingCredentials, TlsError
 from gateway.server import ClosableHealthServicer, DrainGate, GatewayInterceptor, HealthReporter
 from gateway.server.listen import add_port, exposure_problem
 from gateway.service.servicer import ExecutionServicer, add_to_server
+from gateway.shards import ShardGuard, ShardMapError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,12 @@ class Gateway:
                 "--tls-client-ca no client presents one: those entries never match"
             )
         interceptor = GatewayInterceptor(
-            self.policy, self.gate, self.metrics, limits=config.limits, streams=self.streams
+            self.policy,
+            self.gate,
+            self.metrics,
+            limits=config.limits,
+            streams=self.streams,
+            shards=_shard_guard(config),
         )
         interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [interceptor]
         if self.tracing_interceptor is not None:
@@ -286,6 +292,25 @@ class Gateway:
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def _shard_guard(config: GatewayConfig) -> ShardGuard | None:
+    """The account check of this gateway's shard; None without a shard map."""
+    if config.shard_map is None:
+        return None
+    if config.shard is None:
+        raise StartupError("a shard map needs this gateway's shard (--shard)")
+    try:
+        guard = ShardGuard(config.shard_map, config.shard)
+    except ShardMapError as exc:
+        raise StartupError(str(exc)) from None
+    log.info(
+        "shard %s: serving %d listed accounts%s",
+        guard.shard,
+        len(config.shard_map.shards[guard.shard].accounts),
+        " and every unlisted one (default shard)" if guard.catch_all else "",
+    )
+    return guard
 
 
 def _start_tracing(endpoint: str | None, provider: Any) -> Any:

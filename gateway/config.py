@@ -18,6 +18,7 @@ from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
 from gateway.observability.logs import LogConfig
 from gateway.service.config import ServiceConfig
+from gateway.shards import ShardMap
 
 if TYPE_CHECKING:
     # gateway.security builds grpc credentials; a config is plain values and
@@ -128,6 +129,18 @@ class GatewayConfig:
 
     Errors, lost acks, rate limits, latency, duplicate and reordered reports,
     disconnects; see docs/faults.md."""
+
+    shard: str | None = None
+    """This gateway's shard: it serves only the accounts the shard map gives that shard.
+
+    Needed with ``shard_map``; see docs/operations.md (account shards)."""
+
+    shard_map: ShardMap | None = None
+    """Which shard owns each account, and each shard's address, from a TOML file.
+
+    None: every account is served here. An account owned by another shard is
+    refused FAILED_PRECONDITION (reason WRONG_SHARD, naming that shard and its
+    address) before the order actor sees the request."""
 
     def server_options(self) -> list[tuple[str, int]]:
         """Return the grpc.aio server channel options these settings mean."""

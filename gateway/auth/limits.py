@@ -4,8 +4,9 @@ Owns what one authenticated principal may hold at once, so that one
 misbehaving strategy cannot starve the others:
 
 - ``OrderRateLimiter``: a token bucket per principal for order entry
-  (PlaceOrder, CancelOrder); over it, ``RESOURCE_EXHAUSTED`` with reason
-  ``PRINCIPAL_RATE_LIMITED`` and the time until the next call fits.
+  (every call that writes: PlaceOrder, CancelOrder, ReplaceOrder, ...); over
+  it, ``RESOURCE_EXHAUSTED`` with reason ``PRINCIPAL_RATE_LIMITED`` and the
+  time until the next call fits.
 - ``StreamRegistry``: a cap on each principal's open streams (reason
   ``PRINCIPAL_STREAM_LIMIT``), and the credential and accounts each stream was
   opened with, so a reload of the principals table can end the streams it no
@@ -36,7 +37,7 @@ class PrincipalLimits:
     """Open SubscribeUpdates streams per principal."""
 
     order_rate: float = 0.0
-    """Order-entry calls (PlaceOrder, CancelOrder) per second, sustained, per principal."""
+    """Order-entry calls (PlaceOrder, CancelOrder, ReplaceOrder, ...) per second, per principal."""
 
     order_burst: int = 0
     """Order-entry calls a principal may make at once above the rate (0: one second's worth)."""

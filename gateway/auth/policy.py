@@ -51,6 +51,8 @@ class Rule:
 RULES: dict[str, Rule] = {
     f"/{SERVICE}/PlaceOrder": Rule(write=True),
     f"/{SERVICE}/CancelOrder": Rule(write=True),
+    f"/{SERVICE}/ReplaceOrder": Rule(write=True),
+    f"/{SERVICE}/CancelAllOrders": Rule(write=True),
     f"/{SERVICE}/GetOrderStatus": Rule(write=False),
     f"/{SERVICE}/ListOrders": Rule(write=False),
     f"/{SERVICE}/SubscribeUpdates": Rule(write=False, none_means_granted=True),

@@ -4,7 +4,10 @@ from gateway.brokers.base import (
     Broker,
     BrokerOrderState,
     BulkOrderStates,
+    CancelsAll,
     ExecutionReport,
+    ReplaceAck,
+    Replaces,
     ReportKind,
     SubmitAck,
 )
@@ -27,7 +30,10 @@ __all__ = [
     "BrokerTransientError",
     "BrokerUnavailable",
     "BulkOrderStates",
+    "CancelsAll",
     "ExecutionReport",
+    "ReplaceAck",
+    "Replaces",
     "ReportKind",
     "SubmitAck",
 ]

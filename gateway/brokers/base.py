@@ -34,6 +34,11 @@ class ReportKind(Enum):
     CANCELED = "canceled"
     CANCEL_REJECTED = "cancel_rejected"
     EXPIRED = "expired"
+    REPLACED = "replaced"
+    """The venue accepted a replace: the order works on with its new terms
+    (``broker_order_id`` is its id from now on)."""
+    REPLACE_REJECTED = "replace_rejected"
+    """The venue refused a replace: the order keeps its old terms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,17 @@ class ExecutionReport:
 @dataclass(frozen=True, slots=True)
 class SubmitAck:
     """The broker's synchronous answer to a submit: the order exists there."""
+
+    broker_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceAck:
+    """The broker's synchronous answer to a replace: the order has its new terms.
+
+    ``broker_order_id`` is the order's id at the venue from now on: a new
+    one where the venue makes a replacement order (Alpaca), else the same.
+    """
 
     broker_order_id: str
 
@@ -116,6 +132,52 @@ class BulkOrderStates(Protocol):
         It may stop short of the newest (a bounded number of pages): an order
         missing from the answer is asked about by ``order_status``.
         """
+
+
+@runtime_checkable
+class Replaces(Protocol):
+    """A broker that amends an open order's quantity or prices (optional).
+
+    A broker without it refuses ReplaceOrder up front (FAILED_PRECONDITION,
+    reason ``REPLACE_NOT_SUPPORTED``) and nothing is recorded.
+
+    Errors as for ``Broker``: ``BrokerRejected`` when the venue refused the
+    replace (the order keeps its old terms), ``BrokerUnavailable`` when it
+    certainly did not arrive, ``BrokerTimeout`` when its outcome is unknown
+    (the engine then asks ``order_status`` and compares the terms).
+    """
+
+    async def replace(
+        self,
+        account: str,
+        client_order_id: str,
+        broker_order_id: str,
+        spec: OrderSpec,
+        replace_id: str,
+    ) -> ReplaceAck:
+        """Give the order ``client_order_id`` the terms of ``spec``; return once done.
+
+        ``spec`` is the order's whole new terms (only quantity, limit and
+        stop prices differ from the order's). ``replace_id`` is the client's
+        idempotency key for this replace, for venues that name the
+        replacement (a retry with it must not replace twice). A REPLACED
+        report may follow on the stream too: the engine takes the first.
+        """
+
+
+@runtime_checkable
+class CancelsAll(Protocol):
+    """A broker that cancels every open order of an account in one call (optional).
+
+    Used for a CancelAllOrders with no symbol or side filter, instead of one
+    cancel per order (Alpaca's ``DELETE /v2/orders``). It cancels what the
+    venue holds open for the account, orders the gateway does not know
+    included. Errors as for ``Broker.cancel``; each order's outcome arrives
+    as a report, as for a single cancel.
+    """
+
+    async def cancel_all_orders(self, account: str) -> None:
+        """Ask the venue to cancel every open order of ``account``."""
 
 
 @runtime_checkable

@@ -217,6 +217,22 @@ class FaultyBroker:
             lambda: self.inner.cancel(account, client_order_id, broker_order_id),
         )
 
+    def __getattr__(self, name: str) -> Any:
+        """The optional ports (replace, cancel-all), faulted as cancels, when ``inner`` has them.
+
+        Present here exactly when the inner broker has them, so the engine's
+        capability checks see through the wrapper.
+        """
+        if name not in ("replace", "cancel_all_orders"):
+            raise AttributeError(name)
+        call = getattr(self.inner, name)
+
+        async def faulted(*args: Any) -> Any:
+            # A replace is a cancel-replace at most venues: the cancel's profile.
+            return await self._call(self.faults.cancel, lambda: call(*args))
+
+        return faulted
+
     async def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
         return await self._call(
             self.faults.status, lambda: self.inner.order_status(account, client_order_id)

@@ -16,7 +16,15 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
-from gateway.brokers.base import Broker, BrokerOrderState, ExecutionReport, SubmitAck
+from gateway.brokers.base import (
+    Broker,
+    BrokerOrderState,
+    ExecutionReport,
+    ReplaceAck,
+    Replaces,
+    SubmitAck,
+)
+from gateway.brokers.errors import BrokerRejected
 from gateway.domain import OrderSpec
 
 
@@ -37,10 +45,14 @@ class RecordingBroker:
         self.name = f"recording({inner.name})"
         self.submitted: list[OrderSpec] = []
         self.cancelled: list[tuple[str, str]] = []
+        self.replaced: list[tuple[str, OrderSpec]] = []
+        """Replaces that reached the venue: (replace_id, the new terms)."""
         self.submit_gate = asyncio.Event()
         self.cancel_gate = asyncio.Event()
+        self.replace_gate = asyncio.Event()
         self.submit_gate.set()
         self.cancel_gate.set()
+        self.replace_gate.set()
         # Submits of these client_order_ids wait for ``release_order``.
         self._stuck: dict[str, asyncio.Event] = {}
         # The stream: the venue's frames and sent ones, in arrival order.
@@ -87,12 +99,20 @@ class RecordingBroker:
     def release_cancels(self) -> None:
         self.cancel_gate.set()
 
+    def hold_replaces(self) -> None:
+        """Make replaces wait at the gate (after being recorded) until ``release_replaces``."""
+        self.replace_gate.clear()
+
+    def release_replaces(self) -> None:
+        self.replace_gate.set()
+
     async def connect(self) -> None:
         await self.inner.connect()
 
     async def close(self) -> None:
         self.release_submits()
         self.release_cancels()
+        self.release_replaces()
         for client_order_id in list(self._stuck):
             self.release_order(client_order_id)
         await self.inner.close()
@@ -109,6 +129,21 @@ class RecordingBroker:
         self.cancelled.append((account, client_order_id))
         await self.cancel_gate.wait()
         await self.inner.cancel(account, client_order_id, broker_order_id)
+
+    async def replace(
+        self,
+        account: str,
+        client_order_id: str,
+        broker_order_id: str,
+        spec: OrderSpec,
+        replace_id: str,
+    ) -> ReplaceAck:
+        """Forward a replace; refused as the venue would if ``inner`` cannot replace."""
+        self.replaced.append((replace_id, spec))
+        await self.replace_gate.wait()
+        if not isinstance(self.inner, Replaces):
+            raise BrokerRejected(f"the {self.inner.name} broker cannot replace orders")
+        return await self.inner.replace(account, client_order_id, broker_order_id, spec, replace_id)
 
     async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
         pump = asyncio.create_task(self._pump())

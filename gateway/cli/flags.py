@@ -34,6 +34,7 @@ from gateway.engine import EngineConfig
 from gateway.observability.logs import LogConfig
 from gateway.security import TlsConfig
 from gateway.service.config import ServiceConfig
+from gateway.shards import SHARD_NAME, ShardMap
 
 TOKENS_ENV = "GATEWAY_AUTH_TOKENS"
 
@@ -58,6 +59,12 @@ def _fault_profile(text: str) -> FaultConfig:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _shard_name(text: str) -> str:
+    if not SHARD_NAME.fullmatch(text):
+        raise ValueError(text)
+    return text
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -80,6 +87,7 @@ def _otlp_endpoint(text: str) -> str:
 # Names argparse shows in "invalid <name> value" messages.
 for _parser, _name in (
     (_session_end, "HH:MM time"),
+    (_shard_name, "shard name (a-z 0-9 -)"),
     (_fault_profile, "fault profile"),
     (_log_level, "level (DEBUG, INFO, WARNING or ERROR)"),
     (_log_format, "log format (text or json)"),
@@ -101,6 +109,18 @@ SETTINGS: tuple[Setting, ...] = (
     S("otlp-endpoint", _G, "otlp_endpoint", _otlp_endpoint, "URL"),
     S("log-level", LogConfig, "level", _log_level, "LEVEL"),
     S("log-format", LogConfig, "format", _log_format, "FMT"),
+    # Account shards.
+    S("shard", _G, "shard", _shard_name, "NAME"),
+    S(
+        "shard-map",
+        _G,
+        "shard_map",
+        Path,
+        "FILE",
+        help="TOML file: each shard's address and accounts, and an optional default_shard "
+        "(docs/operations.md); with --shard, accounts of other shards are refused "
+        "WRONG_SHARD. Default: every account is served here",
+    ),
     # Authentication and limits.
     S("insecure", _G, "insecure"),
     S("reflection-auth", _G, "reflection_requires_auth"),
@@ -231,6 +251,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             top["tokens"] = TokenStore.load(tokens_file, args.auth_tokens_env)
         except TokenTableError as exc:
             raise ValueError(f"authentication: {exc}") from None
+    _shards(top)
     sim = values.get(SimConfig, {})
     prices: dict[str, Decimal] = sim.pop("symbols", {})
     if prices:
@@ -246,6 +267,22 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         sim=dataclasses.replace(SimConfig(), **sim),
         log=LogConfig(**values.get(LogConfig, {})),
     )
+
+
+def _shards(top: dict[str, Any]) -> None:
+    """Load ``--shard-map`` in place; it needs ``--shard``, which it must name."""
+    path: Path | None = top.pop("shard_map", None)
+    if path is None:
+        return
+    shard = top.get("shard")
+    if shard is None:
+        raise ValueError("argument --shard-map: needs --shard (this gateway's shard)")
+    shard_map = ShardMap.load(path)  # a ShardMapError is a ValueError with the file's name
+    if shard not in shard_map.shards:
+        raise ValueError(
+            f"argument --shard: {shard!r} is not a shard of {path} ({', '.join(shard_map.shards)})"
+        )
+    top["shard_map"] = shard_map
 
 
 def _tls(given: dict[str, Any]) -> TlsConfig | None:

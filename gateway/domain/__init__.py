@@ -9,8 +9,10 @@ from gateway.domain.enums import (
     TERMINAL_STATUSES,
     OrderStatus,
     OrderType,
+    RejectCode,
     Side,
     TimeInForce,
+    UpdateKind,
 )
 from gateway.domain.events import (
     CancelRejected,
@@ -23,9 +25,12 @@ from gateway.domain.events import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     OrderUpdate,
+    ReplaceRejected,
+    ReplaceRequested,
 )
-from gateway.domain.order import Fill, Order, OrderSpec, ProvisionalFill
+from gateway.domain.order import Fill, Order, OrderSpec, ProvisionalFill, ReplaceTerms
 from gateway.domain.queries import ListOrdersQuery, OrderRef, SubscriptionFilter
 from gateway.domain.state_machine import TRANSITIONS, IllegalTransition, apply_event
 
@@ -48,14 +53,20 @@ __all__ = [
     "OrderFilled",
     "OrderRef",
     "OrderRejected",
+    "OrderReplaced",
     "OrderSpec",
     "OrderStatus",
     "OrderType",
     "OrderUpdate",
     "ProvisionalFill",
+    "RejectCode",
+    "ReplaceRejected",
+    "ReplaceRequested",
+    "ReplaceTerms",
     "Side",
     "SubscriptionFilter",
     "TimeInForce",
+    "UpdateKind",
     "apply_event",
     "average_price",
     "decimal_to_str",

@@ -33,6 +33,8 @@ class OrderStatus(Enum):
     CANCELED = "canceled"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    # Appended: the journal and checkpoints store statuses by value.
+    PENDING_REPLACE = "pending_replace"
 
     @property
     def is_terminal(self) -> bool:
@@ -59,3 +61,33 @@ ALLOWED_TIME_IN_FORCE: dict[OrderType, frozenset[TimeInForce]] = {
     OrderType.STOP: frozenset({TimeInForce.DAY, TimeInForce.GTC}),
     OrderType.STOP_LIMIT: frozenset({TimeInForce.DAY, TimeInForce.GTC}),
 }
+
+
+class RejectCode(Enum):
+    """Who refused an order, for programs (``reject_reason`` says why, for people)."""
+
+    BROKER = "broker"
+    """The broker refused it."""
+    RISK_LIMIT = "risk_limit"
+    """A pre-trade risk limit refused it."""
+    TRADING_HALTED = "trading_halted"
+    """Trading is halted (or reducing only) for the account."""
+    NOT_DELIVERED = "not_delivered"
+    """It never reached the broker (unavailable, or never seen there)."""
+
+
+class UpdateKind(Enum):
+    """What one sequenced change to an order was: the kind of its event."""
+
+    CREATED = "created"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FILL = "fill"
+    FILLS_RECONCILED = "fills_reconciled"
+    CANCEL_REQUESTED = "cancel_requested"
+    CANCELED = "canceled"
+    CANCEL_REJECTED = "cancel_rejected"
+    EXPIRED = "expired"
+    REPLACE_REQUESTED = "replace_requested"
+    REPLACED = "replaced"
+    REPLACE_REJECTED = "replace_rejected"

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 import msgspec
 
-from gateway.domain.order import Fill, Order, OrderSpec
+from gateway.domain.enums import RejectCode, UpdateKind
+from gateway.domain.order import Fill, Order, OrderSpec, ReplaceTerms
 
 
 class _Event(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -25,7 +27,12 @@ class _Event(msgspec.Struct, frozen=True, array_like=True, gc=False):
     are stored by position: append new ones at the end, with a default.
     ``gc=False``: events hold no cycles, and millions of them stay alive in a
     replay's reach; the cyclic collector need not track them.
+
+    ``kind`` (a class attribute, not a field) is what subscribers are told
+    changed: read from the class, it costs the hot path no lookup.
     """
+
+    kind: ClassVar[UpdateKind]
 
 
 class OrderCreated(_Event, tag="created", frozen=True):
@@ -33,6 +40,8 @@ class OrderCreated(_Event, tag="created", frozen=True):
 
     Durable before the broker sees the order: this is the write-ahead intent.
     """
+
+    kind = UpdateKind.CREATED
 
     order_id: str
     spec: OrderSpec
@@ -42,6 +51,8 @@ class OrderCreated(_Event, tag="created", frozen=True):
 class OrderAccepted(_Event, tag="accepted", frozen=True):
     """The broker acknowledged the order."""
 
+    kind = UpdateKind.ACCEPTED
+
     order_id: str
     broker_order_id: str
     time: datetime
@@ -50,13 +61,19 @@ class OrderAccepted(_Event, tag="accepted", frozen=True):
 class OrderRejected(_Event, tag="rejected", frozen=True):
     """The broker (or the gateway, on the broker's behalf) refused the order."""
 
+    kind = UpdateKind.REJECTED
+
     order_id: str
     reason: str
     time: datetime
+    # Who refused it (None in records written before codes were recorded).
+    code: RejectCode | None = None
 
 
 class OrderFilled(_Event, tag="filled", frozen=True):
     """The broker executed (part of) the order: one of its executions, itemised."""
+
+    kind = UpdateKind.FILL
 
     order_id: str
     fill: Fill
@@ -77,6 +94,8 @@ class FillsReconciled(_Event, tag="fills_reconciled", frozen=True):
     subscribers see the order's totals move, with no ``fill``.
     """
 
+    kind = UpdateKind.FILLS_RECONCILED
+
     order_id: str
     cumulative_quantity: Decimal
     average_price: Decimal
@@ -87,12 +106,16 @@ class FillsReconciled(_Event, tag="fills_reconciled", frozen=True):
 class CancelRequested(_Event, tag="cancel_requested", frozen=True):
     """A client asked to cancel; the request is on its way to the broker."""
 
+    kind = UpdateKind.CANCEL_REQUESTED
+
     order_id: str
     time: datetime
 
 
 class OrderCanceled(_Event, tag="canceled", frozen=True):
     """The broker cancelled the order (on request, or IOC/FOK leftovers)."""
+
+    kind = UpdateKind.CANCELED
 
     order_id: str
     time: datetime
@@ -102,6 +125,8 @@ class OrderCanceled(_Event, tag="canceled", frozen=True):
 class CancelRejected(_Event, tag="cancel_rejected", frozen=True):
     """The broker refused a cancel; the order goes back to where it was."""
 
+    kind = UpdateKind.CANCEL_REJECTED
+
     order_id: str
     reason: str
     time: datetime
@@ -110,7 +135,49 @@ class CancelRejected(_Event, tag="cancel_rejected", frozen=True):
 class OrderExpired(_Event, tag="expired", frozen=True):
     """The order's time in force ran out."""
 
+    kind = UpdateKind.EXPIRED
+
     order_id: str
+    time: datetime
+
+
+class ReplaceRequested(_Event, tag="replace_requested", frozen=True):
+    """A client asked to change the order's terms; the request is on its way.
+
+    The order goes PENDING_REPLACE and keeps its current terms (and counts
+    its fills) until the broker answers. Journaled, the replace_id stays
+    known for good: a retry returns the order.
+    """
+
+    kind = UpdateKind.REPLACE_REQUESTED
+
+    order_id: str
+    terms: ReplaceTerms
+    time: datetime
+
+
+class OrderReplaced(_Event, tag="replaced", frozen=True):
+    """The broker accepted the replace: the order goes on with ``terms``.
+
+    ``broker_order_id`` is the broker's id for the order from now on (a
+    venue like Alpaca gives the replacement a new one; "" keeps the old).
+    """
+
+    kind = UpdateKind.REPLACED
+
+    order_id: str
+    terms: ReplaceTerms
+    time: datetime
+    broker_order_id: str = ""
+
+
+class ReplaceRejected(_Event, tag="replace_rejected", frozen=True):
+    """The broker refused the replace (or it never arrived): the old terms stand."""
+
+    kind = UpdateKind.REPLACE_REJECTED
+
+    order_id: str
+    reason: str
     time: datetime
 
 
@@ -124,6 +191,9 @@ OrderEvent = (
     | OrderCanceled
     | CancelRejected
     | OrderExpired
+    | ReplaceRequested
+    | OrderReplaced
+    | ReplaceRejected
 )
 
 
@@ -137,3 +207,5 @@ class OrderUpdate:
     fill: Fill | None = None
     # True when sent as part of a subscriber's snapshot, not as a change.
     snapshot: bool = False
+    # What changed: the kind of the event (None in snapshots).
+    kind: UpdateKind | None = None

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
 from gateway.domain.decimals import AVERAGE_PRICE_QUANTUM, average_price
-from gateway.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from gateway.domain.enums import OrderStatus, OrderType, RejectCode, Side, TimeInForce
 
 __all__ = [
     "AVERAGE_PRICE_QUANTUM",
@@ -20,6 +22,7 @@ __all__ = [
     "Order",
     "OrderSpec",
     "ProvisionalFill",
+    "ReplaceTerms",
     "shared_decimal",
 ]
 
@@ -76,6 +79,37 @@ class OrderSpec(msgspec.Struct, frozen=True, array_like=True, gc=False):
     def key(self) -> tuple[str, str]:
         """The idempotency key."""
         return (self.account, self.client_order_id)
+
+
+class ReplaceTerms(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One replace request: its client-chosen id and the terms it changes.
+
+    A term left None keeps the order's current one. ``replace_id`` is
+    idempotent per account, like a client_order_id: the same id with the
+    same terms is the same request.
+    """
+
+    replace_id: str
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+    def applied_to(self, spec: OrderSpec) -> OrderSpec:
+        """Return ``spec`` with these terms in place of its own."""
+        return msgspec.structs.replace(
+            spec,
+            quantity=spec.quantity if self.quantity is None else self.quantity,
+            limit_price=spec.limit_price if self.limit_price is None else self.limit_price,
+            stop_price=spec.stop_price if self.stop_price is None else self.stop_price,
+        )
+
+    def matches(self, spec: OrderSpec) -> bool:
+        """Whether ``spec`` already has every term this request sets."""
+        return (
+            (self.quantity is None or self.quantity == spec.quantity)
+            and (self.limit_price is None or self.limit_price == spec.limit_price)
+            and (self.stop_price is None or self.stop_price == spec.stop_price)
+        )
 
 
 class Fill(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -147,6 +181,29 @@ class Order:
     # Part of filled_quantity/fill_notional booked from the broker's totals
     # and not yet replaced by its executions (None: every unit is itemised).
     provisional: ProvisionalFill | None = None
+    # Who refused the order, once it is REJECTED (None: not rejected, or
+    # rejected before the gateway recorded codes).
+    reject_code: RejectCode | None = None
+    # ``spec`` holds the order's current terms: what works at the broker, and
+    # what quantities and fills are checked against. Once a replace changed
+    # them, ``placed_spec`` keeps the terms it was placed with, which still
+    # identify it for PlaceOrder retries (None: never replaced).
+    placed_spec: OrderSpec | None = None
+    # Every replace request taken for the order, oldest first: each
+    # replace_id stays known (a retry returns the order) across restarts.
+    replaces: tuple[ReplaceTerms, ...] = ()
+    # The replace on its way to the broker (None: none pending).
+    pending_replace: ReplaceTerms | None = None
+
+    @property
+    def placed(self) -> OrderSpec:
+        """The terms the order was placed with: its identity for idempotent placement."""
+        return self.spec if self.placed_spec is None else self.placed_spec
+
+    @property
+    def replace_id(self) -> str:
+        """The id of the order's latest replace request ("" if never replaced)."""
+        return self.replaces[-1].replace_id if self.replaces else ""
 
     @property
     def is_terminal(self) -> bool:
@@ -168,13 +225,31 @@ class Order:
     def evolve(self, **changes: object) -> Order:
         """Return a copy with ``changes`` applied.
 
-        Runs for every event, live and replayed: one constructor call over a
-        field list fixed at import, not ``dataclasses.replace`` (which looks
-        the fields up again on every call, at several times the cost).
+        Runs for every event, live and replayed: one positional constructor
+        call compiled at import (see ``_compile_evolve``), not
+        ``dataclasses.replace`` (which looks the fields up again on every
+        call, at several times the cost).
         """
-        values = {name: getattr(self, name) for name in _ORDER_FIELDS}
-        values.update(changes)
-        return Order(**values)
+        return _evolve(self, changes)
 
 
 _ORDER_FIELDS = tuple(field.name for field in dataclasses.fields(Order))
+
+
+def _compile_evolve() -> Callable[[Order, dict[str, object]], Order]:
+    """Build ``Order.evolve``'s body: each field from ``changes`` or the order, positionally.
+
+    Straight-line code, as ``dataclasses`` builds ``__init__``: a loop over
+    the field names (getattr per field, a dict, a keyword call) cost half as
+    much again as the constructor itself, and this runs for every event.
+    The source is built from the dataclass's own field names only.
+    """
+    arguments = ", ".join(f"get({name!r}, order.{name})" for name in _ORDER_FIELDS)
+    source = f"def evolve(order, changes):\n    get = changes.get\n    return Order({arguments})\n"
+    namespace: dict[str, Any] = {"Order": Order}
+    exec(source, namespace)  # noqa: S102 - our own field names, fixed at import
+    evolve: Callable[[Order, dict[str, object]], Order] = namespace["evolve"]
+    return evolve
+
+
+_evolve = _compile_evolve()

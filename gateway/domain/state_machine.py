@@ -30,6 +30,9 @@ from gateway.domain.events import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
+    ReplaceRejected,
+    ReplaceRequested,
 )
 from gateway.domain.order import ZERO, Order, ProvisionalFill
 
@@ -51,6 +54,7 @@ class Rule(Enum):
     PROGRESS = auto()  # PARTIALLY_FILLED or FILLED, by the filled quantity
     PROGRESS_OR_KEEP = auto()  # FILLED if complete, else unchanged
     RESTORE = auto()  # back to the status before the cancel request
+    WORKING = auto()  # ACCEPTED, PARTIALLY_FILLED or FILLED, by the filled quantity
 
 
 S = OrderStatus
@@ -107,6 +111,32 @@ TRANSITIONS: dict[tuple[OrderStatus, type], Target] = {
     # Newer totals with nothing to add re-book the provisional part at the
     # broker's latest average; anything that would add is an overfill.
     (S.FILLED, FillsReconciled): Rule.KEEP,
+    # Replace: only an order the broker acknowledged and that still works.
+    (S.ACCEPTED, ReplaceRequested): S.PENDING_REPLACE,
+    (S.PARTIALLY_FILLED, ReplaceRequested): S.PENDING_REPLACE,
+    # The order works on (under its old terms) while the replace is pending:
+    # fills race the replace and are counted; one that completes it wins.
+    (S.PENDING_REPLACE, OrderAccepted): Rule.KEEP,
+    (S.PENDING_REPLACE, OrderFilled): Rule.PROGRESS_OR_KEEP,
+    (S.PENDING_REPLACE, FillsReconciled): Rule.PROGRESS_OR_KEEP,
+    # Accepted: new terms; refused: old terms. Either way the order works on
+    # as its fills say (a replace starts only from ACCEPTED or PARTIALLY_FILLED).
+    (S.PENDING_REPLACE, OrderReplaced): Rule.WORKING,
+    (S.PENDING_REPLACE, ReplaceRejected): Rule.WORKING,
+    # A cancel may overtake the replace's answer; the answer still lands
+    # (it changes the terms, or not) while the cancel is pending.
+    (S.PENDING_REPLACE, CancelRequested): S.PENDING_CANCEL,
+    (S.PENDING_CANCEL, OrderReplaced): Rule.KEEP,
+    (S.PENDING_CANCEL, ReplaceRejected): Rule.KEEP,
+    (S.PENDING_REPLACE, OrderCanceled): S.CANCELED,
+    (S.PENDING_REPLACE, OrderExpired): S.EXPIRED,
+    (S.PENDING_REPLACE, OrderRejected): S.REJECTED,
+    # The order ended (a fill completed it, a cancel or expiry won) before
+    # the broker refused the replace: the refusal is the expected end of
+    # that race, recorded, and the order stays as it is.
+    (S.FILLED, ReplaceRejected): Rule.KEEP,
+    (S.CANCELED, ReplaceRejected): Rule.KEEP,
+    (S.EXPIRED, ReplaceRejected): Rule.KEEP,
 }
 
 
@@ -133,20 +163,74 @@ def apply_event(order: Order | None, event: OrderEvent, sequence: int) -> Order:
     # Changes are collected and applied in one copy: this runs for every live
     # event and for every journal record replayed at start.
     changes: dict[str, object] = {"updated_at": event.time, "last_sequence": sequence}
+    quantity = order.spec.quantity  # what the order's status is judged against
     if isinstance(event, OrderAccepted) and event.broker_order_id:
         changes["broker_order_id"] = event.broker_order_id
     elif isinstance(event, OrderRejected | CancelRejected):
         changes["reject_reason"] = event.reason
+        if isinstance(event, OrderRejected) and event.code is not None:
+            changes["reject_code"] = event.code
     elif isinstance(event, OrderFilled):
         _fill_changes(order, event, changes)
     elif isinstance(event, FillsReconciled):
         _totals_changes(order, event, changes)
     elif isinstance(event, CancelRequested) and order.status is not OrderStatus.PENDING_CANCEL:
         changes["status_before_cancel"] = order.status
+    elif isinstance(event, ReplaceRequested | OrderReplaced | ReplaceRejected):
+        quantity = _replace_changes(order, event, changes)
     filled = changes.get("filled_quantity", order.filled_quantity)
     assert isinstance(filled, Decimal)
-    changes["status"] = _resolve(target, order, filled)
+    changes["status"] = _resolve(target, order, filled, quantity)
     return order.evolve(**changes)
+
+
+def _replace_changes(
+    order: Order,
+    event: ReplaceRequested | OrderReplaced | ReplaceRejected,
+    changes: dict[str, object],
+) -> Decimal:
+    """A replace's request and outcome: the pending terms, then the new or the old ones.
+
+    Return the order's quantity after the event.
+    """
+    if isinstance(event, ReplaceRequested):
+        if order.pending_replace is not None:
+            raise IllegalTransition(order, event, "a replace is already pending")
+        quantity = event.terms.quantity
+        if quantity is not None and quantity < order.filled_quantity:
+            raise IllegalTransition(
+                order, event, f"quantity {quantity} below {order.filled_quantity} filled"
+            )
+        changes["pending_replace"] = event.terms
+        changes["replaces"] = (*order.replaces, event.terms)
+        return order.spec.quantity
+    pending = order.pending_replace
+    if pending is None:
+        raise IllegalTransition(order, event, "no replace is pending")
+    changes["pending_replace"] = None
+    if order.status is OrderStatus.PENDING_CANCEL and (
+        order.status_before_cancel is OrderStatus.PENDING_REPLACE
+    ):
+        # The replace is settled: a refused cancel returns to a working order.
+        changes["status_before_cancel"] = OrderStatus.ACCEPTED
+    if isinstance(event, ReplaceRejected):
+        changes["reject_reason"] = event.reason
+        return order.spec.quantity
+    if event.terms != pending:
+        raise IllegalTransition(order, event, f"terms {event.terms} are not the pending {pending}")
+    spec = event.terms.applied_to(order.spec)
+    if spec.quantity < order.filled_quantity:
+        # Fills during the pending replace went past the new quantity: the
+        # broker and we disagree about the order; refused and reported.
+        raise IllegalTransition(
+            order, event, f"new quantity {spec.quantity} below {order.filled_quantity} filled"
+        )
+    changes["spec"] = spec
+    if order.placed_spec is None:
+        changes["placed_spec"] = order.spec
+    if event.broker_order_id:
+        changes["broker_order_id"] = event.broker_order_id
+    return spec.quantity
 
 
 def _fill_changes(order: Order, event: OrderFilled, changes: dict[str, object]) -> None:
@@ -263,13 +347,19 @@ def _same_or(value: Decimal, *candidates: Decimal) -> Decimal:
     return value
 
 
-def _resolve(target: Target, before: Order, filled_quantity: Decimal) -> OrderStatus:
-    """Return the status after an event, given the filled quantity after it."""
+def _resolve(
+    target: Target, before: Order, filled_quantity: Decimal, quantity: Decimal
+) -> OrderStatus:
+    """Return the status after an event, given the filled and ordered quantity after it."""
     if isinstance(target, OrderStatus):
         return target
-    complete = filled_quantity == before.spec.quantity
+    complete = filled_quantity == quantity
     if target is Rule.KEEP:
         return before.status
+    if target is Rule.WORKING:
+        if complete:
+            return OrderStatus.FILLED
+        return OrderStatus.PARTIALLY_FILLED if filled_quantity > 0 else OrderStatus.ACCEPTED
     if target is Rule.PROGRESS:
         return OrderStatus.FILLED if complete else OrderStatus.PARTIALLY_FILLED
     if target is Rule.PROGRESS_OR_KEEP:

@@ -47,6 +47,8 @@ from gateway.domain import (
     OrderSpec,
     OrderStatus,
     OrderUpdate,
+    ReplaceTerms,
+    Side,
     SubscriptionFilter,
 )
 from gateway.engine.breaker import BrokerHealth
@@ -63,12 +65,15 @@ from gateway.engine.messages import (
     BrokerOpenOrders,
     BrokerReports,
     BrokerState,
+    BulkCancel,
     Cancel,
+    CancelAll,
     Command,
     Flush,
     OpenOrders,
     Place,
     PlaceOutcome,
+    Replace,
     Result,
     Subscribe,
 )
@@ -98,6 +103,11 @@ def _shutting_down(last_sequence: int) -> Unavailable:
         reason="GATEWAY_SHUTTING_DOWN",
         metadata={"last_sequence": str(last_sequence)},
     )
+
+
+# Orders one CancelAll command handles: small enough that a mass cancel of a
+# large account never holds the actor (and everyone's orders) for long.
+CANCEL_ALL_BATCH = 256
 
 
 def _overloaded() -> ResourceExhausted:
@@ -266,12 +276,17 @@ class OrderActor:
         return len(self._fanout)
 
     def orders_in_doubt(self) -> tuple[int, float]:
-        """Orders waiting on the broker (PENDING_NEW, PENDING_CANCEL) as of the last
-        commit, and the seconds since the oldest of them last changed (0 if none).
+        """Orders waiting on the broker (PENDING_NEW, PENDING_CANCEL, PENDING_REPLACE)
+        as of the last commit, and the seconds since the oldest of them last
+        changed (0 if none).
 
         Read at scrape time: it walks the open orders, never the history.
         """
-        waiting = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL)
+        waiting = (
+            OrderStatus.PENDING_NEW,
+            OrderStatus.PENDING_CANCEL,
+            OrderStatus.PENDING_REPLACE,
+        )
         count, oldest = 0, None
         for order in self.open_orders():
             if order.status in waiting:
@@ -360,6 +375,35 @@ class OrderActor:
         """Request a cancel; return the order in PENDING_CANCEL (or already CANCELED)."""
         order: Order = await self._ask(Cancel(ref, self._future()))
         return order
+
+    async def replace_order(self, ref: OrderRef, terms: ReplaceTerms) -> Order:
+        """Request a replace (idempotent on ``terms.replace_id``); return the order,
+        PENDING_REPLACE (or as it is now, for a retry)."""
+        order: Order = await self._ask(Replace(ref, terms, self._future()))
+        return order
+
+    async def cancel_all(
+        self, account: str, symbol: str | None = None, side: Side | None = None
+    ) -> list[Order]:
+        """Request the cancel of every open order of ``account`` (of ``symbol``/``side``).
+
+        Return them PENDING_CANCEL, oldest first. Asked in batches of
+        ``CANCEL_ALL_BATCH`` orders, each its own command: other callers'
+        commands run between them, however many orders the account holds.
+        """
+        # Every open order of the account: one broker call may cancel them all.
+        bulk = symbol is None and side is None and self._tasks.supports_cancel_all
+        asked: list[Order] = []
+        after: int | None = 0
+        while after is not None:
+            command = CancelAll(
+                account, symbol, side, after, CANCEL_ALL_BATCH, self._future(), bulk=bulk
+            )
+            batch, after = await self._ask(command)
+            asked += batch
+        if bulk and asked:
+            await self._ask(BulkCancel(account, [o.order_id for o in asked], self._future()))
+        return asked
 
     # Reads do not queue behind commands (a backlog of PlaceOrder must not
     # delay a status read): they read the ledger directly, as of the last

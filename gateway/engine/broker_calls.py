@@ -38,12 +38,14 @@ from gateway.brokers import (
     BrokerTransientError,
     BrokerUnavailable,
     BulkOrderStates,
+    CancelsAll,
+    Replaces,
     SubmitAck,
 )
 from gateway.domain import OrderSpec
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
-from gateway.engine.messages import Absent, CancelDone, SubmitDone
+from gateway.engine.messages import Absent, BulkCancelDone, CancelDone, ReplaceDone, SubmitDone
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +291,92 @@ async def _settle_unknown_cancel(
     if state.status.is_terminal:
         return CancelDone(order_id)
     return CancelDone(order_id, error=BrokerRejected("cancel not confirmed: still open at broker"))
+
+
+async def replace_order(
+    broker: Broker,
+    replacer: Replaces,
+    config: EngineConfig,
+    health: BrokerHealth,
+    order_id: str,
+    broker_order_id: str,
+    spec: OrderSpec,
+    replace_id: str,
+) -> ReplaceDone:
+    """Ask the broker (``replacer``, the same object) to give the order ``spec``'s terms.
+
+    Retried only while it certainly did not arrive (unavailable, rate
+    limited). Once an attempt timed out the replace may have happened, and a
+    venue that makes a replacement order (Alpaca) would refuse or repeat a
+    second one: the broker is asked for the order instead, and its state
+    comes back with the ``unresolved`` outcome for the desk to compare with
+    the pending terms (no state: reconciliation asks later).
+    """
+
+    async def attempt() -> ReplaceDone:
+        try:
+            ack = await _call(
+                config,
+                health,
+                replacer.replace(
+                    spec.account, spec.client_order_id, broker_order_id, spec, replace_id
+                ),
+            )
+        except BrokerTimeout as exc:
+            raise _OutcomeUnknown(exc) from None  # not transient: ends the retries
+        return ReplaceDone(order_id, ack=ack)
+
+    try:
+        return await _with_retries(config, None, attempt)
+    except asyncio.CancelledError:
+        raise
+    except _OutcomeUnknown as unknown:
+        try:
+            state = await _call(
+                config, health, broker.order_status(spec.account, spec.client_order_id)
+            )
+        except BrokerError:
+            log.warning("replace of %s unresolved (%s); reconciliation will ask", order_id, unknown)
+            return ReplaceDone(order_id, unresolved=True)
+        return ReplaceDone(order_id, unresolved=True, state=state)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
+        return ReplaceDone(order_id, error=exc)
+
+
+async def cancel_all_orders(
+    broker: CancelsAll,
+    config: EngineConfig,
+    health: BrokerHealth,
+    account: str,
+    order_ids: list[str],
+) -> BulkCancelDone:
+    """Ask the broker to cancel every open order of ``account`` in one call.
+
+    Retried like a cancel (it is idempotent at the venue). An outcome left
+    unknown is settled order by order by reconciliation, as a single
+    cancel's is.
+    """
+    unknown = False
+
+    async def attempt() -> BulkCancelDone:
+        nonlocal unknown
+        try:
+            await _call(config, health, broker.cancel_all_orders(account))
+        except BrokerTimeout:
+            unknown = True
+            raise
+        return BulkCancelDone(account, order_ids)
+
+    try:
+        return await _with_retries(config, None, attempt)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the actor
+        return BulkCancelDone(account, order_ids, error=exc, unresolved=unknown)
+
+
+class _OutcomeUnknown(Exception):
+    """A replace timed out: carried past the retries, which would re-send it."""
 
 
 async def check_order(

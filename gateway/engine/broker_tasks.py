@@ -12,13 +12,13 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from gateway.brokers import Broker, BrokerError
+from gateway.brokers import Broker, BrokerError, BrokerRejected, CancelsAll, Replaces
 from gateway.domain import Order
 from gateway.engine import broker_calls
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
 from gateway.engine.mailbox import Mailbox
-from gateway.engine.messages import BrokerState, Command, Result
+from gateway.engine.messages import BrokerState, Command, ReplaceDone, Result
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,46 @@ class BrokerTasks:
                 order.broker_order_id,
                 self._deliver,
             )
+        )
+
+    @property
+    def supports_replace(self) -> bool:
+        return isinstance(self._broker, Replaces)
+
+    def replace(self, order: Order) -> None:
+        pending = order.pending_replace
+        broker = self._broker
+        if pending is None or not isinstance(broker, Replaces):
+            # The desk checks both first; a refusal, should it ever happen.
+            self._spawn(self._refused(order.order_id))
+            return
+        self._spawn(
+            broker_calls.replace_order(
+                broker,
+                broker,
+                self._config,
+                self._health,
+                order.order_id,
+                order.broker_order_id,
+                pending.applied_to(order.spec),
+                pending.replace_id,
+            )
+        )
+
+    @property
+    def supports_cancel_all(self) -> bool:
+        return isinstance(self._broker, CancelsAll)
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
+        broker = self._broker
+        assert isinstance(broker, CancelsAll), "the desk asks only a broker that can"
+        self._spawn(
+            broker_calls.cancel_all_orders(broker, self._config, self._health, account, order_ids)
+        )
+
+    async def _refused(self, order_id: str) -> ReplaceDone:
+        return ReplaceDone(
+            order_id, error=BrokerRejected(f"the {self._broker.name} broker cannot replace orders")
         )
 
     def verify(self, order: Order) -> None:

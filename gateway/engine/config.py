@@ -49,7 +49,8 @@ class EngineConfig:
     absence_grace: float = 60.0
     """Seconds after submission before an order the broker has no record of
     counts as never having arrived (and is rejected). Until then it stays
-    PENDING_NEW and is asked about again."""
+    PENDING_NEW and is asked about again. Also how long a replace whose
+    answer was lost stays PENDING_REPLACE before the broker's terms settle it."""
 
     broker_call_timeout: float = 10.0
     """Seconds one broker call may take before its outcome counts as unknown."""

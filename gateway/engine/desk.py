@@ -21,14 +21,19 @@ from gateway.domain import (
     CancelRejected,
     CancelRequested,
     IllegalTransition,
+    ListOrdersQuery,
     Order,
     OrderCreated,
     OrderEvent,
     OrderRef,
     OrderRejected,
+    OrderReplaced,
     OrderStatus,
+    RejectCode,
+    ReplaceRejected,
+    ReplaceRequested,
 )
-from gateway.engine import interpret
+from gateway.engine import interpret, replaces
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.config import EngineConfig
 from gateway.engine.inflight import InFlightOrders
@@ -38,13 +43,24 @@ from gateway.engine.messages import (
     BrokerOpenOrders,
     BrokerReports,
     BrokerState,
+    BulkCancel,
+    BulkCancelDone,
     Cancel,
+    CancelAll,
     CancelDone,
     Place,
     PlaceOutcome,
+    Replace,
+    ReplaceDone,
     SubmitDone,
 )
-from gateway.errors import AlreadyExists, FailedPrecondition, GatewayError, NotFound, Unavailable
+from gateway.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    GatewayError,
+    NotFound,
+    Unavailable,
+)
 from gateway.observability import tracing
 
 log = logging.getLogger(__name__)
@@ -58,6 +74,11 @@ OrderMessage = (
     | BrokerState
     | Absent
     | BrokerOpenOrders
+    | Replace
+    | ReplaceDone
+    | CancelAll
+    | BulkCancel
+    | BulkCancelDone
 )
 
 
@@ -77,6 +98,20 @@ class BrokerWork(Protocol):
 
     def verify(self, order: Order) -> None:
         """Ask for ``order``'s state: its fills may be incomplete."""
+
+    @property
+    def supports_replace(self) -> bool:
+        """Whether the broker can replace orders (the optional ``Replaces`` port)."""
+
+    def replace(self, order: Order) -> None:
+        """Ask the broker to give ``order`` the terms of its pending replace."""
+
+    @property
+    def supports_cancel_all(self) -> bool:
+        """Whether the broker cancels an account's orders in one call (``CancelsAll``)."""
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
+        """Ask the broker to cancel every open order of ``account`` (``order_ids`` wait)."""
 
 
 def not_found(ref: OrderRef) -> NotFound:
@@ -149,6 +184,16 @@ class OrderDesk:
                     self._on_absent(message.order_id)
                 case BrokerOpenOrders():
                     self._on_broker_open_orders(message.states)
+                case Replace():
+                    self._on_replace(message)
+                case ReplaceDone():
+                    self._on_replace_done(message)
+                case CancelAll():
+                    self._on_cancel_all(message)
+                case BulkCancel():
+                    self._on_bulk_cancel(message)
+                case BulkCancelDone():
+                    self._on_bulk_cancel_done(message)
         except GatewayError as exc:
             if reply is not None:
                 self.replies.append((reply, exc))
@@ -188,7 +233,9 @@ class OrderDesk:
         spec = message.spec
         existing = self._table.by_key(*spec.key)
         if existing is not None:
-            if existing.spec != spec:
+            # The terms it was placed with: a replace since does not make a
+            # retry of the original PlaceOrder a different order.
+            if existing.placed != spec:
                 raise AlreadyExists(
                     f"client_order_id {spec.client_order_id!r} already names a different "
                     f"order in account {spec.account!r}",
@@ -238,16 +285,25 @@ class OrderDesk:
                 reason="ORDER_ALREADY_TERMINAL",
                 metadata={"order_id": order.order_id, "status": order.status.name},
             )
+        self.replies.append((message.reply, self._request_cancel(order)))
+
+    def _request_cancel(self, order: Order, *, bulk: bool = False) -> Order:
+        """Ask for ``order``'s (open) cancel; return it PENDING_CANCEL.
+
+        ``bulk``: one broker call cancels the account's orders afterwards, so
+        none is sent for this order (unless its submit is still running).
+        """
         if order.status is OrderStatus.PENDING_CANCEL:
-            self.replies.append((message.reply, order))  # already on its way
-            return
+            return order  # already on its way
         updated = self._emit(CancelRequested(order.order_id, self._clock()))
         if self._inflight.submitting(order.order_id):
             # The broker may not know the order yet: cancel once the submit returns.
             self._inflight.of(order.order_id).cancel_after_submit = True
+        elif bulk:
+            self._inflight.of(order.order_id).cancelling = True
         else:
             self._schedule_cancel(updated)
-        self.replies.append((message.reply, updated))
+        return updated
 
     def _on_submit_done(self, message: SubmitDone) -> None:
         order_id = message.order_id
@@ -264,10 +320,14 @@ class OrderDesk:
         if message.ack is not None:
             self._emit_if(interpret.ack_event(order, message.ack.broker_order_id, now))
         elif isinstance(error, BrokerRejected):
-            self._emit_safely(OrderRejected(order_id, error.reason, now))
+            self._emit_safely(OrderRejected(order_id, error.reason, now, RejectCode.BROKER))
         elif isinstance(error, BrokerUnavailable):
             # Certain it never reached the broker: a rejection is the truth.
-            self._emit_safely(OrderRejected(order_id, f"broker unavailable: {error}", now))
+            self._emit_safely(
+                OrderRejected(
+                    order_id, f"broker unavailable: {error}", now, RejectCode.NOT_DELIVERED
+                )
+            )
         else:
             # Unknown outcome: stay PENDING_NEW; never assume a rejection.
             log.error(
@@ -302,8 +362,12 @@ class OrderDesk:
         )
         self._emit_safely(CancelRejected(order_id, reason, self._clock()))
 
-    def _on_broker_state(self, state: BrokerOrderState) -> None:
-        """Bring one order in line with the broker's view of it."""
+    def _on_broker_state(self, state: BrokerOrderState, *, fresh: bool = False) -> None:
+        """Bring one order in line with the broker's view of it.
+
+        ``fresh``: the state was asked for after the order's last replace call
+        ended, so it tells that replace's outcome (see ``_replace_lost``).
+        """
         order = self._table.by_key(state.account, state.client_order_id)
         if order is None:
             self.unknown_reports += 1
@@ -343,6 +407,8 @@ class OrderDesk:
                 order.filled_quantity,
                 order.broker_filled,
             )
+        if order.pending_replace is not None and self._replace_lost(order, fresh):
+            order = self._emit_if(interpret.replace_outcome(order, state, now)) or order
         terminal = interpret.terminal_event(order, state, now)
         if terminal is not None:
             self._emit_safely(terminal)
@@ -401,6 +467,7 @@ class OrderDesk:
                 order_id,
                 f"not found at the broker {int(age)}s after submission; it never arrived",
                 self._clock(),
+                RejectCode.NOT_DELIVERED,
             )
         )
 
@@ -480,6 +547,131 @@ class OrderDesk:
             if not flight.unverified:
                 flight.unverified = True
                 self.after_commit.append(lambda: self._work.verify(order))
+
+    # ------------------------------------------------- replace, cancel-all
+
+    def _on_replace(self, message: Replace) -> None:
+        terms, ref = message.terms, message.ref
+        order = self._find(ref)
+        known = self._ledger.replace_request(ref.account, terms.replace_id)
+        if known is not None:
+            if known != (order.order_id, terms):
+                raise AlreadyExists(
+                    f"replace_id {terms.replace_id!r} already names a different replace "
+                    f"in account {ref.account!r}",
+                    reason="REPLACE_ID_REUSED",
+                    metadata={"order_id": known[0], "replace_id": terms.replace_id},
+                )
+            self.replies.append((message.reply, order))  # a retry: the order as it is now
+            return
+        refused = replaces.refusal(order, terms, broker_can_replace=self._work.supports_replace)
+        if refused is not None:
+            raise refused
+        if not self._health.healthy:
+            raise Unavailable(
+                f"broker unavailable ({self._health.last_error}); retry later",
+                reason="BROKER_UNAVAILABLE",
+            )
+        updated = self._emit(ReplaceRequested(order.order_id, terms, self._clock()))
+        self._inflight.of(order.order_id).replacing = True
+        self.after_commit.append(lambda: self._work.replace(updated))
+        self.replies.append((message.reply, updated))
+
+    def _on_replace_done(self, message: ReplaceDone) -> None:
+        order_id = message.order_id
+        flight = self._inflight.get(order_id)
+        if flight is not None:
+            flight.replacing = False
+            self._inflight.tidy(order_id)
+        if message.state is not None:
+            self._on_broker_state(message.state, fresh=True)  # settles it by the broker's terms
+        order = self._table.get(order_id)
+        if order is None or order.pending_replace is None or message.unresolved:
+            return  # settled already (a report came first), or reconciliation settles it
+        now, error = self._clock(), message.error
+        if message.ack is not None:
+            self._emit_safely(
+                OrderReplaced(order_id, order.pending_replace, now, message.ack.broker_order_id)
+            )
+        elif isinstance(error, BrokerRejected):
+            self._emit_safely(ReplaceRejected(order_id, error.reason, now))
+        elif isinstance(error, BrokerUnavailable):
+            # Certain it never reached the broker: the old terms stand.
+            self._emit_safely(ReplaceRejected(order_id, f"broker unavailable: {error}", now))
+        else:
+            log.error(
+                "order %s: replace outcome unknown (%r); left PENDING_REPLACE until the "
+                "broker's state settles it",
+                order_id,
+                error,
+            )
+
+    def _replace_lost(self, order: Order, fresh: bool) -> bool:
+        """Whether a state may settle ``order``'s pending replace by its terms.
+
+        Not while a replace call runs (its answer settles it). A state from
+        reconciliation may have been asked for before the replace reached
+        the broker, so it only counts once the replace has been pending for
+        ``absence_grace`` (missing evidence is not an outcome); a ``fresh``
+        one, asked for after the call ended, counts at once.
+        """
+        flight = self._inflight.get(order.order_id)
+        if flight is not None and flight.replacing:
+            return False
+        age = (self._clock() - order.updated_at).total_seconds()
+        return fresh or age >= self._config.absence_grace
+
+    def _on_cancel_all(self, message: CancelAll) -> None:
+        query = ListOrdersQuery(
+            account=message.account,
+            page_size=message.limit,
+            open_only=True,
+            symbols=frozenset() if message.symbol is None else frozenset({message.symbol}),
+            after_created_sequence=message.after_created_sequence,
+        )
+        orders, more = self._table.page(query)
+        bulk = message.bulk and self._work.supports_cancel_all
+        asked = [
+            self._request_cancel(order, bulk=bulk)
+            for order in orders
+            if message.side is None or order.spec.side is message.side
+        ]
+        following = orders[-1].created_sequence if more and orders else None
+        self.replies.append((message.reply, (asked, following)))
+
+    def _on_bulk_cancel(self, message: BulkCancel) -> None:
+        account, order_ids = message.account, message.order_ids
+        self.after_commit.append(lambda: self._work.cancel_all(account, order_ids))
+        self.replies.append((message.reply, None))
+
+    def _on_bulk_cancel_done(self, message: BulkCancelDone) -> None:
+        """Settle the orders a cancel-all call was for.
+
+        Done, or unknown: each order's outcome arrives as a report, or
+        reconciliation finds it (and re-sends that order's cancel). Refused
+        or undelivered: each order still waiting gets a cancel of its own.
+        """
+        certain_failure = message.error is not None and not message.unresolved
+        if certain_failure:
+            log.warning(
+                "cancel-all of account %s refused (%r); cancelling %d orders one by one",
+                message.account,
+                message.error,
+                len(message.order_ids),
+            )
+        for order_id in message.order_ids:
+            flight = self._inflight.get(order_id)
+            if flight is None or not flight.cancelling:
+                continue
+            flight.cancelling = False
+            self._inflight.tidy(order_id)
+            order = self._table.get(order_id)
+            if (
+                certain_failure
+                and order is not None
+                and (order.status is OrderStatus.PENDING_CANCEL)
+            ):
+                self._schedule_cancel(order)
 
     # ------------------------------------------------------ state changes
 

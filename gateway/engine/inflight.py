@@ -27,6 +27,9 @@ class InFlight:
     cancelling: bool = False
     """A cancel task runs."""
 
+    replacing: bool = False
+    """A replace task runs."""
+
     cancel_resends: int = 0
     """Unconfirmed cancels re-sent by reconciliation."""
 
@@ -45,6 +48,7 @@ class InFlight:
             self.submitting
             or self.cancel_after_submit
             or self.cancelling
+            or self.replacing
             or self.cancel_resends
             or self.unverified
             or self.reported_missing

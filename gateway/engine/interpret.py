@@ -31,7 +31,10 @@ from gateway.domain import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     OrderStatus,
+    RejectCode,
+    ReplaceRejected,
     decimal_to_str,
 )
 
@@ -70,7 +73,9 @@ def report_event(order: Order, report: ExecutionReport, booked: Booked) -> Order
         case ReportKind.REJECTED:
             if order.status is OrderStatus.REJECTED:
                 return None
-            return OrderRejected(order_id, report.reason or "rejected by broker", time)
+            return OrderRejected(
+                order_id, report.reason or "rejected by broker", time, RejectCode.BROKER
+            )
         case ReportKind.FILL:
             return fill_event(order, report, booked)
         case ReportKind.CANCELED:
@@ -85,6 +90,41 @@ def report_event(order: Order, report: ExecutionReport, booked: Booked) -> Order
             if order.status is OrderStatus.EXPIRED:
                 return None
             return OrderExpired(order_id, time)
+        case ReportKind.REPLACED:
+            if order.pending_replace is not None:
+                return OrderReplaced(order_id, order.pending_replace, time, report.broker_order_id)
+            if order.is_terminal or report.broker_order_id in ("", order.broker_order_id):
+                return None  # the echo of a replace already applied
+            # Replaced at the venue by someone else (its own UI): the order
+            # lives on there under an id and terms the gateway never asked
+            # for. For the gateway's order that is the end, like a cancel.
+            return OrderCanceled(
+                order_id, time, f"replaced at the broker by order {report.broker_order_id}"
+            )
+        case ReportKind.REPLACE_REJECTED:
+            if order.pending_replace is None:
+                return None
+            return ReplaceRejected(order_id, report.reason or "replace rejected", time)
+    return None
+
+
+def replace_outcome(order: Order, state: BrokerOrderState, now: datetime) -> OrderEvent | None:
+    """The outcome of ``order``'s pending replace as the broker's terms tell it.
+
+    For a replace whose answer was lost (a timeout): the broker's order has
+    the new terms (replaced) or still the old ones (it did not take). None
+    when there is nothing pending, or the venue does not give its terms, or
+    they are neither (missing evidence is not an outcome: asked again later).
+    """
+    pending, terms = order.pending_replace, state.spec
+    if pending is None or terms is None:
+        return None
+    if terms == pending.applied_to(order.spec):
+        return OrderReplaced(order.order_id, pending, now, state.broker_order_id)
+    if terms == order.spec:
+        return ReplaceRejected(
+            order.order_id, "replace not confirmed: the broker still has the old terms", now
+        )
     return None
 
 
@@ -158,5 +198,7 @@ def terminal_event(order: Order, state: BrokerOrderState, now: datetime) -> Orde
     if state.status is OrderStatus.EXPIRED:
         return OrderExpired(order.order_id, now)
     if state.status is OrderStatus.REJECTED:
-        return OrderRejected(order.order_id, state.reason or "rejected by broker", now)
+        return OrderRejected(
+            order.order_id, state.reason or "rejected by broker", now, RejectCode.BROKER
+        )
     return None

@@ -22,6 +22,8 @@ from gateway.domain import (
     OrderFilled,
     OrderRef,
     OrderUpdate,
+    ReplaceRequested,
+    ReplaceTerms,
     apply_event,
 )
 from gateway.engine.interpret import execution_key
@@ -44,6 +46,10 @@ class Ledger:
         # Orders changed since the last commit, as they were at it (None: new).
         self._before_commit: dict[str, Order | None] = {}
         self._last_record = 0  # the sequence of the newest record (the floor may be above)
+        # Replace requests by (account, replace_id): the order and the terms
+        # asked. Built from the orders' own ``replaces`` (checkpoint) and from
+        # each ReplaceRequested applied (live or replayed).
+        self._replaces: dict[tuple[str, str], tuple[str, ReplaceTerms]] = {}
 
     # -------------------------------------------------------------- writes
 
@@ -71,7 +77,9 @@ class Ledger:
             self._before_commit[order_id] = before
         self.sequence += 1
         fill = event.fill if isinstance(event, OrderFilled) else None
-        record = JournalRecord(event, OrderUpdate(self.sequence, after, event.time, fill))
+        record = JournalRecord(
+            event, OrderUpdate(self.sequence, after, event.time, fill, kind=event.kind)
+        )
         self._put(record)
         self._pending.append(record)
         return after
@@ -94,6 +102,9 @@ class Ledger:
         if len(self.table) or self.sequence:
             raise RuntimeError("a checkpoint is restored into an empty ledger only")
         self.table.restore(checkpoint.orders, checkpoint.exec_ids)
+        for order in checkpoint.orders:
+            for terms in order.replaces:
+                self._replaces[(order.spec.account, terms.replace_id)] = (order.order_id, terms)
         self.sequence = self.committed = self._last_record = checkpoint.sequence
 
     def snapshot(self) -> tuple[int, list[Order], dict[str, tuple[str, ...]]] | None:
@@ -135,7 +146,8 @@ class Ledger:
             if stored is not None and order != stored.order:
                 log.warning("journal record %d disagrees with its replay", sequence)
             fill = event.fill if isinstance(event, OrderFilled) else None
-            self._put(JournalRecord(event, OrderUpdate(sequence, order, event.time, fill)))
+            update = OrderUpdate(sequence, order, event.time, fill, kind=event.kind)
+            self._put(JournalRecord(event, update))
             self.sequence = sequence
             count += 1
         self.sequence = max(self.sequence, floor)
@@ -153,8 +165,17 @@ class Ledger:
             if event.cumulative_quantity is not None:
                 # Also by its place in the order, so a repeat under another id is known.
                 self.table.add_exec(order.order_id, execution_key(event.cumulative_quantity))
+        elif isinstance(event, ReplaceRequested):
+            self._replaces[(order.spec.account, event.terms.replace_id)] = (
+                order.order_id,
+                event.terms,
+            )
 
     # --------------------------------------------------------------- reads
+
+    def replace_request(self, account: str, replace_id: str) -> tuple[str, ReplaceTerms] | None:
+        """The order and terms of ``account``'s replace ``replace_id`` (durable or not)."""
+        return self._replaces.get((account, replace_id))
 
     def booked(self, order_id: str, exec_id: str) -> bool:
         """Whether execution ``exec_id`` is applied to ``order_id`` (durable or not)."""

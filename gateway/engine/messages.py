@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.brokers import BrokerOrderState, ExecutionReport, SubmitAck
-from gateway.domain import Order, OrderRef, OrderSpec
+from gateway.brokers import BrokerOrderState, ExecutionReport, ReplaceAck, SubmitAck
+from gateway.domain import Order, OrderRef, OrderSpec, ReplaceTerms, Side
 from gateway.engine.fanout import Subscriber
 
 
@@ -45,6 +45,55 @@ class Cancel:
 
 
 @dataclass(slots=True)
+class Replace:
+    ref: OrderRef
+    terms: ReplaceTerms
+    reply: asyncio.Future[Order]
+
+
+@dataclass(slots=True)
+class CancelAll:
+    """Cancel one batch of an account's open orders (optionally one symbol/side).
+
+    Handles at most ``limit`` orders created after ``after_created_sequence``
+    and answers with them and where the next batch starts (None: done), so a
+    mass cancel of a large account is many short batches, never one long one.
+    """
+
+    account: str
+    symbol: str | None
+    side: Side | None
+    after_created_sequence: int
+    limit: int
+    reply: asyncio.Future[tuple[list[Order], int | None]]
+    # The broker cancels them all in one call afterwards (``BulkCancel``):
+    # no cancel per order now.
+    bulk: bool = False
+
+
+@dataclass(slots=True)
+class BulkCancel:
+    """Send the one broker call that cancels every open order of ``account``.
+
+    ``order_ids``: the orders a ``bulk`` CancelAll marked PENDING_CANCEL.
+    """
+
+    account: str
+    order_ids: list[str]
+    reply: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class BulkCancelDone:
+    """The broker's cancel-all call finished; ``unresolved``: nobody knows if it worked."""
+
+    account: str
+    order_ids: list[str]
+    error: BaseException | None = None
+    unresolved: bool = False
+
+
+@dataclass(slots=True)
 class Subscribe:
     subscriber: Subscriber
     reply: asyncio.Future[int]
@@ -73,6 +122,18 @@ class CancelDone:
     order_id: str
     error: BaseException | None = None
     unresolved: bool = False
+
+
+@dataclass(slots=True)
+class ReplaceDone:
+    """A broker replace task finished; ``unresolved``: nobody knows if it worked
+    (``state``: the broker's view of the order since, if it answered)."""
+
+    order_id: str
+    ack: ReplaceAck | None = None
+    error: BaseException | None = None
+    unresolved: bool = False
+    state: BrokerOrderState | None = None
 
 
 @dataclass(slots=True)
@@ -110,8 +171,16 @@ class BrokerOpenOrders:
     states: list[BrokerOrderState]
 
 
-Command = Place | Cancel | Subscribe | Flush
+Command = Place | Cancel | Replace | CancelAll | BulkCancel | Subscribe | Flush
 Result = (
-    SubmitDone | CancelDone | BrokerReports | BrokerState | OpenOrders | Absent | BrokerOpenOrders
+    SubmitDone
+    | CancelDone
+    | ReplaceDone
+    | BulkCancelDone
+    | BrokerReports
+    | BrokerState
+    | OpenOrders
+    | Absent
+    | BrokerOpenOrders
 )
 Message = Command | Result

@@ -41,6 +41,8 @@ from gateway.domain import (
     OrderStatus,
     OrderType,
     ProvisionalFill,
+    RejectCode,
+    ReplaceTerms,
     Side,
     TimeInForce,
 )
@@ -83,6 +85,12 @@ class _OrderRow(msgspec.Struct, gc=False):
     status_before_cancel: OrderStatus | None
     broker_filled: str
     provisional: ProvisionalFill | None
+    # Added after version 1 was written: absent from older checkpoints, hence
+    # the defaults (a checkpoint stays readable by the code that follows it).
+    reject_code: RejectCode | None = None
+    placed_spec: OrderSpec | None = None
+    replaces: tuple[ReplaceTerms, ...] = ()
+    pending_replace: ReplaceTerms | None = None
 
 
 class _Body(msgspec.Struct, array_like=True, gc=False):
@@ -294,6 +302,10 @@ def _orders(rows: list[_OrderRow], recurring: dict[str, Decimal]) -> list[Order]
                 row.status_before_cancel,
                 broker_filled,
                 row.provisional,
+                row.reject_code,
+                row.placed_spec,
+                row.replaces,
+                row.pending_replace,
             )
         )
     return orders

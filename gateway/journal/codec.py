@@ -36,16 +36,20 @@ from gateway.domain import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     OrderSpec,
     OrderStatus,
     OrderType,
     OrderUpdate,
     ProvisionalFill,
+    ReplaceRejected,
+    ReplaceRequested,
+    ReplaceTerms,
     Side,
     TimeInForce,
 )
 from gateway.journal.base import JournalRecord
-from gateway.journal.compiled import compile_codec
+from gateway.journal.compiled import compile_codec, with_kind
 
 FORMAT_VERSION = 2
 """The newest record format this code reads and the one it writes.
@@ -242,6 +246,18 @@ PROVISIONAL = _Struct(
     ),
 )
 
+# Format 3 stores events as msgpack (``records``); these JSON layouts of the
+# replace events serve the export (``gateway journal export``) only.
+REPLACE_TERMS = _Struct(
+    ReplaceTerms,
+    (
+        ("replace_id", TEXT),
+        ("quantity", _optional(DECIMAL)),
+        ("limit_price", _optional(DECIMAL)),
+        ("stop_price", _optional(DECIMAL)),
+    ),
+)
+
 ORDER = _Struct(
     Order,
     (
@@ -313,8 +329,38 @@ _EVENT_LAYOUTS = (
         tag="cancel_rejected",
     ),
     _Struct(OrderExpired, (("order_id", TEXT), ("time", TIME)), tag="expired"),
+    _Struct(
+        ReplaceRequested,
+        (("order_id", TEXT), ("terms", REPLACE_TERMS.kind), ("time", TIME)),
+        tag="replace_requested",
+    ),
+    _Struct(
+        OrderReplaced,
+        (
+            ("order_id", TEXT),
+            ("terms", REPLACE_TERMS.kind),
+            ("time", TIME),
+            ("broker_order_id", TEXT),
+        ),
+        tag="replaced",
+    ),
+    _Struct(
+        ReplaceRejected,
+        (("order_id", TEXT), ("reason", TEXT), ("time", TIME)),
+        tag="replace_rejected",
+    ),
 )
 EVENTS: Mapping[str, _Struct] = {layout.tag or "": layout for layout in _EVENT_LAYOUTS}
+
+# Fields added to the domain after format 3 made records msgpack events
+# (``records``): no JSON record ever held them, and adding them here would
+# refuse every stored format 1/2 record (a layout's fields are exact). The
+# export leaves them out; everything it needs to replay is in the events.
+NEWER_THAN_JSON: Mapping[type, tuple[str, ...]] = {
+    Order: ("reject_code", "placed_spec", "replaces", "pending_replace"),
+    OrderRejected: ("code",),
+    OrderUpdate: ("kind",),
+}
 _BY_CLASS: Mapping[type, _Struct] = {layout.cls: layout for layout in _EVENT_LAYOUTS}
 _RECORD_FIELDS = frozenset({"v", "event", "update"})
 
@@ -410,7 +456,8 @@ def _decode_document(document: object) -> JournalRecord:
     update: OrderUpdate = _decode_part(UPDATE, document["update"], "update")
     if event.order_id != update.order.order_id:
         raise CorruptRecord(f"event of {event.order_id!r} carries another order's update")
-    return JournalRecord(event, update)
+    # Not stored (NEWER_THAN_JSON): a change's kind is its event's.
+    return JournalRecord(event, with_kind(update, event.kind))
 
 
 # Fields version 2 added, with the value that means what version 1 meant.

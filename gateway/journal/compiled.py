@@ -18,6 +18,7 @@ Nothing here decides anything about the format:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -26,6 +27,11 @@ from enum import Enum
 from typing import Any
 
 from gateway.journal.base import JournalRecord
+
+
+def with_kind(update: Any, kind: Any) -> Any:
+    """``update`` with ``kind`` (a snapshot has none): the decoders' one finishing step."""
+    return update if update.snapshot else dataclasses.replace(update, kind=kind)
 
 
 class Miss(Exception):
@@ -276,6 +282,7 @@ def compile_codec(
         update = decode_update(document["update"])
         if event.order_id != update.order.order_id:
             raise Miss
-        return JournalRecord(event, update)
+        # Not stored (codec.NEWER_THAN_JSON): a change's kind is its event's.
+        return JournalRecord(event, with_kind(update, event.kind))
 
     return to_document, from_document

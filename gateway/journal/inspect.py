@@ -22,6 +22,9 @@ from gateway.domain import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
+    ReplaceRejected,
+    ReplaceRequested,
 )
 from gateway.journal.base import JournalRecord
 from gateway.journal.codec import CorruptRecord, encode_record, event_tag
@@ -144,6 +147,21 @@ def describe(event: OrderEvent) -> str:
             return f"reason={reason}"
         case CancelRequested() | OrderExpired():
             return ""
+        case ReplaceRequested(terms=terms) | OrderReplaced(terms=terms):
+            changed = " ".join(
+                f"{label}={value}"
+                for label, value in (
+                    ("quantity", terms.quantity),
+                    ("limit", terms.limit_price),
+                    ("stop", terms.stop_price),
+                )
+                if value is not None
+            )
+            broker = getattr(event, "broker_order_id", "")
+            suffix = f" broker_order_id={broker}" if broker else ""
+            return f"replace_id={terms.replace_id} {changed}{suffix}"
+        case ReplaceRejected(reason=reason):
+            return f"reason={reason}"
     return ""
 
 

@@ -61,4 +61,4 @@ def decode(body: bytes) -> StoredEvent:
 def update_after(sequence: int, event: OrderEvent, order: Order) -> OrderUpdate:
     """The update a subscriber is told for ``event``: what ``Ledger.emit`` builds."""
     fill = event.fill if isinstance(event, OrderFilled) else None
-    return OrderUpdate(sequence, order, event.time, fill)
+    return OrderUpdate(sequence, order, event.time, fill, kind=event.kind)

@@ -23,6 +23,7 @@ Each gateway has its own registry, so tests can run several in one process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -320,6 +321,10 @@ def _broker_attributes(key: tuple[str, str]) -> dict[str, Any]:
     return {"gateway.account": account, "gateway.client_order_id": client_order_id}
 
 
+# Optional broker calls, by method name: the operation label is the name.
+_OPTIONAL_CALLS = frozenset({"replace", "cancel_all_orders"})
+
+
 class MeteredBroker:
     """A broker that times every call and counts failures and retries; delegates the rest."""
 
@@ -331,7 +336,17 @@ class MeteredBroker:
         self._failed: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        found = getattr(self._inner, name)
+        if name in _OPTIONAL_CALLS:
+            # An optional port (Replaces, CancelsAll): timed like the required
+            # calls, and present here exactly when the broker has it.
+            return functools.partial(self._optional, name, found)
+        return found
+
+    async def _optional(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
+        # Their first arguments are the account and (replace) the client_order_id.
+        key = (str(args[0]), str(args[1]) if len(args) > 1 else "")
+        return await self._timed(operation, key, lambda: call(*args))
 
     async def _timed(self, operation: str, key: tuple[str, str], call: Callable[[], Any]) -> Any:
         full_key = (operation, *key)

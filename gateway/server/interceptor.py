@@ -12,8 +12,11 @@ Owns what happens to every call before and around its handler, in this order:
    with a BadRequest, and costs at most one WARNING line per client per
    interval (never an UNKNOWN with a traceback: anyone who can reach the
    port could flood the log with those);
-6. authorize the request's account(s); register a stream under its
-   principal (the open-stream cap, and ending it if a reload revokes it);
+6. authorize the request's account(s); refuse an account another shard
+   owns (WRONG_SHARD, see ``gateway.shards``) or one that differs from the
+   ``x-gateway-account`` metadata a proxy routed the call by; register a
+   stream under its principal (the open-stream cap, and ending it if a
+   reload revokes it);
 7. count unary calls in flight, so a drain can wait for them.
 
 To authenticate before parsing, each handler is served with no request
@@ -29,10 +32,11 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from gateway.auth import AuthPolicy, Principal
@@ -58,6 +62,7 @@ from gateway.observability.logs import add_fields, trace_fields
 from gateway.server.drain import DrainGate
 from gateway.service import validation
 from gateway.service.errors import abort_with
+from gateway.shards import ACCOUNT_METADATA, ShardGuard
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +131,10 @@ class GatewayInterceptor(_Interceptor):
         limits: PrincipalLimits | None = None,
         streams: StreamRegistry | None = None,
         decode_warning_interval: float = DECODE_WARNING_INTERVAL,
+        shards: ShardGuard | None = None,
     ) -> None:
         self.policy = policy
+        self.shards = shards
         self.gate = gate
         self.metrics = metrics
         limits = limits or PrincipalLimits()
@@ -177,6 +184,7 @@ class _Method:
         self.decode: Callable[[bytes], Any] | None = handler.request_deserializer
         message = getattr(getattr(self.decode, "__self__", None), "DESCRIPTOR", None)
         self.request_type = message.full_name if message is not None else "request"
+        self.account_field, self.accounts_field = _account_fields(message)
         self.fields = {"rpc": method}
         self._principal_fields: dict[str, dict[str, str]] = {}
         self.kind = "unary"
@@ -233,6 +241,7 @@ class _Method:
         accounts). Raise a GatewayError (audited) to refuse the call."""
         authorization: str | bytes | None = None
         traceparent: str | bytes | None = None
+        routed: str | bytes | None = None
         repeated = False
         # One pass over the metadata for everything this call needs from it.
         for key, value in context.invocation_metadata() or ():
@@ -241,6 +250,8 @@ class _Method:
                 authorization = value
             elif key == "traceparent":
                 traceparent = value
+            elif key == ACCOUNT_METADATA:
+                routed = value
         if traceparent is not None:  # rare: the common case sets one shared mapping below
             text = traceparent.decode("latin-1") if isinstance(traceparent, bytes) else traceparent
             add_fields({**self.fields, **trace_fields(text)})
@@ -274,14 +285,50 @@ class _Method:
                 named = self._i.policy.check(
                     principal, self.method, self.rule, validation.accounts_named(request)
                 )
+                # Before the grants fill in an empty filter: what the client named.
+                if routed is not None or self._i.shards is not None:
+                    named = self._check_accounts(request, routed, named)
                 validation.grant_subscription(request, named)
                 accounts = frozenset(named) if named else None
+            elif request is not None and (routed is not None or self._i.shards is not None):
+                self._check_accounts(request, routed, ())
         except GatewayError as refused:
             if principal is None:
                 add_fields(self.fields)
             self._audit(refused, principal, context)
             raise
         return request, principal, credential, accounts
+
+    def _check_accounts(
+        self, request: Any, routed: str | bytes | None, granted: Sequence[str]
+    ) -> Sequence[str]:
+        """Refuse a request whose accounts this shard does not serve, or that the
+        ``x-gateway-account`` metadata contradicts; return ``granted`` narrowed to
+        this shard (what an empty subscription filter stands for here)."""
+        shards = self._i.shards
+        if self.account_field is not None:
+            account: str = getattr(request, self.account_field)
+            if account:  # empty: malformed, and validation says so
+                if routed is not None and routed != account:
+                    raise _routed_mismatch(self.account_field, account, routed)
+                if shards is not None:
+                    shards.check(account, self.account_field)
+            return granted
+        if self.accounts_field is None:
+            return granted
+        named: Sequence[str] = getattr(request, self.accounts_field)
+        if routed is not None and named and routed not in named:
+            raise _routed_mismatch(self.accounts_field, ", ".join(named), routed)
+        if shards is None:
+            return granted
+        if named:
+            shards.check_all(named)
+            return granted
+        # The client asked for every account it may see: here, those of this shard.
+        mine = [account for account in granted if shards.owns(account)]
+        if granted and not mine:
+            shards.check(granted[0])  # raises: points the client at a shard with some
+        return mine
 
     def _fields_of(self, principal: str) -> dict[str, str]:
         """The call's log fields for ``principal``: one mapping per principal, shared."""
@@ -460,3 +507,54 @@ class _Method:
             self._audit(refused, principal, context)
             await abort_with(context, refused)
             raise AssertionError("abort returned") from refused  # abort always raises
+
+
+# Request fields naming one account, and (for subscriptions) several.
+_ACCOUNT_FIELDS = ("account", "scope_account")
+_ACCOUNTS_FIELDS = ("accounts",)
+
+
+def _account_fields(message: Any) -> tuple[str | None, str | None]:
+    """Return the request type's (single account field, repeated accounts field).
+
+    Read off the message descriptor, so every RPC that names an account is
+    checked against the shard map, those added later included.
+    """
+    if message is None:
+        return None, None
+    fields = message.fields_by_name
+    string = FieldDescriptor.TYPE_STRING
+    single = next(
+        (
+            name
+            for name in _ACCOUNT_FIELDS
+            if name in fields and fields[name].type == string and not _is_repeated(fields[name])
+        ),
+        None,
+    )
+    several = next(
+        (
+            name
+            for name in _ACCOUNTS_FIELDS
+            if name in fields and fields[name].type == string and _is_repeated(fields[name])
+        ),
+        None,
+    )
+    return single, several
+
+
+def _is_repeated(field: Any) -> bool:
+    return bool(field.is_repeated)
+
+
+def _routed_mismatch(field: str, named: str, routed: str | bytes) -> InvalidArgument:
+    shown = routed.decode("latin-1") if isinstance(routed, bytes) else routed
+    return InvalidArgument(
+        [
+            FieldViolation(
+                field,
+                f"names {named!r} but the call's {ACCOUNT_METADATA} metadata says {shown!r} "
+                "(a proxy routes on the metadata: they must agree)",
+            )
+        ]
+    )

@@ -19,8 +19,10 @@ from gateway.domain import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    RejectCode,
     Side,
     TimeInForce,
+    UpdateKind,
     decimal_to_str,
 )
 
@@ -49,6 +51,27 @@ ORDER_STATUS_TO_PROTO: dict[OrderStatus, pb.OrderStatus.ValueType] = {
     OrderStatus.CANCELED: pb.ORDER_STATUS_CANCELED,
     OrderStatus.REJECTED: pb.ORDER_STATUS_REJECTED,
     OrderStatus.EXPIRED: pb.ORDER_STATUS_EXPIRED,
+    OrderStatus.PENDING_REPLACE: pb.ORDER_STATUS_PENDING_REPLACE,
+}
+REJECT_CODE_TO_PROTO: dict[RejectCode, pb.RejectCode.ValueType] = {
+    RejectCode.BROKER: pb.REJECT_CODE_BROKER,
+    RejectCode.RISK_LIMIT: pb.REJECT_CODE_RISK_LIMIT,
+    RejectCode.TRADING_HALTED: pb.REJECT_CODE_TRADING_HALTED,
+    RejectCode.NOT_DELIVERED: pb.REJECT_CODE_NOT_DELIVERED,
+}
+UPDATE_KIND_TO_PROTO: dict[UpdateKind, pb.UpdateKind.ValueType] = {
+    UpdateKind.CREATED: pb.UPDATE_KIND_CREATED,
+    UpdateKind.ACCEPTED: pb.UPDATE_KIND_ACCEPTED,
+    UpdateKind.REJECTED: pb.UPDATE_KIND_REJECTED,
+    UpdateKind.FILL: pb.UPDATE_KIND_FILL,
+    UpdateKind.FILLS_RECONCILED: pb.UPDATE_KIND_FILLS_RECONCILED,
+    UpdateKind.CANCEL_REQUESTED: pb.UPDATE_KIND_CANCEL_REQUESTED,
+    UpdateKind.CANCELED: pb.UPDATE_KIND_CANCELED,
+    UpdateKind.CANCEL_REJECTED: pb.UPDATE_KIND_CANCEL_REJECTED,
+    UpdateKind.EXPIRED: pb.UPDATE_KIND_EXPIRED,
+    UpdateKind.REPLACE_REQUESTED: pb.UPDATE_KIND_REPLACE_REQUESTED,
+    UpdateKind.REPLACED: pb.UPDATE_KIND_REPLACED,
+    UpdateKind.REPLACE_REJECTED: pb.UPDATE_KIND_REPLACE_REJECTED,
 }
 
 # UNSPECIFIED and unknown numbers are absent on purpose: a lookup miss is a
@@ -57,6 +80,8 @@ SIDE_FROM_PROTO = {v: k for k, v in SIDE_TO_PROTO.items()}
 ORDER_TYPE_FROM_PROTO = {v: k for k, v in ORDER_TYPE_TO_PROTO.items()}
 TIME_IN_FORCE_FROM_PROTO = {v: k for k, v in TIME_IN_FORCE_TO_PROTO.items()}
 ORDER_STATUS_FROM_PROTO = {v: k for k, v in ORDER_STATUS_TO_PROTO.items()}
+REJECT_CODE_FROM_PROTO = {v: k for k, v in REJECT_CODE_TO_PROTO.items()}
+UPDATE_KIND_FROM_PROTO = {v: k for k, v in UPDATE_KIND_TO_PROTO.items()}
 
 
 def _optional_decimal_to_str(d: Decimal | None) -> str:
@@ -93,6 +118,12 @@ def order_to_proto(order: Order) -> pb.Order:
         reject_reason=order.reject_reason,
         created_at=timestamp_to_proto(order.created_at),
         updated_at=timestamp_to_proto(order.updated_at),
+        reject_code=(
+            pb.REJECT_CODE_UNSPECIFIED
+            if order.reject_code is None
+            else REJECT_CODE_TO_PROTO[order.reject_code]
+        ),
+        replace_id=order.replace_id,
     )
 
 
@@ -114,7 +145,13 @@ def update_to_proto(update: OrderUpdate) -> pb.OrderUpdate:
         fill=None if update.fill is None else fill_to_proto(update.fill),
         time=timestamp_to_proto(update.time),
         snapshot=update.snapshot,
+        kind=update_kind_to_proto(update.kind),
     )
+
+
+def update_kind_to_proto(kind: UpdateKind | None) -> pb.UpdateKind.ValueType:
+    """Return the wire kind of an update (UNSPECIFIED for a snapshot)."""
+    return pb.UPDATE_KIND_UNSPECIFIED if kind is None else UPDATE_KIND_TO_PROTO[kind]
 
 
 def heartbeat_to_proto(sequence: int, time: datetime) -> pb.Heartbeat:

@@ -90,6 +90,19 @@ class ExecutionServicer:
         )
         return self._wire.list_response(orders, token)
 
+    @_unary
+    async def ReplaceOrder(self, request: pb.ReplaceOrderRequest, context: Context) -> bytes:
+        ref, terms = validation.replace_order_from_proto(request)
+        order = await self._actor.replace_order(ref, terms)
+        return self._wire.order_response(order)
+
+    @_unary
+    async def CancelAllOrders(self, request: pb.CancelAllOrdersRequest, context: Context) -> bytes:
+        account, symbol, side = validation.cancel_all_from_proto(request)
+        orders = await self._actor.cancel_all(account, symbol, side)
+        # Same layout as ListOrdersResponse: repeated Order orders = 1.
+        return self._wire.list_response(orders, "")
+
     async def SubscribeUpdates(
         self, request: pb.SubscribeUpdatesRequest, context: Context
     ) -> AsyncIterator[bytes]:
@@ -212,6 +225,16 @@ def add_to_server(servicer: ExecutionServicer, server: grpc.aio.Server) -> None:
         "ListOrders": grpc.unary_unary_rpc_method_handler(
             servicer.ListOrders,
             request_deserializer=pb.ListOrdersRequest.FromString,
+            response_serializer=_pre_encoded,
+        ),
+        "ReplaceOrder": grpc.unary_unary_rpc_method_handler(
+            servicer.ReplaceOrder,
+            request_deserializer=pb.ReplaceOrderRequest.FromString,
+            response_serializer=_pre_encoded,
+        ),
+        "CancelAllOrders": grpc.unary_unary_rpc_method_handler(
+            servicer.CancelAllOrders,
+            request_deserializer=pb.CancelAllOrdersRequest.FromString,
             response_serializer=_pre_encoded,
         ),
         "SubscribeUpdates": grpc.unary_stream_rpc_method_handler(

@@ -25,6 +25,8 @@ from gateway.domain import (
     OrderRef,
     OrderSpec,
     OrderType,
+    ReplaceTerms,
+    Side,
     SubscriptionFilter,
 )
 from gateway.errors import FieldViolation, InvalidArgument
@@ -215,9 +217,16 @@ def place_order_from_proto(req: pb.PlaceOrderRequest) -> OrderSpec:
     )
 
 
-def order_ref_from_proto(req: pb.CancelOrderRequest | pb.GetOrderStatusRequest) -> OrderRef:
-    """Validate a Cancel/GetOrderStatus request and return the order it names."""
-    v = _Violations()
+def order_ref_from_proto(
+    req: pb.CancelOrderRequest | pb.GetOrderStatusRequest | pb.ReplaceOrderRequest,
+    v: _Violations | None = None,
+) -> OrderRef:
+    """Validate a Cancel/GetOrderStatus request and return the order it names.
+
+    Given ``v``, its problems are added there too (and raised with them).
+    """
+    if v is None:
+        v = _Violations()
     account = v.text(req.account, "account", _ACCOUNT, _ACCOUNT_RULE)
     which = req.WhichOneof("order_ref")
     if which is None:
@@ -322,6 +331,8 @@ _ONE_ACCOUNT = (
     pb.CancelOrderRequest,
     pb.GetOrderStatusRequest,
     pb.ListOrdersRequest,
+    pb.ReplaceOrderRequest,
+    pb.CancelAllOrdersRequest,
 )
 
 
@@ -358,3 +369,44 @@ def subscription_from_proto(req: pb.SubscribeUpdatesRequest) -> SubscriptionFilt
         after_sequence=after,
         snapshot=req.snapshot,
     )
+
+
+def replace_order_from_proto(req: pb.ReplaceOrderRequest) -> tuple[OrderRef, ReplaceTerms]:
+    """Validate a ReplaceOrder request: the order it names and the replace it asks.
+
+    What depends on the order (a price its type lacks, a quantity below its
+    fills, its status) is the engine's to check: only it knows the order.
+    """
+    v = _Violations()
+    replace_id = v.text(req.replace_id, "replace_id", _CLIENT_ORDER_ID, _CLIENT_ORDER_ID_RULE)
+    terms: dict[str, Decimal | None] = {}
+    for field, text in (
+        ("quantity", req.quantity),
+        ("limit_price", req.limit_price),
+        ("stop_price", req.stop_price),
+    ):
+        if text:
+            terms[field] = v.decimal(text, field)
+    if not (req.quantity or req.limit_price or req.stop_price):
+        v.add("quantity", "set at least one of quantity, limit_price and stop_price")
+    # Raises with every problem at once: the terms' (found above) and the ref's.
+    ref = order_ref_from_proto(req, v)
+    return ref, ReplaceTerms(
+        replace_id,
+        quantity=terms.get("quantity"),
+        limit_price=terms.get("limit_price"),
+        stop_price=terms.get("stop_price"),
+    )
+
+
+def cancel_all_from_proto(req: pb.CancelAllOrdersRequest) -> tuple[str, str | None, Side | None]:
+    """Validate a CancelAllOrders request: the account, and the symbol and side if given."""
+    v = _Violations()
+    account = v.text(req.account, "account", _ACCOUNT, _ACCOUNT_RULE)
+    if req.symbol:
+        v.text(req.symbol, "symbol", _SYMBOL, _SYMBOL_RULE)
+    side = None
+    if req.side != pb.SIDE_UNSPECIFIED:
+        side = v.enum(req.side, SIDE_FROM_PROTO, "side", _SIDE_NAMES)
+    v.raise_if_any()
+    return account, req.symbol or None, side

@@ -18,7 +18,8 @@ from gateway.domain import Order, OrderUpdate
 from gateway.service import convert
 
 # Wire tags (field number << 3 | 2, "length-delimited") of the fields built here.
-_RESPONSE_ORDER = b"\x0a"  # PlaceOrder/CancelOrder/GetOrderStatus/ListOrders: order(s) = 1
+# PlaceOrder/CancelOrder/GetOrderStatus/ReplaceOrder/ListOrders/CancelAllOrders: order(s) = 1
+_RESPONSE_ORDER = b"\x0a"
 _LIST_TOKEN = b"\x12"  # ListOrdersResponse.next_page_token = 2
 _UPDATE_ORDER = b"\x12"  # OrderUpdate.order = 2
 _RESPONSE_UPDATE = b"\x0a"  # SubscribeUpdatesResponse.update = 1
@@ -63,11 +64,11 @@ class OrderEncoder:
         return data
 
     def order_response(self, order: Order) -> bytes:
-        """A PlaceOrderResponse, CancelOrderResponse or GetOrderStatusResponse."""
+        """A PlaceOrder, CancelOrder, GetOrderStatus or ReplaceOrder response."""
         return _length_delimited(_RESPONSE_ORDER, self.order(order))
 
     def list_response(self, orders: Sequence[Order], next_page_token: str) -> bytes:
-        """A ListOrdersResponse."""
+        """A ListOrdersResponse (or, with no token, a CancelAllOrdersResponse: same layout)."""
         parts = [_length_delimited(_RESPONSE_ORDER, self.order(order)) for order in orders]
         if next_page_token:
             parts.append(_length_delimited(_LIST_TOKEN, next_page_token.encode()))
@@ -80,6 +81,7 @@ class OrderEncoder:
             fill=None if update.fill is None else convert.fill_to_proto(update.fill),
             time=convert.timestamp_to_proto(update.time),
             snapshot=update.snapshot,
+            kind=convert.update_kind_to_proto(update.kind),
         ).SerializeToString()
         body = rest + _length_delimited(_UPDATE_ORDER, self.order(update.order))
         return _length_delimited(_RESPONSE_UPDATE, body)

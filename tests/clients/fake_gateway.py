@@ -70,6 +70,8 @@ class FakeGateway(pb_grpc.ExecutionServiceServicer, pb_grpc.ControlServiceServic
     answers: dict[str, Any] = field(default_factory=dict)
     """Per method, the response message (or a function of the request returning it)."""
     streams: deque[StreamScript] = field(default_factory=deque)
+    metadata: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    """Per method, each call's metadata (the last value of each key)."""
     address: str = ""
     _server: grpc.aio.Server | None = None
 
@@ -97,6 +99,8 @@ class FakeGateway(pb_grpc.ExecutionServiceServicer, pb_grpc.ControlServiceServic
 
     async def _unary(self, method: str, request: Any, context: Any) -> Any:
         self.requests.setdefault(method, []).append(request)
+        sent = dict(context.invocation_metadata() or ())
+        self.metadata.setdefault(method, []).append(sent)
         pending = self.failures.get(method)
         if pending:
             await _abort(context, pending.popleft())

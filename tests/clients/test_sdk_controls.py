@@ -108,6 +108,9 @@ async def test_replace_uses_the_callers_replace_id_and_order_id(
         "",
     )
     assert amended.replace_id == "r-7"
+    # The account travels as metadata too, for a proxy that routes on it.
+    (metadata,) = fake.metadata["ReplaceOrder"]
+    assert (metadata["x-gateway-account"], metadata["authorization"]) == ("acct-1", "Bearer t")
 
 
 async def test_replace_refuses_nothing_to_change_and_floats_before_any_call(

@@ -238,6 +238,7 @@ async def test_a_dead_broker_fails_new_orders_fast_and_recovers(
     # The broker certainly never got it: a rejection is the truth.
     assert first.status == pb.ORDER_STATUS_REJECTED
     assert "unavailable" in first.reject_reason
+    assert first.reject_code == pb.REJECT_CODE_NOT_DELIVERED
     await eventually(lambda: gw.actor.broker_healthy, lambda ok: not ok, what="unhealthy")
     assert await execution_health(gw) == health_pb2.HealthCheckResponse.NOT_SERVING
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -309,4 +310,5 @@ async def test_an_order_that_never_arrived_is_rejected_after_the_grace(
     )
     assert rejected.status == pb.ORDER_STATUS_REJECTED
     assert "never arrived" in rejected.reject_reason
+    assert rejected.reject_code == pb.REJECT_CODE_NOT_DELIVERED
     assert venue.submit_count("acct-1", "vanished") == 0  # the hung call never got there

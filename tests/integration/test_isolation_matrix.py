@@ -128,6 +128,22 @@ async def test_every_caller_account_and_rpc_gets_exactly_its_grant(
                 )
             ),
         ),
+        # Unknown, like the cancel: NOT_FOUND once authorized (a write: ro is refused).
+        "ReplaceOrder": (
+            True,
+            lambda caller, account, n: code_of(
+                stub.ReplaceOrder(
+                    pb.ReplaceOrderRequest(
+                        account=account,
+                        client_order_id="no-such-order",
+                        replace_id=f"r-{caller}-{n}",
+                        quantity="5",
+                    ),
+                    metadata=metadata(caller),
+                    timeout=10,
+                )
+            ),
+        ),
         "GetOrderStatus": (
             False,
             lambda caller, account, n: code_of(
@@ -152,6 +168,17 @@ async def test_every_caller_account_and_rpc_gets_exactly_its_grant(
             False,
             lambda caller, account, n: first_message_code(stub, caller, account),
         ),
+        # Last: it cancels the seeded orders the reads above look at.
+        "CancelAllOrders": (
+            True,
+            lambda caller, account, n: code_of(
+                stub.CancelAllOrders(
+                    pb.CancelAllOrdersRequest(account=account),
+                    metadata=metadata(caller),
+                    timeout=10,
+                )
+            ),
+        ),
     }
     wrong = []
     checked = 0
@@ -160,7 +187,7 @@ async def test_every_caller_account_and_rpc_gets_exactly_its_grant(
             for n, account in enumerate(ACCOUNTS):
                 got = await call(caller, account, n)
                 want = expected(caller, account, write=write)
-                if rpc == "CancelOrder" and want is OK:
+                if rpc in ("CancelOrder", "ReplaceOrder") and want is OK:
                     want = grpc.StatusCode.NOT_FOUND
                 checked += 1
                 if got != want:
@@ -198,12 +225,13 @@ async def test_another_accounts_order_id_is_not_found_under_your_own_account(
     for request in (
         pb.GetOrderStatusRequest(account="acct-a", order_id=theirs),
         pb.CancelOrderRequest(account="acct-a", order_id=theirs),
+        pb.ReplaceOrderRequest(account="acct-a", order_id=theirs, replace_id="x", quantity="5"),
     ):
-        method = (
-            stub.GetOrderStatus
-            if isinstance(request, pb.GetOrderStatusRequest)
-            else stub.CancelOrder
-        )
+        method = {
+            pb.GetOrderStatusRequest: stub.GetOrderStatus,
+            pb.CancelOrderRequest: stub.CancelOrder,
+            pb.ReplaceOrderRequest: stub.ReplaceOrder,
+        }[type(request)]
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await method(request, metadata=bearer("alice"), timeout=10)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND

@@ -96,7 +96,13 @@ async def test_rpcs_orders_fills_journal_and_streams_are_measured(metered: Gatew
     assert {"gateway_subscriber_buffer_depth_max", "gateway_actor_inbox_depth"} <= exported
     # One series per non-terminal status, from the actor's table (zeros included).
     open_series = {dict(ls)["status"] for n, ls in samples if n == "gateway_open_orders"}
-    assert open_series == {"PENDING_NEW", "ACCEPTED", "PARTIALLY_FILLED", "PENDING_CANCEL"}
+    assert open_series == {
+        "PENDING_NEW",
+        "ACCEPTED",
+        "PARTIALLY_FILLED",
+        "PENDING_CANCEL",
+        "PENDING_REPLACE",
+    }
     assert value(samples, "gateway_broker_up") == 1
     assert value(samples, "gateway_serving") == 1
     assert value(samples, "gateway_last_sequence") == metered.actor.last_sequence

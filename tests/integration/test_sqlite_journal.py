@@ -70,7 +70,7 @@ def make_record(sequence: int) -> JournalRecord:
         order = apply_event(order, event, first + offset)
     assert order is not None
     fill = event.fill if isinstance(event, OrderFilled) else None
-    return JournalRecord(event, OrderUpdate(sequence, order, event.time, fill))
+    return JournalRecord(event, OrderUpdate(sequence, order, event.time, fill, kind=event.kind))
 
 
 STEPS = ("created", "accepted", "filled", "cancel_requested", "canceled")

@@ -32,8 +32,13 @@ from gateway.domain import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     OrderSpec,
     OrderType,
+    RejectCode,
+    ReplaceRejected,
+    ReplaceRequested,
+    ReplaceTerms,
     Side,
     TimeInForce,
 )
@@ -73,11 +78,24 @@ def event(kind: int, index: int, step: int, amount: int) -> OrderEvent:
             return CancelRejected(order_id, "too late", at)
         case 7:
             return OrderExpired(order_id, at)
+        case 9:
+            return ReplaceRequested(order_id, terms(index), at)
+        case 10:
+            return OrderReplaced(order_id, terms(index), at, f"B-{index}-{amount}")
+        case 11:
+            return ReplaceRejected(order_id, "price band", at)
         case _:
-            return OrderRejected(order_id, "no", at)
+            return OrderRejected(order_id, "no", at, RejectCode.BROKER if amount % 2 else None)
 
 
-steps = st.tuples(st.integers(0, 8), st.integers(0, len(ORDERS) - 1), st.integers(1, 20))
+def terms(index: int) -> ReplaceTerms:
+    # One replace per order, so an outcome always answers the request pending.
+    return ReplaceTerms(f"r{index}", quantity=Decimal(12), limit_price=Decimal("101.75"))
+
+
+# Create, accept and replace drawn more often: a replace needs an accepted order.
+KINDS = st.one_of(st.integers(0, 11), st.sampled_from([0, 1, 9, 10]))
+steps = st.tuples(KINDS, st.integers(0, len(ORDERS) - 1), st.integers(1, 20))
 
 
 def history(script: list[tuple[int, int, int]]) -> list[JournalRecord]:
@@ -129,6 +147,13 @@ def assert_same(left: Ledger, right: Ledger, records: list[JournalRecord]) -> No
     for record in records:
         spec = record.update.order.spec
         assert left.table.by_key(*spec.key) == right.table.by_key(*spec.key)
+        if isinstance(record.event, ReplaceRequested):
+            # Every replace_id stays known: a retry returns the order after any restart.
+            replace_id = record.event.terms.replace_id
+            assert left.replace_request(spec.account, replace_id) == right.replace_request(
+                spec.account, replace_id
+            )
+            assert left.replace_request(spec.account, replace_id) is not None
 
 
 @settings(max_examples=200, deadline=None)

@@ -68,6 +68,15 @@ class Work:
     def verify(self, order: Order) -> None:
         pass
 
+    supports_replace = False
+    supports_cancel_all = False
+
+    def replace(self, order: Order) -> None:
+        pass
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
+        pass
+
 
 @dataclass
 class Broker:

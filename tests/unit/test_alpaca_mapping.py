@@ -18,6 +18,7 @@ import pytest
 
 from gateway.brokers.alpaca.mapping import (
     error_from_response,
+    gateway_client_order_id,
     is_duplicate_client_order_id,
     loads,
     order_matches_spec,
@@ -25,6 +26,8 @@ from gateway.brokers.alpaca.mapping import (
     order_state,
     order_status,
     parse_time,
+    replace_request,
+    replacement_client_order_id,
     report_from_trade_update,
     retry_after,
     to_decimal,
@@ -72,8 +75,10 @@ EXPECTED_KINDS = {
     "done_for_day": None,
     "expired": ReportKind.EXPIRED,
     "rejected": ReportKind.REJECTED,
-    "replaced": ReportKind.CANCELED,
+    "replaced": ReportKind.REPLACED,
     "order_cancel_rejected": ReportKind.CANCEL_REJECTED,
+    "pending_replace": None,
+    "order_replace_rejected": ReportKind.REPLACE_REJECTED,
 }
 
 
@@ -88,7 +93,11 @@ def test_every_recorded_event_maps_to_its_report_kind(data: dict[str, Any]) -> N
     assert report.kind is expected
     assert report.account == ACCOUNT
     assert report.client_order_id == data["order"]["client_order_id"]
-    assert report.broker_order_id == data["order"]["id"]
+    if expected is ReportKind.REPLACED:
+        # The order's id from now on: its replacement's.
+        assert report.broker_order_id == data["order"]["replaced_by"]
+    else:
+        assert report.broker_order_id == data["order"]["id"]
     assert report.time.tzinfo is not None
     assert (report.fill is not None) == (expected is ReportKind.FILL)
 
@@ -136,6 +145,45 @@ def test_terminal_events_carry_a_reason() -> None:
     rejected = report_from_trade_update(by_event["rejected"], ACCOUNT)
     assert rejected is not None
     assert rejected.reason
+
+
+def test_a_replacement_maps_back_to_the_gateways_order() -> None:
+    name = replacement_client_order_id("strat:42", "amend-7")
+    assert name == "strat:42~amend-7"
+    assert gateway_client_order_id(name) == "strat:42"
+    assert gateway_client_order_id("strat:42") == "strat:42"
+    new = dict(fixture("order_new.json"), client_order_id=name)
+    state = order_state(new, ACCOUNT)
+    assert state.client_order_id == "strat:42"
+    assert state.spec is not None
+    assert state.spec.client_order_id == "strat:42"
+    fill = next(d for d in trade_updates() if d["event"] == "partial_fill")
+    report = report_from_trade_update(
+        dict(fill, order=dict(fill["order"], client_order_id=name)), ACCOUNT
+    )
+    assert report is not None
+    assert report.client_order_id == "strat:42"
+
+
+def test_a_replace_request_sends_the_new_terms_and_the_replacements_name() -> None:
+    spec = OrderSpec(
+        ACCOUNT, "c-1", "AAPL", Side.BUY, OrderType.STOP_LIMIT, Decimal("12.5"),
+        TimeInForce.GTC, limit_price=Decimal("101.25"), stop_price=Decimal(100),
+    )  # fmt: skip
+    assert replace_request(spec, "c-1~r-1") == {
+        "qty": "12.5",
+        "time_in_force": "gtc",
+        "client_order_id": "c-1~r-1",
+        "limit_price": "101.25",
+        "stop_price": "100",
+    }
+
+
+def test_a_replace_refusal_carries_a_reason() -> None:
+    refused = next(d for d in trade_updates() if d["event"] == "order_replace_rejected")
+    report = report_from_trade_update(refused, ACCOUNT)
+    assert report is not None
+    assert report.reason == "alpaca rejected the replace"
 
 
 # ------------------------------------------------------------ orders

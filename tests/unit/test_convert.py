@@ -18,8 +18,10 @@ from gateway.domain import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    RejectCode,
     Side,
     TimeInForce,
+    UpdateKind,
     decimal_to_str,
 )
 from gateway.service.convert import (
@@ -27,10 +29,14 @@ from gateway.service.convert import (
     ORDER_STATUS_TO_PROTO,
     ORDER_TYPE_FROM_PROTO,
     ORDER_TYPE_TO_PROTO,
+    REJECT_CODE_FROM_PROTO,
+    REJECT_CODE_TO_PROTO,
     SIDE_FROM_PROTO,
     SIDE_TO_PROTO,
     TIME_IN_FORCE_FROM_PROTO,
     TIME_IN_FORCE_TO_PROTO,
+    UPDATE_KIND_FROM_PROTO,
+    UPDATE_KIND_TO_PROTO,
     fill_to_proto,
     heartbeat_to_proto,
     order_to_proto,
@@ -101,6 +107,12 @@ ENUM_MAPS = [
     pytest.param(
         OrderStatus, ORDER_STATUS_TO_PROTO, ORDER_STATUS_FROM_PROTO, pb.OrderStatus, id="status"
     ),
+    pytest.param(
+        RejectCode, REJECT_CODE_TO_PROTO, REJECT_CODE_FROM_PROTO, pb.RejectCode, id="reject_code"
+    ),
+    pytest.param(
+        UpdateKind, UPDATE_KIND_TO_PROTO, UPDATE_KIND_FROM_PROTO, pb.UpdateKind, id="update_kind"
+    ),
 ]
 
 
@@ -109,13 +121,7 @@ def test_enum_maps_are_total_and_inverse(
     domain: type[Enum], to_proto: Mapping[Enum, int], from_proto: Mapping[int, Enum], proto: object
 ) -> None:
     descriptor = getattr(proto, "DESCRIPTOR")  # noqa: B009  (untyped wrapper attribute)
-    # ORDER_STATUS_PENDING_REPLACE is in the proto ahead of the engine (issue 14
-    # adds the domain status with ReplaceOrder, and drops this exception).
-    proto_values = {
-        v.number
-        for v in descriptor.values
-        if v.number != 0 and v.name != "ORDER_STATUS_PENDING_REPLACE"
-    }
+    proto_values = {v.number for v in descriptor.values if v.number != 0}
     assert set(to_proto) == set(domain)
     assert set(from_proto) == proto_values
     assert 0 not in from_proto  # UNSPECIFIED never maps to a domain value

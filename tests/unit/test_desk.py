@@ -36,6 +36,7 @@ from gateway.engine.messages import (
     Place,
     SubmitDone,
 )
+from gateway.journal import JournalRecord
 
 T0 = datetime(2026, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -45,6 +46,8 @@ class Work:
     """Records what the desk asks of the broker (the actor would start tasks)."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
+    supports_replace: bool = True
+    supports_cancel_all: bool = False
 
     def submit(
         self, order: Order, *, ask_first: bool = False, deadline: float | None = None
@@ -60,6 +63,12 @@ class Work:
     def verify(self, order: Order) -> None:
         self.calls.append(("verify", order.order_id))
 
+    def replace(self, order: Order) -> None:
+        self.calls.append(("replace", order.order_id))
+
+    def cancel_all(self, account: str, order_ids: list[str]) -> None:
+        self.calls.append(("cancel_all", account))
+
 
 def spec(key: str) -> OrderSpec:
     return OrderSpec(
@@ -73,6 +82,7 @@ class Desk:
 
     def __init__(self, **config: Any) -> None:
         self.ledger = Ledger()
+        self.journaled: list[JournalRecord] = []  # every record committed, in order
         self.work = Work()
         ids = (f"o-{n}" for n in itertools.count(1))
         loop = asyncio.get_running_loop()
@@ -91,6 +101,7 @@ class Desk:
         for message in messages:
             self.desk.handle(message)
         pending = self.ledger.take_pending()
+        self.journaled += pending
         if pending:
             self.ledger.committed_through(pending[-1].sequence)
         replies, self.desk.replies = self.desk.replies, []

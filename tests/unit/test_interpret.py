@@ -21,6 +21,7 @@ from gateway.domain import (
     OrderSpec,
     OrderStatus,
     OrderType,
+    RejectCode,
     Side,
     TimeInForce,
     apply_event,
@@ -179,7 +180,7 @@ def test_the_broker_ending_an_order_ends_it_here_once() -> None:
         OrderExpired("o-1", LATER)
     )
     rejected = interpret.terminal_event(pending(), state(OrderStatus.REJECTED, "0"), LATER)
-    assert rejected == OrderRejected("o-1", "rejected by broker", LATER)
+    assert rejected == OrderRejected("o-1", "rejected by broker", LATER, RejectCode.BROKER)
     assert interpret.terminal_event(accepted(), state(OrderStatus.ACCEPTED, "0"), LATER) is None
     canceled = apply_event(accepted(), OrderCanceled("o-1", T0), 3)
     assert interpret.terminal_event(canceled, state(OrderStatus.CANCELED, "0"), LATER) is None

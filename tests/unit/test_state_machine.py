@@ -23,9 +23,14 @@ from gateway.domain import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     OrderSpec,
     OrderStatus,
     OrderType,
+    RejectCode,
+    ReplaceRejected,
+    ReplaceRequested,
+    ReplaceTerms,
     Side,
     TimeInForce,
     apply_event,
@@ -44,6 +49,7 @@ SPEC = OrderSpec(
     limit_price=Decimal("100.5"),
 )
 S = OrderStatus
+TERMS = ReplaceTerms("r-1", quantity=Decimal(12), limit_price=Decimal("100.25"))
 _exec_ids = itertools.count(1)
 
 
@@ -69,6 +75,7 @@ def order_in(status: OrderStatus) -> Order:
         S.CANCELED: [OrderAccepted("o-1", "B-1", T0), OrderCanceled("o-1", T0)],
         S.REJECTED: [OrderRejected("o-1", "no", T0)],
         S.EXPIRED: [OrderAccepted("o-1", "B-1", T0), OrderExpired("o-1", T0)],
+        S.PENDING_REPLACE: [OrderAccepted("o-1", "B-1", T0), ReplaceRequested("o-1", TERMS, T0)],
     }
     for sequence, event in enumerate(steps[status], start=2):
         order = apply_event(order, event, sequence)
@@ -86,6 +93,9 @@ def sample_events() -> list[OrderEvent]:
         CancelRejected("o-1", "too late", LATER),
         OrderExpired("o-1", LATER),
         FillsReconciled("o-1", Decimal(5), Decimal(100), LATER),
+        ReplaceRequested("o-1", TERMS, LATER),
+        OrderReplaced("o-1", TERMS, LATER, "B-2"),
+        ReplaceRejected("o-1", "too late to amend", LATER),
     ]
 
 
@@ -101,6 +111,12 @@ def test_every_pair_is_either_in_the_table_or_refused(
     order = order_in(status)
     if (status, type(event)) not in TRANSITIONS:
         with pytest.raises(IllegalTransition):
+            apply_event(order, event, 99)
+        return
+    if isinstance(event, OrderReplaced | ReplaceRejected) and order.pending_replace is None:
+        # A replace's outcome needs a replace pending (the rows cover the
+        # races where the order moved on meanwhile; see the replace tests).
+        with pytest.raises(IllegalTransition, match="no replace is pending"):
             apply_event(order, event, 99)
         return
     if status is S.FILLED:
@@ -120,10 +136,11 @@ def test_every_pair_is_either_in_the_table_or_refused(
         assert after.is_terminal
 
 
-def test_terminal_statuses_accept_nothing_but_late_fills() -> None:
+def test_terminal_statuses_accept_nothing_but_late_fills_and_replace_refusals() -> None:
     for status, event_type in TRANSITIONS:
         if status.is_terminal:
-            assert event_type in (OrderFilled, FillsReconciled), (status, event_type)
+            late = (OrderFilled, FillsReconciled, ReplaceRejected)
+            assert event_type in late, (status, event_type)
             assert status in (S.CANCELED, S.EXPIRED, S.FILLED)
 
 
@@ -231,3 +248,109 @@ def test_a_rejection_after_the_venue_acknowledged_receipt_stands() -> None:
     # Once it traded, a rejection is a disagreement with the broker, not an outcome.
     with pytest.raises(IllegalTransition):
         apply_event(order_in(S.PARTIALLY_FILLED), OrderRejected("o-1", "late", LATER), 4)
+
+
+# ----------------------------------------------------------------- replace
+
+
+def test_replace_goes_pending_then_takes_the_new_terms() -> None:
+    order = apply_event(order_in(S.ACCEPTED), ReplaceRequested("o-1", TERMS, LATER), 3)
+    assert order.status is S.PENDING_REPLACE
+    assert order.spec == SPEC  # the old terms work until the broker accepts
+    assert order.pending_replace == TERMS
+    assert order.replace_id == "r-1"
+    order = apply_event(order, OrderReplaced("o-1", TERMS, LATER, "B-2"), 4)
+    assert order.status is S.ACCEPTED
+    assert order.spec.quantity == Decimal(12)
+    assert order.spec.limit_price == Decimal("100.25")
+    assert order.leaves_quantity == Decimal(12)
+    assert order.broker_order_id == "B-2"
+    assert order.pending_replace is None
+    # The terms it was placed with still identify it.
+    assert order.placed == SPEC
+    assert order.replaces == (TERMS,)
+
+
+def test_fill_during_pending_replace_counts_and_the_replace_keeps_it() -> None:
+    order = apply_event(order_in(S.PENDING_REPLACE), fill("4"), 4)
+    assert order.status is S.PENDING_REPLACE
+    assert order.filled_quantity == Decimal(4)
+    assert order.leaves_quantity == Decimal(6)  # of the old quantity, still in force
+    replaced = apply_event(order, OrderReplaced("o-1", TERMS, LATER), 5)
+    assert replaced.status is S.PARTIALLY_FILLED
+    assert replaced.filled_quantity == Decimal(4)
+    assert replaced.leaves_quantity == Decimal(8)
+    refused = apply_event(order, ReplaceRejected("o-1", "no", LATER), 5)
+    assert refused.status is S.PARTIALLY_FILLED
+    assert refused.spec == SPEC
+    assert refused.reject_reason == "no"
+
+
+def test_a_fill_that_completes_the_order_during_a_pending_replace_wins() -> None:
+    order = apply_event(order_in(S.PENDING_REPLACE), fill("10"), 4)
+    assert order.status is S.FILLED
+    # The broker then refuses the replace: recorded, and the order stays filled.
+    order = apply_event(order, ReplaceRejected("o-1", "order is filled", LATER), 5)
+    assert order.status is S.FILLED
+    assert order.pending_replace is None
+    assert order.spec == SPEC
+
+
+def test_replace_rejected_restores_the_old_status_and_terms() -> None:
+    for before in (S.ACCEPTED, S.PARTIALLY_FILLED):
+        start = order_in(before)
+        order = apply_event(start, ReplaceRequested("o-1", TERMS, LATER), 9)
+        order = apply_event(order, ReplaceRejected("o-1", "price out of band", LATER), 10)
+        assert order.status is before
+        assert order.spec == start.spec
+        assert order.placed_spec is None
+        assert order.replace_id == "r-1"  # the request stays known
+
+
+def test_replace_of_a_filled_or_new_order_is_refused() -> None:
+    for status in (S.PENDING_NEW, S.FILLED, S.CANCELED, S.PENDING_CANCEL):
+        with pytest.raises(IllegalTransition):
+            apply_event(order_in(status), ReplaceRequested("o-1", TERMS, LATER), 9)
+
+
+def test_a_second_replace_while_one_is_pending_is_refused() -> None:
+    with pytest.raises(IllegalTransition):
+        apply_event(order_in(S.PENDING_REPLACE), ReplaceRequested("o-1", TERMS, LATER), 9)
+
+
+def test_a_replace_below_the_filled_quantity_is_refused() -> None:
+    below = ReplaceTerms("r-2", quantity=Decimal(3))
+    with pytest.raises(IllegalTransition, match="below 4 filled"):
+        apply_event(order_in(S.PARTIALLY_FILLED), ReplaceRequested("o-1", below, LATER), 9)
+    # ...and a replace accepted after fills went past its quantity is refused too.
+    order = apply_event(order_in(S.ACCEPTED), ReplaceRequested("o-1", below, LATER), 3)
+    order = apply_event(order, fill("4"), 4)
+    with pytest.raises(IllegalTransition, match="below 4 filled"):
+        apply_event(order, OrderReplaced("o-1", below, LATER), 5)
+
+
+def test_replaced_terms_must_be_the_pending_ones() -> None:
+    other = ReplaceTerms("r-9", quantity=Decimal(20))
+    with pytest.raises(IllegalTransition, match="not the pending"):
+        apply_event(order_in(S.PENDING_REPLACE), OrderReplaced("o-1", other, LATER), 9)
+
+
+def test_cancel_during_pending_replace_then_the_replace_lands() -> None:
+    order = apply_event(order_in(S.PENDING_REPLACE), CancelRequested("o-1", LATER), 4)
+    assert order.status is S.PENDING_CANCEL
+    assert order.status_before_cancel is S.PENDING_REPLACE
+    # The cancel is refused while the replace is still pending: back to it.
+    assert apply_event(order, CancelRejected("o-1", "no", LATER), 5).status is S.PENDING_REPLACE
+    replaced = apply_event(order, OrderReplaced("o-1", TERMS, LATER), 5)
+    assert replaced.status is S.PENDING_CANCEL
+    assert replaced.spec.quantity == Decimal(12)
+    # Settled, a refused cancel returns to a working order, not to the replace.
+    assert apply_event(replaced, CancelRejected("o-1", "no", LATER), 6).status is S.ACCEPTED
+    assert apply_event(replaced, OrderCanceled("o-1", LATER), 6).status is S.CANCELED
+
+
+def test_rejection_code_is_kept() -> None:
+    event = OrderRejected("o-1", "venue down", LATER, RejectCode.NOT_DELIVERED)
+    order = apply_event(created(), event, 2)
+    assert order.reject_code is RejectCode.NOT_DELIVERED
+    assert apply_event(created(), OrderRejected("o-1", "x", LATER), 2).reject_code is None

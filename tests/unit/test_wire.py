@@ -16,6 +16,7 @@ from gateway.domain import (
     OrderUpdate,
     Side,
     TimeInForce,
+    UpdateKind,
 )
 from gateway.service import convert
 from gateway.service.wire import OrderEncoder
@@ -64,12 +65,20 @@ def test_updates_decode_as_the_generated_ones_with_and_without_a_fill() -> None:
     fill = Fill("x-1", Decimal(4), Decimal("187.25"), T0)
     encoder = OrderEncoder()
     for update in (
-        OrderUpdate(7, order(), T0, fill),
-        OrderUpdate(8, order(), T0),
+        OrderUpdate(7, order(), T0, fill, kind=UpdateKind.FILL),
+        OrderUpdate(8, order(), T0, kind=UpdateKind.REPLACED),
         OrderUpdate(2, order(), T0, snapshot=True),
     ):
         expected = pb.SubscribeUpdatesResponse(update=convert.update_to_proto(update))
         assert pb.SubscribeUpdatesResponse.FromString(encoder.update_response(update)) == expected
+    kinds = [
+        pb.SubscribeUpdatesResponse.FromString(encoder.update_response(u)).update.kind
+        for u in (
+            OrderUpdate(9, order(), T0, kind=UpdateKind.REPLACED),
+            OrderUpdate(9, order(), T0),
+        )
+    ]
+    assert kinds == [pb.UPDATE_KIND_REPLACED, pb.UPDATE_KIND_UNSPECIFIED]
 
 
 def test_an_order_state_is_encoded_once_and_a_new_state_again() -> None:

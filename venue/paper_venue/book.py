@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from gateway.brokers.base import ExecutionReport, ReportKind
 from gateway.brokers.errors import BrokerRejected
 from gateway.brokers.simulated.config import SimConfig
@@ -58,6 +60,12 @@ class VenueOrder:
     canceled_at: datetime | None = None
     expired_at: datetime | None = None
     failed_at: datetime | None = None
+    # A replacement is named by its own client_order_id (None: the spec's),
+    # and links to the order it replaced; a replaced order to its replacement.
+    client_order_id: str | None = None
+    replaces: str | None = None
+    replaced_by: str | None = None
+    replaced_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -71,7 +79,7 @@ class VenueOrder:
             average = average_price(self.notional, self.filled_qty)
         return {
             "id": self.id,
-            "client_order_id": spec.client_order_id,
+            "client_order_id": self.client_order_id or spec.client_order_id,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "submitted_at": self.created_at,
@@ -79,9 +87,9 @@ class VenueOrder:
             "expired_at": self.expired_at,
             "canceled_at": self.canceled_at,
             "failed_at": self.failed_at,
-            "replaced_at": None,
-            "replaced_by": None,
-            "replaces": None,
+            "replaced_at": self.replaced_at,
+            "replaced_by": self.replaced_by,
+            "replaces": self.replaces,
             "asset_id": asset_id(spec.symbol),
             "symbol": spec.symbol,
             "asset_class": "us_equity",
@@ -196,6 +204,81 @@ class PaperVenue:
         order.status = "pending_cancel"
         self._publish(order, {"event": "pending_cancel", "timestamp": now})
         self._apply(reports)
+
+    def replace(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        qty: Decimal | None,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
+        time_in_force: str | None,
+        client_order_id: str,
+    ) -> dict[str, Any]:
+        """Replace an open order as Alpaca does: by a new order; return it.
+
+        The replaced order ends ``replaced`` (``replaced_by`` names the new
+        one); the new one (``replaces`` names the old) has its own id and
+        ``client_order_id``, the new terms (``qty`` is the new total), and
+        carries the fills so far: its ``filled_qty`` goes on counting from
+        them. At the exchange core the order is amended in place.
+        """
+        order = self._find(account, order_id)
+        if not order.is_open or order.status == "pending_cancel":
+            raise VenueError(422, CODE_NOT_CANCELABLE, "order is not replaceable")
+        spec = order.spec
+        if time_in_force is not None and time_in_force != spec.time_in_force.value:
+            raise invalid("this venue does not change time_in_force on replace")
+        if (account, client_order_id) in self._by_client_id:
+            raise invalid("client_order_id must be unique")
+        terms = msgspec.structs.replace(
+            spec,
+            quantity=spec.quantity if qty is None else qty,
+            limit_price=spec.limit_price if limit_price is None else limit_price,
+            stop_price=spec.stop_price if stop_price is None else stop_price,
+        )
+        now = self._clock()
+        try:
+            _, reports = self._exchange.replace(
+                account, spec.client_order_id, terms, now, order.exchange_id
+            )
+        except BrokerRejected as exc:
+            raise invalid(exc.reason) from None
+        new = VenueOrder(
+            id=str(uuid.uuid4()),
+            spec=terms,
+            exchange_id=order.exchange_id,
+            created_at=now,
+            updated_at=now,
+            status="new",
+            filled_qty=order.filled_qty,
+            notional=order.notional,
+            client_order_id=client_order_id,
+            replaces=order.id,
+        )
+        self._orders[new.id] = new
+        self._by_exchange_id[new.exchange_id] = new
+        self._by_client_id[(account, client_order_id)] = new
+        order.status, order.replaced_at, order.replaced_by = "replaced", now, new.id
+        order.updated_at = now
+        self._publish(order, {"event": "replaced", "timestamp": now})
+        answer = new.to_json()
+        self._publish(new, {"event": "new", "timestamp": now})
+        self._apply(r for r in reports if r.kind is not ReportKind.REPLACED)
+        return answer
+
+    def cancel_all(self, account: str) -> list[dict[str, Any]]:
+        """Cancel every cancelable order of ``account``; return ``DELETE /v2/orders``'s list."""
+        done = []
+        for order in list(self._orders.values()):
+            if order.spec.account != account or not order.is_open:
+                continue
+            if order.status == "pending_cancel":
+                continue
+            self.cancel(account, order.id)
+            done.append({"id": order.id, "status": 200, "body": order.to_json()})
+        return done
 
     def get(self, account: str, order_id: str) -> dict[str, Any]:
         return self._find(account, order_id).to_json()

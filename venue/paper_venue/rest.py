@@ -1,6 +1,6 @@
 """The venue's REST endpoints: the ``/v2`` subset of Alpaca's Trading API, plus admin.
 
-``/v2/orders`` (POST, GET), ``/v2/orders/{id}`` (GET, DELETE),
+``/v2/orders`` (POST, GET, DELETE), ``/v2/orders/{id}`` (GET, PATCH, DELETE),
 ``/v2/orders:by_client_order_id`` and ``/v2/account`` answer as Alpaca does.
 ``/_venue/...`` is the venue's own: drop stream connections, change faults,
 set a price, so that tests in other processes can steer it.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -24,6 +25,7 @@ from paper_venue.wire import (
     CODE_INTERNAL,
     CODE_RATE_LIMIT,
     CODE_UNAUTHORIZED,
+    MAX_CLIENT_ORDER_ID,
     VenueError,
     dumps,
     invalid,
@@ -95,7 +97,7 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if state.rng.random() < faults.error_rate:
         return error_response(VenueError(500, CODE_INTERNAL, "internal server error"))
     response = await _guarded(request, handler)
-    acted = request.method in ("POST", "DELETE") and response.status < 300
+    acted = request.method in ("POST", "PATCH", "DELETE") and response.status < 300
     if acted and state.rng.random() < faults.lost_answer_rate:
         # The call took effect; the caller only learns that it failed.
         return error_response(VenueError(500, CODE_INTERNAL, "internal server error"))
@@ -190,6 +192,56 @@ async def delete_order(request: web.Request) -> web.Response:
     venue = request.app[STATE].venue
     venue.cancel(account_of(request).name, request.match_info["order_id"])
     return web.Response(status=204)
+
+
+async def patch_order(request: web.Request) -> web.Response:
+    """Replace an order (Alpaca's ``PATCH /v2/orders/{id}``): answer with the new order."""
+    try:
+        body = loads(await request.read())
+    except ValueError:
+        raise VenueError(400, 40010000, "request body format is invalid") from None
+    if not isinstance(body, dict):
+        raise VenueError(400, 40010000, "request body format is invalid")
+    terms = {name: _decimal_field(body, name) for name in ("qty", "limit_price", "stop_price")}
+    if all(value is None for value in terms.values()):
+        raise invalid("qty, limit_price or stop_price is required")
+    qty = terms["qty"]
+    if qty is not None and qty <= 0:
+        raise invalid("qty must be > 0")
+    client_order_id = body.get("client_order_id") or str(uuid.uuid4())
+    if not isinstance(client_order_id, str) or len(client_order_id) > MAX_CLIENT_ORDER_ID:
+        raise invalid(f"client_order_id must be no more than {MAX_CLIENT_ORDER_ID} characters")
+    tif = body.get("time_in_force")
+    venue = request.app[STATE].venue
+    replacement = venue.replace(
+        account_of(request).name,
+        request.match_info["order_id"],
+        qty=qty,
+        limit_price=terms["limit_price"],
+        stop_price=terms["stop_price"],
+        time_in_force=None if tif is None else str(tif),
+        client_order_id=client_order_id,
+    )
+    return json_response(replacement)
+
+
+async def delete_orders(request: web.Request) -> web.Response:
+    """Cancel every open order (Alpaca's ``DELETE /v2/orders``): 207 with one entry each."""
+    venue = request.app[STATE].venue
+    return json_response(venue.cancel_all(account_of(request).name), status=207)
+
+
+def _decimal_field(body: dict[str, Any], name: str) -> Decimal | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise invalid(f"invalid {name}") from None
+    if not number.is_finite():
+        raise invalid(f"invalid {name}")
+    return number
 
 
 async def get_account(request: web.Request) -> web.Response:
@@ -288,6 +340,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2/orders:by_client_order_id", get_by_client_order_id)
     app.router.add_get("/v2/orders/{order_id}", get_order)
     app.router.add_delete("/v2/orders/{order_id}", delete_order)
+    app.router.add_patch("/v2/orders/{order_id}", patch_order)
+    app.router.add_delete("/v2/orders", delete_orders)
     app.router.add_get("/v2/account", get_account)
     app.router.add_post("/_venue/streams/drop", drop_streams)
     app.router.add_put("/_venue/faults", put_faults)

@@ -1,6 +1,6 @@
 """``AlpacaBroker``: the ``Broker`` protocol over Alpaca's Trading API v2.
 
-Commands go over REST (``POST/GET/DELETE /v2/orders``); execution reports
+Commands go over REST (``POST/GET/PATCH/DELETE /v2/orders``); execution reports
 come from the ``trade_updates`` WebSocket, which reconnects by itself. Both
 use one aiohttp session. Alpaca's words and errors are translated in
 ``mapping``; this module only moves requests and messages.
@@ -34,11 +34,19 @@ from gateway.brokers.alpaca.mapping import (
     order_request,
     order_state,
     parse_time,
+    replace_request,
+    replacement_client_order_id,
     report_from_trade_update,
     to_decimal,
     transport_error,
 )
-from gateway.brokers.base import BrokerOrderState, ExecutionReport, ReportKind, SubmitAck
+from gateway.brokers.base import (
+    BrokerOrderState,
+    ExecutionReport,
+    ReplaceAck,
+    ReportKind,
+    SubmitAck,
+)
 from gateway.brokers.errors import (
     BrokerError,
     BrokerRejected,
@@ -53,6 +61,8 @@ log = logging.getLogger(__name__)
 _PAGE_LIMIT = 500
 _TERMINAL_REPORTS = frozenset({ReportKind.CANCELED, ReportKind.EXPIRED, ReportKind.REJECTED})
 _ENDED = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
+# How many replacements ``order_status`` follows from an order to its newest.
+_MOST_REPLACES = 16
 
 
 class AlpacaBroker:
@@ -191,6 +201,47 @@ class AlpacaBroker:
             raise BrokerRejected("unknown order")
         raise error_from_response(status, headers, text, now=time.time())
 
+    async def replace(
+        self,
+        account: str,
+        client_order_id: str,
+        broker_order_id: str,
+        spec: OrderSpec,
+        replace_id: str,
+    ) -> ReplaceAck:
+        """Amend with ``PATCH /v2/orders/{id}``; answer with the replacement's new id.
+
+        Alpaca replaces by making a new order (``replaced_by``/``replaces``
+        link the two); it is named from ``client_order_id`` and
+        ``replace_id``, so its events map to the same gateway order.
+        """
+        self._check_gateway_account(account)
+        if not broker_order_id:
+            current = await self.order_status(account, client_order_id)
+            if current is None:
+                raise BrokerRejected("unknown order")
+            broker_order_id = current.broker_order_id
+        body = replace_request(spec, replacement_client_order_id(client_order_id, replace_id))
+        status, headers, text = await self._call(
+            "PATCH", f"/v2/orders/{broker_order_id}", body=body, priority=Priority.ORDER
+        )
+        if 200 <= status < 300:
+            return ReplaceAck(str(_parse(text)["id"]))
+        if status == 404:
+            raise BrokerRejected("unknown order")
+        raise error_from_response(status, headers, text, now=time.time())
+
+    async def cancel_all_orders(self, account: str) -> None:
+        """Cancel every open order with ``DELETE /v2/orders``; the events follow.
+
+        Alpaca answers 207 with one entry per order; an order it could not
+        cancel stays open there, and reconciliation cancels it on its own.
+        """
+        self._check_gateway_account(account)
+        status, headers, text = await self._call("DELETE", "/v2/orders", priority=Priority.ORDER)
+        if not 200 <= status < 300:
+            raise error_from_response(status, headers, text, now=time.time())
+
     async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
         """Yield each stream frame's execution reports until ``close()``."""
         while not self._closed:
@@ -207,6 +258,11 @@ class AlpacaBroker:
         if account != self._config.account:
             return None
         order = await self._order_by_client_id(client_order_id)
+        # A replaced order lives on in its replacement: follow the chain to it.
+        for _ in range(_MOST_REPLACES):
+            if order is None or order.get("status") != "replaced" or not order.get("replaced_by"):
+                break
+            order = await self._order_by_id(str(order["replaced_by"]))
         return None if order is None else order_state(order, self._config.account)
 
     async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
@@ -258,6 +314,9 @@ class AlpacaBroker:
                 raise BrokerTimeout("alpaca: GET /v2/orders did not return a list")
             fresh = 0
             for order in page:
+                if isinstance(order, dict) and order.get("status") == "replaced":
+                    # Its replacement is the order now (listed too, or asked singly).
+                    continue
                 state = _state_or_none(order, self._config.account)
                 if state is not None and state.broker_order_id not in states:
                     fresh += 1
@@ -280,6 +339,14 @@ class AlpacaBroker:
             params={"client_order_id": client_order_id},
             priority=priority,
         )
+        if status == 404:
+            return None
+        if not 200 <= status < 300:
+            raise error_from_response(status, headers, text, now=time.time())
+        return _parse(text)
+
+    async def _order_by_id(self, order_id: str) -> dict[str, Any] | None:
+        status, headers, text = await self._call("GET", f"/v2/orders/{order_id}")
         if status == 404:
             return None
         if not 200 <= status < 300:
@@ -345,6 +412,9 @@ class AlpacaBroker:
             return
         if report is None:
             return
+        if report.kind is ReportKind.REPLACED and report.broker_order_id:
+            # The replacement counts its fills on from the replaced order's.
+            self._filled[report.broker_order_id] = filled
         if order.get("status") in _ENDED or report.kind in _TERMINAL_REPORTS:
             self._filled.pop(order_id, None)
         elif report.kind is ReportKind.FILL:

@@ -45,8 +45,9 @@ _TERMINAL_STATUS = {
     "canceled": OrderStatus.CANCELED,
     "expired": OrderStatus.EXPIRED,
     "rejected": OrderStatus.REJECTED,
-    # The order lives on under a new id the gateway never asked for; for the
-    # gateway's order that is the end, like a cancel.
+    # The order lives on under a new id (``replaced_by``). The adapter follows
+    # that id to the order's current state; one met here (a replace the
+    # gateway never asked for) ends the gateway's order, like a cancel.
     "replaced": OrderStatus.CANCELED,
 }
 _PENDING_CANCEL = "pending_cancel"
@@ -55,19 +56,28 @@ _ENDED_EARLY = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus
 
 # trade_updates events that change the gateway's order. Unlisted events
 # (pending_new, done_for_day, pending_cancel, pending_replace, calculated,
-# stopped, suspended, order_replace_rejected, trade_bust, ...) change nothing
-# the state machine tracks, so the adapter drops them.
+# stopped, suspended, trade_bust, ...) change nothing the state machine
+# tracks, so the adapter drops them.
 EVENT_KINDS: dict[str, ReportKind] = {
     "new": ReportKind.ACCEPTED,
     "accepted": ReportKind.ACCEPTED,
     "fill": ReportKind.FILL,
     "partial_fill": ReportKind.FILL,
     "canceled": ReportKind.CANCELED,
-    "replaced": ReportKind.CANCELED,
+    # On the old order: the replacement (``replaced_by``) works on.
+    "replaced": ReportKind.REPLACED,
+    "order_replace_rejected": ReportKind.REPLACE_REJECTED,
     "expired": ReportKind.EXPIRED,
     "rejected": ReportKind.REJECTED,
     "order_cancel_rejected": ReportKind.CANCEL_REJECTED,
 }
+
+# Alpaca's replace makes a new order, with a client_order_id of its own. The
+# gateway names it after the order's own id and the replace's id, joined by a
+# character no client_order_id of ours may hold, so every event and state of
+# the replacement maps back to the gateway's order by its own key (before the
+# replace's answer arrives, and after a restart), with no table to keep.
+REPLACEMENT_MARK = "~"
 
 DUPLICATE_CLIENT_ORDER_ID = "client_order_id must be unique"
 
@@ -124,6 +134,30 @@ def order_request(spec: OrderSpec) -> dict[str, str]:
     return body
 
 
+def replacement_client_order_id(client_order_id: str, replace_id: str) -> str:
+    """The client_order_id of the order a replace makes at Alpaca (at most 97 characters)."""
+    return f"{client_order_id}{REPLACEMENT_MARK}{replace_id}"
+
+
+def gateway_client_order_id(alpaca_client_order_id: str) -> str:
+    """The gateway's client_order_id of an Alpaca order (a replacement's original's)."""
+    return alpaca_client_order_id.partition(REPLACEMENT_MARK)[0]
+
+
+def replace_request(spec: OrderSpec, client_order_id: str) -> dict[str, str]:
+    """Return the ``PATCH /v2/orders/{id}`` body that gives an order ``spec``'s terms."""
+    body = {
+        "qty": decimal_to_str(spec.quantity),
+        "time_in_force": spec.time_in_force.value,
+        "client_order_id": client_order_id,
+    }
+    if spec.limit_price is not None:
+        body["limit_price"] = decimal_to_str(spec.limit_price)
+    if spec.stop_price is not None:
+        body["stop_price"] = decimal_to_str(spec.stop_price)
+    return body
+
+
 def order_matches_spec(order: JsonObject, spec: OrderSpec) -> bool:
     """Whether an existing Alpaca order is the order ``spec`` describes."""
     return (
@@ -162,7 +196,7 @@ def order_state(order: JsonObject, account: str) -> BrokerOrderState:
     status = order_status(order)
     return BrokerOrderState(
         account=account,
-        client_order_id=str(order["client_order_id"]),
+        client_order_id=gateway_client_order_id(str(order["client_order_id"])),
         broker_order_id=str(order["id"]),
         status=status,
         filled_quantity=to_decimal(order.get("filled_qty")) or ZERO,
@@ -186,7 +220,7 @@ def order_spec(order: JsonObject, account: str) -> OrderSpec | None:
             return None
         return OrderSpec(
             account=account,
-            client_order_id=str(order["client_order_id"]),
+            client_order_id=gateway_client_order_id(str(order["client_order_id"])),
             symbol=str(order["symbol"]),
             side=Side(order.get("side")),
             order_type=OrderType(order.get("order_type") or order.get("type")),
@@ -219,16 +253,20 @@ def report_from_trade_update(
     )
     fill = None
     reason = ""
+    broker_order_id = str(order["id"])
     if kind is ReportKind.FILL:
         fill = _fill(data, order, time, filled_before)
     elif kind is not ReportKind.ACCEPTED:
         reason = str(data.get("reason") or "") or _event_reason(event, order)
+    if kind is ReportKind.REPLACED:
+        # The order's id from now on is its replacement's.
+        broker_order_id = str(order.get("replaced_by") or "")
     return ExecutionReport(
         kind=kind,
         account=account,
-        client_order_id=str(order["client_order_id"]),
+        client_order_id=gateway_client_order_id(str(order["client_order_id"])),
         time=time,
-        broker_order_id=str(order["id"]),
+        broker_order_id=broker_order_id,
         fill=fill,
         reason=reason,
         filled_quantity=to_decimal(order.get("filled_qty")),
@@ -257,6 +295,8 @@ def _event_reason(event: str, order: JsonObject) -> str:
         return f"replaced by order {order.get('replaced_by') or '?'} at alpaca"
     if event == "order_cancel_rejected":
         return "alpaca rejected the cancel"
+    if event == "order_replace_rejected":
+        return "alpaca rejected the replace"
     return f"{event} at alpaca"
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from gateway.brokers.base import BrokerOrderState, ExecutionReport, SubmitAck
+from gateway.brokers.base import BrokerOrderState, ExecutionReport, ReplaceAck, SubmitAck
 from gateway.brokers.errors import BrokerUnavailable
 from gateway.brokers.simulated.config import SimConfig
 from gateway.brokers.simulated.exchange import SimulatedExchange
@@ -104,6 +104,25 @@ class SimulatedBroker:
                 account, client_order_id, self._clock(), broker_order_id=broker_order_id
             )
             await self._publish(reports)
+
+    async def replace(
+        self,
+        account: str,
+        client_order_id: str,
+        broker_order_id: str,
+        spec: OrderSpec,
+        replace_id: str,
+    ) -> ReplaceAck:
+        """Amend at the exchange after ``ack_latency`` (see ``SimulatedExchange.replace``)."""
+        self._ensure_connected()
+        await asyncio.sleep(self._config.ack_latency)
+        async with self._lock:
+            self._ensure_connected()
+            ack, reports = self._exchange.replace(
+                account, client_order_id, spec, self._clock(), broker_order_id=broker_order_id
+            )
+            await self._publish(reports)
+        return ack
 
     async def reports(self) -> AsyncIterator[Sequence[ExecutionReport]]:
         """Yield each exchange call's execution reports, of every account, until ``close()``."""

@@ -33,7 +33,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from gateway.brokers.base import BrokerOrderState, ExecutionReport, ReportKind, SubmitAck
+from gateway.brokers.base import (
+    BrokerOrderState,
+    ExecutionReport,
+    ReplaceAck,
+    ReportKind,
+    SubmitAck,
+)
 from gateway.brokers.errors import BrokerRejected
 from gateway.brokers.simulated.book import BookOrder, SymbolBook
 from gateway.brokers.simulated.config import SimConfig
@@ -168,6 +174,47 @@ class SimulatedExchange:
         if order.status.is_terminal:
             raise BrokerRejected(f"order already {order.status.value}")
         return [self._finish(order, OrderStatus.CANCELED, "canceled by request", now)]
+
+    def replace(
+        self,
+        account: str,
+        client_order_id: str,
+        spec: OrderSpec,
+        now: datetime,
+        broker_order_id: str = "",
+    ) -> tuple[ReplaceAck, list[ExecutionReport]]:
+        """Give a working order the quantity and prices of ``spec``, in place.
+
+        Like a FIX cancel/replace at a venue that amends in place: the order
+        keeps its broker id and its fills, loses its time priority (it rests
+        again as if it just arrived at its new price) and may trade at once.
+        Raise ``BrokerRejected`` for an unknown or finished order, for terms
+        the venue refuses, and for a quantity not above what already filled.
+        A replace to the terms the order already has is a repeat: acked, no reports.
+        """
+        order = self._find(account, client_order_id, broker_order_id)
+        if order is None:
+            raise BrokerRejected("unknown order")
+        if order.status.is_terminal:
+            raise BrokerRejected(f"order already {order.status.value}")
+        if spec.key != order.spec.key or (spec.symbol, spec.side, spec.order_type) != (
+            order.spec.symbol,
+            order.spec.side,
+            order.spec.order_type,
+        ):
+            raise BrokerRejected("a replace changes only quantity and prices")
+        if spec == order.spec:
+            return ReplaceAck(order.broker_order_id), []
+        self._validate(spec)
+        if spec.quantity <= order.filled:
+            raise BrokerRejected(f"quantity {spec.quantity} is not above {order.filled} filled")
+        self._retire(order)
+        order.spec = spec
+        reports = [self._report(order, ReportKind.REPLACED, now)]
+        reports += self._match(order, now)
+        if not order.status.is_terminal:
+            self._rest(order)
+        return ReplaceAck(order.broker_order_id), reports
 
     def order_status(self, account: str, client_order_id: str) -> BrokerOrderState | None:
         """Return one order of ``account``, or None if it has no such order."""

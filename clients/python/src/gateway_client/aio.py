@@ -6,12 +6,14 @@ import asyncio
 import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import grpc
 
 from gateway_client import _convert as convert
+from gateway_client import shards
 from gateway_client._convert import DecimalLike
 from gateway_client._models import (
     Event,
@@ -64,6 +66,13 @@ class AsyncClient:
     GetOrderStatus and ListOrders are retried on UNAVAILABLE and
     DEADLINE_EXCEEDED by ``retry`` (PlaceOrder with the same client_order_id,
     so the order exists once); CancelOrder only on UNAVAILABLE.
+
+    Every call names its account in the ``x-gateway-account`` metadata too, so
+    a proxy can route it to the account's shard. With ``shard_map`` (a
+    ``shards.ShardMap`` or its file) the client sends each call straight to
+    its account's shard; with ``follow_shard_redirects`` a call refused
+    ``WRONG_SHARD`` is sent once to the shard the refusal names (see
+    ``gateway_client.shards``).
     """
 
     def __init__(
@@ -76,10 +85,19 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         reconnect: ReconnectPolicy | None = None,
         channel_options: Sequence[tuple[str, Any]] = (),
+        shard_map: shards.ShardMap | str | Path | None = None,
+        follow_shard_redirects: bool = False,
     ) -> None:
         self._settings: ChannelSettings = settings(target, token, tls, channel_options)
         self._channel = self._settings.aio_channel()
         self._stub: ExecutionServiceAsyncStub = pb_grpc.ExecutionServiceStub(self._channel)
+        # Account shards (gateway_client.shards): each call to its account's shard.
+        self._routes: shards.AsyncShardRoutes | None = None
+        if shard_map is not None or follow_shard_redirects:
+            self._routes = shards.AsyncShardRoutes(
+                self._settings, self._channel, shards.as_map(shard_map), follow_shard_redirects
+            )
+            self._stub = cast("ExecutionServiceAsyncStub", self._routes)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._reconnect = reconnect or ReconnectPolicy()
@@ -98,6 +116,8 @@ class AsyncClient:
     async def close(self) -> None:
         """Close the channel; open subscriptions end."""
         await self._channel.close(grace=None)
+        if self._routes is not None:
+            await self._routes.close()
 
     async def place_order(
         self,
@@ -131,7 +151,7 @@ class AsyncClient:
             time_in_force=time_in_force,
         )
         response = await self._call(
-            lambda t: self._stub.PlaceOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.PlaceOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -147,7 +167,7 @@ class AsyncClient:
         """Ask to cancel an order; return it (PENDING_CANCEL or already CANCELED)."""
         request = convert.cancel_request_to_proto(account, order_id, client_order_id)
         response = await self._call(
-            lambda t: self._stub.CancelOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.CancelOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
             on_deadline=False,
         )
@@ -164,7 +184,9 @@ class AsyncClient:
         """Return one order's current state, by either of its ids."""
         request = convert.status_request_to_proto(account, order_id, client_order_id)
         response = await self._call(
-            lambda t: self._stub.GetOrderStatus(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.GetOrderStatus(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -201,7 +223,7 @@ class AsyncClient:
             request = convert.list_request_to_proto(account, open_only, symbols, page_size, token)
             response = await self._call(
                 lambda t, r=request: self._stub.ListOrders(  # type: ignore[misc]
-                    r, timeout=t, metadata=self._metadata()
+                    r, timeout=t, metadata=self._metadata(account)
                 ),
                 timeout,
             )
@@ -245,7 +267,7 @@ class AsyncClient:
             stop_price=stop_price,
         )
         response = await self._call(
-            lambda t: self._stub.ReplaceOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.ReplaceOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -266,7 +288,9 @@ class AsyncClient:
         """
         request = convert.cancel_all_request_to_proto(account, symbol, side)
         response = await self._call(
-            lambda t: self._stub.CancelAllOrders(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.CancelAllOrders(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
             on_deadline=False,
         )
@@ -278,7 +302,7 @@ class AsyncClient:
         """Return the account's net positions by symbol (every symbol traded, or these)."""
         request = convert.positions_request_to_proto(account, symbols)
         response = await self._call(
-            lambda t: self._stub.GetPositions(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.GetPositions(request, timeout=t, metadata=self._metadata(account)),
             timeout,
         )
         return [convert.position_from_proto(position) for position in response.positions]
@@ -300,7 +324,9 @@ class AsyncClient:
         """
         request = convert.halt_request_to_proto(account or "", mode, cancel_open_orders, reason)
         response = await self._call(
-            lambda t: self._control.HaltTrading(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._control.HaltTrading(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.halt_result_from_proto(response)
@@ -311,7 +337,9 @@ class AsyncClient:
         """Lift one account's halt, or the gateway-wide one (None); return the halts left."""
         request = convert.resume_request_to_proto(account or "", reason)
         response = await self._call(
-            lambda t: self._control.ResumeTrading(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._control.ResumeTrading(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.trading_state_from_proto(response.state)
@@ -332,7 +360,9 @@ class AsyncClient:
         override (None), with the state of the limits file."""
         request = convert.risk_limits_request_to_proto(account or "")
         response = await self._call(
-            lambda t: self._control.GetRiskLimits(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._control.GetRiskLimits(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.risk_report_from_proto(response)
@@ -361,7 +391,7 @@ class AsyncClient:
         return AsyncSubscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
-            self._metadata(),
+            self._metadata(accounts[0] if accounts else None),
             OrderUpdate,
         )
 
@@ -378,12 +408,13 @@ class AsyncClient:
         return AsyncSubscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
-            self._metadata(),
+            self._metadata(accounts[0] if accounts else None),
             cast(type[Event], object),
         )
 
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._settings.metadata()
+    def _metadata(self, account: str | None = None) -> tuple[tuple[str, str], ...]:
+        # The account as metadata too: a proxy routes on it (gateway_client.shards).
+        return shards.with_account(self._settings.metadata(), account)
 
     async def _call(
         self,

@@ -86,6 +86,10 @@ class OrderAlreadyTerminal(FailedPrecondition):
     """The order is already FILLED, CANCELED, REJECTED or EXPIRED."""
 
 
+class WrongShard(FailedPrecondition):
+    """Another shard serves the account: ``metadata["shard"]`` and ``metadata["address"]``."""
+
+
 class Unavailable(GatewayClientError):
     """The gateway (or its broker) cannot be reached right now; safe to retry."""
 
@@ -165,6 +169,7 @@ _BY_REASON: dict[str, type[GatewayClientError]] = {
     "GATEWAY_SHUTTING_DOWN": GatewayShuttingDown,
     "GATEWAY_OVERLOADED": GatewayOverloaded,
     "SUBSCRIBER_TOO_SLOW": SubscriberTooSlow,
+    "WRONG_SHARD": WrongShard,
 }
 
 

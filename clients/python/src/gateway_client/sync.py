@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import grpc
 
 from gateway_client import _convert as convert
+from gateway_client import shards
 from gateway_client._convert import DecimalLike
 from gateway_client._models import (
     Event,
@@ -65,10 +67,19 @@ class Client:
         retry: RetryPolicy | None = None,
         reconnect: ReconnectPolicy | None = None,
         channel_options: Sequence[tuple[str, Any]] = (),
+        shard_map: shards.ShardMap | str | Path | None = None,
+        follow_shard_redirects: bool = False,
     ) -> None:
         self._settings: ChannelSettings = settings(target, token, tls, channel_options)
         self._channel = self._settings.sync_channel()
         self._stub: ExecutionServiceStub = pb_grpc.ExecutionServiceStub(self._channel)
+        # Account shards (gateway_client.shards): each call to its account's shard.
+        self._routes: shards.ShardRoutes | None = None
+        if shard_map is not None or follow_shard_redirects:
+            self._routes = shards.ShardRoutes(
+                self._settings, self._channel, shards.as_map(shard_map), follow_shard_redirects
+            )
+            self._stub = cast("ExecutionServiceStub", self._routes)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._reconnect = reconnect or ReconnectPolicy()
@@ -87,6 +98,8 @@ class Client:
     def close(self) -> None:
         """Close the channel; open subscriptions end."""
         self._channel.close()
+        if self._routes is not None:
+            self._routes.close()
 
     def place_order(
         self,
@@ -115,7 +128,7 @@ class Client:
             time_in_force=time_in_force,
         )
         response = self._call(
-            lambda t: self._stub.PlaceOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.PlaceOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -131,7 +144,7 @@ class Client:
         """Ask to cancel an order; return it (PENDING_CANCEL or already CANCELED)."""
         request = convert.cancel_request_to_proto(account, order_id, client_order_id)
         response = self._call(
-            lambda t: self._stub.CancelOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.CancelOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
             on_deadline=False,
         )
@@ -148,7 +161,9 @@ class Client:
         """Return one order's current state, by either of its ids."""
         request = convert.status_request_to_proto(account, order_id, client_order_id)
         response = self._call(
-            lambda t: self._stub.GetOrderStatus(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.GetOrderStatus(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -169,7 +184,7 @@ class Client:
             request = convert.list_request_to_proto(account, open_only, symbols, page_size, token)
             response = self._call(
                 lambda t, r=request: self._stub.ListOrders(  # type: ignore[misc]
-                    r, timeout=t, metadata=self._metadata()
+                    r, timeout=t, metadata=self._metadata(account)
                 ),
                 timeout,
             )
@@ -212,7 +227,7 @@ class Client:
             stop_price=stop_price,
         )
         response = self._call(
-            lambda t: self._stub.ReplaceOrder(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.ReplaceOrder(request, timeout=t, metadata=self._metadata(account)),
             timeout,
         )
         return convert.order_from_proto(response.order)
@@ -233,7 +248,9 @@ class Client:
         """
         request = convert.cancel_all_request_to_proto(account, symbol, side)
         response = self._call(
-            lambda t: self._stub.CancelAllOrders(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.CancelAllOrders(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
             on_deadline=False,
         )
@@ -245,7 +262,7 @@ class Client:
         """Return the account's net positions by symbol (every symbol traded, or these)."""
         request = convert.positions_request_to_proto(account, symbols)
         response = self._call(
-            lambda t: self._stub.GetPositions(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._stub.GetPositions(request, timeout=t, metadata=self._metadata(account)),
             timeout,
         )
         return [convert.position_from_proto(position) for position in response.positions]
@@ -267,7 +284,9 @@ class Client:
         """
         request = convert.halt_request_to_proto(account or "", mode, cancel_open_orders, reason)
         response = self._call(
-            lambda t: self._control.HaltTrading(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._control.HaltTrading(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.halt_result_from_proto(response)
@@ -278,7 +297,9 @@ class Client:
         """Lift one account's halt, or the gateway-wide one (None); return the halts left."""
         request = convert.resume_request_to_proto(account or "", reason)
         response = self._call(
-            lambda t: self._control.ResumeTrading(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._control.ResumeTrading(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.trading_state_from_proto(response.state)
@@ -299,7 +320,9 @@ class Client:
         override (None), with the state of the limits file."""
         request = convert.risk_limits_request_to_proto(account or "")
         response = self._call(
-            lambda t: self._control.GetRiskLimits(request, timeout=t, metadata=self._metadata()),
+            lambda t: self._control.GetRiskLimits(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
             timeout,
         )
         return convert.risk_report_from_proto(response)
@@ -321,7 +344,7 @@ class Client:
         return Subscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
-            self._metadata(),
+            self._metadata(accounts[0] if accounts else None),
             OrderUpdate,
         )
 
@@ -338,12 +361,13 @@ class Client:
         return Subscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),
-            self._metadata(),
+            self._metadata(accounts[0] if accounts else None),
             cast(type[Event], object),
         )
 
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._settings.metadata()
+    def _metadata(self, account: str | None = None) -> tuple[tuple[str, str], ...]:
+        # The account as metadata too: a proxy routes on it (gateway_client.shards).
+        return shards.with_account(self._settings.metadata(), account)
 
     def _call(
         self, attempt: Callable[[float], R], timeout: float | None, *, on_deadline: bool = True

@@ -98,12 +98,24 @@ class ExecutionServiceStub:
     Replacing an order that is terminal, or already PENDING_CANCEL or
     PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
     filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+
+    Also FAILED_PRECONDITION: an order still PENDING_NEW (the broker may not
+    know it yet), and a broker that cannot replace orders. ErrorInfo reasons:
+    ORDER_ALREADY_TERMINAL, ORDER_NOT_ACKNOWLEDGED, ORDER_PENDING_CANCEL,
+    REPLACE_PENDING, REPLACE_NOT_SUPPORTED. A replace_id reused with other
+    terms, or for another order, is ALREADY_EXISTS (REPLACE_ID_REUSED). A
+    price the order's type does not have is INVALID_ARGUMENT.
     """
     CancelAllOrders: _grpc.UnaryUnaryMultiCallable[_execution_pb2.CancelAllOrdersRequest, _execution_pb2.CancelAllOrdersResponse]
     """CancelAllOrders asks the broker to cancel every open order of an account
     (optionally only one symbol and/or one side). It answers with the orders
     it asked to cancel, each PENDING_CANCEL; each then ends as a normal
     cancel, on SubscribeUpdates.
+
+    Orders already PENDING_CANCEL are listed as they are. Where the broker
+    cancels an account's orders in one call (Alpaca's DELETE /v2/orders) and
+    no symbol or side is given, that call is used: it also cancels open
+    orders the gateway did not place.
     """
     GetPositions: _grpc.UnaryUnaryMultiCallable[_execution_pb2.GetPositionsRequest, _execution_pb2.GetPositionsResponse]
     """GetPositions returns an account's net positions, derived from its fills:
@@ -163,12 +175,24 @@ class ExecutionServiceAsyncStub(ExecutionServiceStub):
     Replacing an order that is terminal, or already PENDING_CANCEL or
     PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
     filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+
+    Also FAILED_PRECONDITION: an order still PENDING_NEW (the broker may not
+    know it yet), and a broker that cannot replace orders. ErrorInfo reasons:
+    ORDER_ALREADY_TERMINAL, ORDER_NOT_ACKNOWLEDGED, ORDER_PENDING_CANCEL,
+    REPLACE_PENDING, REPLACE_NOT_SUPPORTED. A replace_id reused with other
+    terms, or for another order, is ALREADY_EXISTS (REPLACE_ID_REUSED). A
+    price the order's type does not have is INVALID_ARGUMENT.
     """
     CancelAllOrders: _aio.UnaryUnaryMultiCallable[_execution_pb2.CancelAllOrdersRequest, _execution_pb2.CancelAllOrdersResponse]  # type: ignore[assignment]
     """CancelAllOrders asks the broker to cancel every open order of an account
     (optionally only one symbol and/or one side). It answers with the orders
     it asked to cancel, each PENDING_CANCEL; each then ends as a normal
     cancel, on SubscribeUpdates.
+
+    Orders already PENDING_CANCEL are listed as they are. Where the broker
+    cancels an account's orders in one call (Alpaca's DELETE /v2/orders) and
+    no symbol or side is given, that call is used: it also cancels open
+    orders the gateway did not place.
     """
     GetPositions: _aio.UnaryUnaryMultiCallable[_execution_pb2.GetPositionsRequest, _execution_pb2.GetPositionsResponse]  # type: ignore[assignment]
     """GetPositions returns an account's net positions, derived from its fills:
@@ -261,6 +285,13 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
         Replacing an order that is terminal, or already PENDING_CANCEL or
         PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
         filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+
+        Also FAILED_PRECONDITION: an order still PENDING_NEW (the broker may not
+        know it yet), and a broker that cannot replace orders. ErrorInfo reasons:
+        ORDER_ALREADY_TERMINAL, ORDER_NOT_ACKNOWLEDGED, ORDER_PENDING_CANCEL,
+        REPLACE_PENDING, REPLACE_NOT_SUPPORTED. A replace_id reused with other
+        terms, or for another order, is ALREADY_EXISTS (REPLACE_ID_REUSED). A
+        price the order's type does not have is INVALID_ARGUMENT.
         """
 
     @_abc_1.abstractmethod
@@ -273,6 +304,11 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
         (optionally only one symbol and/or one side). It answers with the orders
         it asked to cancel, each PENDING_CANCEL; each then ends as a normal
         cancel, on SubscribeUpdates.
+
+        Orders already PENDING_CANCEL are listed as they are. Where the broker
+        cancels an account's orders in one call (Alpaca's DELETE /v2/orders) and
+        no symbol or side is given, that call is used: it also cancels open
+        orders the gateway did not place.
         """
 
     @_abc_1.abstractmethod

@@ -97,11 +97,23 @@ type ExecutionServiceClient interface {
 	// Replacing an order that is terminal, or already PENDING_CANCEL or
 	// PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
 	// filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+	//
+	// Also FAILED_PRECONDITION: an order still PENDING_NEW (the broker may not
+	// know it yet), and a broker that cannot replace orders. ErrorInfo reasons:
+	// ORDER_ALREADY_TERMINAL, ORDER_NOT_ACKNOWLEDGED, ORDER_PENDING_CANCEL,
+	// REPLACE_PENDING, REPLACE_NOT_SUPPORTED. A replace_id reused with other
+	// terms, or for another order, is ALREADY_EXISTS (REPLACE_ID_REUSED). A
+	// price the order's type does not have is INVALID_ARGUMENT.
 	ReplaceOrder(ctx context.Context, in *ReplaceOrderRequest, opts ...grpc.CallOption) (*ReplaceOrderResponse, error)
 	// CancelAllOrders asks the broker to cancel every open order of an account
 	// (optionally only one symbol and/or one side). It answers with the orders
 	// it asked to cancel, each PENDING_CANCEL; each then ends as a normal
 	// cancel, on SubscribeUpdates.
+	//
+	// Orders already PENDING_CANCEL are listed as they are. Where the broker
+	// cancels an account's orders in one call (Alpaca's DELETE /v2/orders) and
+	// no symbol or side is given, that call is used: it also cancels open
+	// orders the gateway did not place.
 	CancelAllOrders(ctx context.Context, in *CancelAllOrdersRequest, opts ...grpc.CallOption) (*CancelAllOrdersResponse, error)
 	// GetPositions returns an account's net positions, derived from its fills:
 	// every symbol it has traded, or only the ones asked for.
@@ -255,11 +267,23 @@ type ExecutionServiceServer interface {
 	// Replacing an order that is terminal, or already PENDING_CANCEL or
 	// PENDING_REPLACE, is FAILED_PRECONDITION; a quantity below what is already
 	// filled is INVALID_ARGUMENT; an unknown order is NOT_FOUND.
+	//
+	// Also FAILED_PRECONDITION: an order still PENDING_NEW (the broker may not
+	// know it yet), and a broker that cannot replace orders. ErrorInfo reasons:
+	// ORDER_ALREADY_TERMINAL, ORDER_NOT_ACKNOWLEDGED, ORDER_PENDING_CANCEL,
+	// REPLACE_PENDING, REPLACE_NOT_SUPPORTED. A replace_id reused with other
+	// terms, or for another order, is ALREADY_EXISTS (REPLACE_ID_REUSED). A
+	// price the order's type does not have is INVALID_ARGUMENT.
 	ReplaceOrder(context.Context, *ReplaceOrderRequest) (*ReplaceOrderResponse, error)
 	// CancelAllOrders asks the broker to cancel every open order of an account
 	// (optionally only one symbol and/or one side). It answers with the orders
 	// it asked to cancel, each PENDING_CANCEL; each then ends as a normal
 	// cancel, on SubscribeUpdates.
+	//
+	// Orders already PENDING_CANCEL are listed as they are. Where the broker
+	// cancels an account's orders in one call (Alpaca's DELETE /v2/orders) and
+	// no symbol or side is given, that call is used: it also cancels open
+	// orders the gateway did not place.
 	CancelAllOrders(context.Context, *CancelAllOrdersRequest) (*CancelAllOrdersResponse, error)
 	// GetPositions returns an account's net positions, derived from its fills:
 	// every symbol it has traded, or only the ones asked for.
