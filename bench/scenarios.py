@@ -34,6 +34,7 @@ SCENARIOS = (
     "fanout",
     "slow_broker",
     "recovery",
+    "retention",
 )
 
 
@@ -430,7 +431,59 @@ class Bench:
         }
         shutil.rmtree(data, ignore_errors=True)
 
-    def _build(self, data: Path, orders: int, first: int, open_orders: int = 0) -> dict[str, Any]:
+    # ------------------------------------------------------------ retention
+
+    def retention(self) -> None:
+        """Start-up with terminal orders out of memory (``--retention``): 1M and 10M events.
+
+        Each journal (``replay_events`` / ``large_events`` events, ``open_orders``
+        open) is written with the checkpoint a gateway running with retention
+        leaves: the open orders plus the index of the evicted terminal ones
+        (``bench.journals --checkpoint``: 10M events through a gateway would
+        take hours). A first start loads it and its clean stop writes the
+        gateway's own checkpoint; the second start, measured, loads that
+        ("after a clean stop"). Then ``checkpoint_tail`` events are appended,
+        a gateway started on them is killed with SIGKILL, and the next start
+        loads the checkpoint and replays the tail ("after kill -9").
+        """
+        s = self.s
+        empty = self._start_and_measure("retention-empty", self.work / "retention-empty-data")
+        runs: dict[str, Any] = {"empty": empty, "open_orders": s.open_orders, "journals": []}
+        for events in (s.replay_events, s.large_events):
+            data = self.work / f"retention-{events}"
+            orders = events // 2
+            log(f"retention: writing {events:,} events with an evicted-orders checkpoint")
+            built = self._build(data, orders, 0, s.open_orders, checkpoint=True)
+            first = self._start_and_measure(f"retention-{events}-first", data, timeout=900)
+            log(f"  first start (the written checkpoint): {_split(first)}")
+            clean = self._start_and_measure(f"retention-{events}-clean", data, timeout=900)
+            log(f"  after a clean stop: {_split(clean)}")
+            tail = self._build(data, s.checkpoint_tail // 2, orders)
+            with self.gateway(
+                f"retention-{events}-doomed", data_dir=data, ready_timeout=900
+            ) as doomed:
+                doomed.kill()
+            killed = self._start_and_measure(f"retention-{events}-kill", data, timeout=900)
+            log(f"  after kill -9 with a {tail['records']:,}-event tail: {_split(killed)}")
+            per_order = (clean["rss_kib"] - empty["rss_kib"]) * 1024 / orders
+            log(f"  RSS {clean['rss_kib'] / 1024:.0f} MiB: {per_order:.0f} bytes per order")
+            runs["journals"].append(
+                {
+                    "events": built["records"],
+                    "orders": orders,
+                    "build_seconds": built["seconds"],
+                    "checkpoint_bytes": (data / "journal.db.checkpoint").stat().st_size,
+                    "after_clean_stop": clean,
+                    "after_kill": killed | {"tail_events": tail["records"]},
+                    "rss_bytes_per_order": per_order,
+                }
+            )
+            shutil.rmtree(data, ignore_errors=True)
+        self.results["retention"] = runs
+
+    def _build(
+        self, data: Path, orders: int, first: int, open_orders: int = 0, *, checkpoint: bool = False
+    ) -> dict[str, Any]:
         data.mkdir(parents=True, exist_ok=True)
         out = subprocess.run(
             [
@@ -445,6 +498,7 @@ class Bench:
                 str(first),
                 "--open",
                 str(open_orders),
+                *(["--checkpoint"] if checkpoint else []),
             ],
             check=True,
             capture_output=True,
@@ -455,12 +509,18 @@ class Bench:
         return result
 
     def _start_and_measure(self, name: str, data: Path, timeout: float = 60) -> dict[str, Any]:
-        with self.gateway(name, data_dir=data, ready_timeout=timeout) as gateway:
+        # The recovery scenario measures a table that keeps every order (its
+        # journals are an hour old): retention is measured on its own.
+        keep = () if name.startswith("retention") else ("--retention", KEEP_ALL)
+        with self.gateway(name, *keep, data_dir=data, ready_timeout=timeout) as gateway:
             ready = gateway.ready_seconds
             time.sleep(1.0)  # let start-up work (reconciliation) settle
             measured = {"ready_seconds": ready, "rss_kib": processes.rss_kib(gateway.pid)}
             return measured | _recovered(gateway.log_path.read_text(errors="replace"))
 
+
+# --retention long enough that nothing leaves memory during a benchmark (ten years).
+KEEP_ALL = str(10 * 365 * 86_400)
 
 _RECOVERED = re.compile(
     r"recovered (\d+) orders: checkpoint at sequence (\d+) in ([\d.]+)s, "

@@ -57,6 +57,8 @@ class Settings:
     """Events appended after the checkpoint: the gateway's default --checkpoint-every,
     the most a kill -9 leaves to replay."""
     memory_orders: int = 1_000_000
+    large_events: int = 10_000_000
+    """The retention scenario's second journal (its first has ``replay_events``)."""
 
     warmup_seconds: float = 1.0
 
@@ -73,5 +75,6 @@ class Settings:
             replay_events=100_000,
             checkpoint_tail=10_000,
             memory_orders=100_000,
+            large_events=400_000,
             warmup_seconds=0.5,
         )

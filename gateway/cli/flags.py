@@ -166,6 +166,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("reconcile-interval", _E, "reconcile_interval", non_negative_float, "SECONDS"),
     S("absence-grace", _E, "absence_grace", non_negative_float, "SECONDS"),
     S("checkpoint-every", _E, "checkpoint_every", non_negative_int, "EVENTS"),
+    S("retention", _E, "retention", non_negative_float, "SECONDS"),
+    S("retention-cache", _E, "retention_cache", non_negative_int, "N"),
     # The simulated broker.
     S("sim-seed", _S, "seed", int, "N"),
     S(

@@ -11,7 +11,8 @@ read. The actor is the loop around synchronous layers:
   which the desk applies.
 
 Around them: ``broker_tasks`` runs broker calls, ``checkpointer`` writes the
-table's checkpoints off the loop, and ``fanout`` streams updates.
+table's checkpoints off the loop, ``retention`` takes terminal orders out of
+memory and reads them back on demand, and ``fanout`` streams updates.
 
 Per batch the actor takes broker results first, then client commands
 (``mailbox``), applies them through the ledger, appends the batch's events
@@ -73,11 +74,14 @@ from gateway.engine.messages import (
     OpenOrders,
     Place,
     PlaceOutcome,
+    Reloaded,
     Replace,
     Result,
     Subscribe,
+    Sweep,
 )
 from gateway.engine.reconcile import Reconciler
+from gateway.engine.retention import SWEEP_INTERVAL, SWEEP_LIMIT, Retention, unreadable
 from gateway.errors import (
     ResourceExhausted,
     Unavailable,
@@ -157,6 +161,12 @@ class OrderActor:
             new_future=self._future,
         )
         self._reconciler = Reconciler(broker, self._config, self._health, self._deliver_state)
+        deliver = self._mailbox.result_when_room
+        self._retention = Retention(
+            self._ledger, journal, self._config, deliver, self._desk.in_flight
+        )
+        self._ledger.reload = self._retention.reload_blocking
+        self._sweep_task: asyncio.Task[None] | None = None
         self._reconcile_now = asyncio.Event()
         self._reconcile_task: asyncio.Task[None] | None = None
         # An unhealthy broker is probed often: wake the loop to switch pace.
@@ -178,6 +188,7 @@ class OrderActor:
         self._loop_task = asyncio.create_task(self._run(), name="order-actor")
         self._reader_task = asyncio.create_task(self._read_reports(), name="broker-reports")
         self._reconcile_task = asyncio.create_task(self._reconcile_loop(), name="reconcile")
+        self._sweep_task = asyncio.create_task(self._sweep_loop(), name="retention-sweep")
         for order in self._table.open_orders():
             if order.status is OrderStatus.PENDING_NEW:
                 self._desk.resume(order)
@@ -186,12 +197,15 @@ class OrderActor:
         """Stop taking commands, end every stream, stop tasks, close the journal."""
         self._running = False
         tasks: list[asyncio.Task[Any]] = [
-            t for t in (self._reconcile_task, self._reader_task, self._loop_task) if t is not None
+            t
+            for t in (self._sweep_task, self._reconcile_task, self._reader_task, self._loop_task)
+            if t is not None
         ]
         tasks += self._tasks.running
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._retention.close()
         # A clean stop leaves a checkpoint of everything: the next start replays nothing.
         await self._checkpointer.close(final=self.failure is None)
         self._fanout.close_all(_shutting_down)
@@ -415,13 +429,17 @@ class OrderActor:
         self._check_serving()
         order = self._ledger.find_durable(ref)
         if order is None:
-            raise not_found(ref)
+            evicted = self._table.evicted_ref(ref)
+            if evicted is not None:
+                order = await self._retention.read(evicted)
+            if order is None or order.spec.account != ref.account:
+                raise not_found(ref)
         return order
 
     async def list_orders(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
         """Return one page of orders (as of the last commit) and whether more follow."""
         self._check_serving()
-        return self._ledger.page(query)
+        return await self._retention.page(query)
 
     def open_orders(self) -> list[Order]:
         """Every open order as of the last commit, oldest first."""
@@ -539,11 +557,29 @@ class OrderActor:
             case Subscribe():
                 self._desk.after_commit.append(functools.partial(self._register, message))
             case Flush():
-                self._desk.replies.append((message.reply, None))
+                if not self._retention.parks(message):
+                    self._desk.replies.append((message.reply, None))
             case OpenOrders():
                 self._desk.replies.append((message.reply, self._desk.orders_to_reconcile()))
+            case Sweep():
+                # After the commit: only committed orders leave memory.
+                self._desk.after_commit.append(functools.partial(self._sweep, message))
+            case Reloaded():
+                ready, refused = self._retention.reloaded(message)
+                for parked in refused:
+                    reply = getattr(parked, "reply", None)
+                    if reply is not None:
+                        self._desk.replies.append((reply, unreadable(message.order_ids)))
+                for parked in ready:
+                    self._handle(parked)
             case _:
-                self._desk.handle(message)
+                if not self._retention.parks(message):
+                    self._desk.handle(message)
+
+    def _sweep(self, message: Sweep) -> None:
+        count = self._retention.sweep(self._clock())
+        if message.reply is not None and not message.reply.done():
+            message.reply.set_result(count)
 
     async def _commit(self) -> None:
         records = self._ledger.take_pending()
@@ -647,6 +683,41 @@ class OrderActor:
             delay = min(delay * 2, self._config.broker_backoff_max)
             # Reports may have been missed while the stream was down.
             self.request_reconcile()
+
+    async def _sweep_loop(self) -> None:
+        """Ask for a retention sweep about once a second (it evicts only what is due).
+
+        A pass that hit its limit (a backlog: a start-up on a long history)
+        is followed by the next at once; each is its own batch, so commands
+        still get their turn between them.
+        """
+        while self._running:
+            sweep = Sweep(self._future())
+            await self._mailbox.result_when_room(sweep)
+            assert sweep.reply is not None
+            if await sweep.reply < SWEEP_LIMIT:
+                await asyncio.sleep(SWEEP_INTERVAL)
+
+    async def evict_terminal(self) -> int:
+        """Run a retention sweep now; return how many orders left memory.
+
+        The sweep runs by itself about once a second; this is for tests and tools.
+        """
+        self._check_serving()
+        sweep = Sweep(self._future())
+        await self._mailbox.result_when_room(sweep)
+        assert sweep.reply is not None
+        return await sweep.reply
+
+    @property
+    def orders_read_back(self) -> int:
+        """Evicted orders read from the journal since start (reads, retries, late fills)."""
+        return self._retention.read_back
+
+    @property
+    def evicted_count(self) -> int:
+        """Orders out of memory (terminal, past the retention window): read from the journal."""
+        return self._table.evicted_count
 
     async def _reconcile_loop(self) -> None:
         """Reconcile at start, on request, periodically; soon again after a pass

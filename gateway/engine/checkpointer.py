@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 
 from gateway.domain import Order
 from gateway.engine.ledger import Ledger
 from gateway.journal import Journal
+from gateway.journal.order_index import AccountIndex
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +70,22 @@ class Checkpointer:
         snapshot = self._ledger.snapshot()
         if snapshot is None:
             return  # changes in flight: the next commit tries again
-        sequence, orders, exec_ids = snapshot
+        sequence, orders, exec_ids, accounts = snapshot
         self._task = asyncio.create_task(
-            self._write(sequence, orders, exec_ids), name="journal-checkpoint"
+            self._write(sequence, orders, exec_ids, accounts), name="journal-checkpoint"
         )
 
     async def _write(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        accounts: Iterable[AccountIndex],
     ) -> None:
         started = time.monotonic()
         try:
             size = await asyncio.to_thread(
-                self._journal.save_checkpoint, sequence, orders, exec_ids
+                self._journal.save_checkpoint, sequence, orders, exec_ids, accounts
             )
         except Exception:
             log.exception("checkpoint at sequence %d failed; start-up replays more", sequence)

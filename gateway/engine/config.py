@@ -63,12 +63,26 @@ class EngineConfig:
     proportion to the table; they are also spaced so that writing them
     takes at most a tenth of the time (see ``Checkpointer``)."""
 
+    retention: float = 3600.0
+    """Seconds a terminal order stays in memory after its last change (0: none stay).
+
+    Past it, the order's state leaves memory and the checkpoint; its keys
+    stay, and GetOrderStatus, ListOrders and a retried PlaceOrder read it
+    back from the journal (see docs/durability.md). Memory and start-up then
+    follow the open orders and this window, not the history."""
+
+    retention_cache: int = 10_000
+    """Evicted orders kept in memory as read back from the journal, most recent first
+    (an LRU cache for repeated reads); 0: none."""
+
     def __post_init__(self) -> None:
         if self.subscriber_buffer < self.max_batch:
             raise ValueError(
                 f"subscriber buffer ({self.subscriber_buffer}) must be at least the batch "
                 f"size ({self.max_batch}), or subscribers that keep up get cut off"
             )
+        if not self.retention >= 0 or self.retention_cache < 0:  # "not >=": NaN too
+            raise ValueError("retention and retention_cache must be 0 or positive")
         if self.checkpoint_every < 0:
             raise ValueError("checkpoint_every must be 0 (off) or positive")
         if min(self.inbox_capacity, self.max_batch, self.broker_attempts) < 1:

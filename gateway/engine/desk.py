@@ -21,7 +21,6 @@ from gateway.domain import (
     CancelRejected,
     CancelRequested,
     IllegalTransition,
-    ListOrdersQuery,
     Order,
     OrderCreated,
     OrderEvent,
@@ -622,14 +621,9 @@ class OrderDesk:
         return fresh or age >= self._config.absence_grace
 
     def _on_cancel_all(self, message: CancelAll) -> None:
-        query = ListOrdersQuery(
-            account=message.account,
-            page_size=message.limit,
-            open_only=True,
-            symbols=frozenset() if message.symbol is None else frozenset({message.symbol}),
-            after_created_sequence=message.after_created_sequence,
+        orders, more = self._table.open_page(
+            message.account, message.after_created_sequence, message.limit, message.symbol
         )
-        orders, more = self._table.page(query)
         bulk = message.bulk and self._work.supports_cancel_all
         asked = [
             self._request_cancel(order, bulk=bulk)
@@ -700,6 +694,10 @@ class OrderDesk:
                 flight.reported_missing = False
             self._inflight.tidy(order.order_id)
         return order
+
+    def in_flight(self, order_id: str) -> bool:
+        """Whether broker work or a waiter is on ``order_id`` (retention keeps such orders)."""
+        return self._inflight.get(order_id) is not None
 
 
 def _resolve(future: asyncio.Future[Order | None], order: Order | None) -> None:

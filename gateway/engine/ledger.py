@@ -4,7 +4,7 @@ Synchronous and single-owner (the actor's task), with no asyncio in it, so
 it is unit-tested on its own. Every change is an event: ``emit`` applies
 it, gives it the next sequence and keeps the record until the actor hands
 the batch to the journal (``take_pending``) and reports it durable
-(``committed_through``). Reads (``durable``, ``find``, ``page``) see the
+(``committed_through``). Reads (``durable``, ``find_durable``) see the
 table as of the last commit: changes not yet durable are hidden, so no
 client ever reads a state a crash could take back.
 """
@@ -12,11 +12,10 @@ client ever reads a state a crash could take back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from gateway.domain import (
     IllegalTransition,
-    ListOrdersQuery,
     Order,
     OrderEvent,
     OrderFilled,
@@ -31,6 +30,7 @@ from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
 from gateway.journal.base import StoredEvent
 from gateway.journal.checkpoint import Checkpoint
+from gateway.journal.order_index import AccountIndex
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class Ledger:
         # asked. Built from the orders' own ``replaces`` (checkpoint) and from
         # each ReplaceRequested applied (live or replayed).
         self._replaces: dict[tuple[str, str], tuple[str, ReplaceTerms]] = {}
+        # Replay meeting an evicted order: ``reload(order_id, before_sequence)``
+        # puts it back into the table as of its records before that sequence.
+        self.reload: Callable[[str, int], Order | None] | None = None
 
     # -------------------------------------------------------------- writes
 
@@ -101,20 +104,22 @@ class Ledger:
         """
         if len(self.table) or self.sequence:
             raise RuntimeError("a checkpoint is restored into an empty ledger only")
-        self.table.restore(checkpoint.orders, checkpoint.exec_ids)
+        self.table.restore(checkpoint.orders, checkpoint.exec_ids, checkpoint.accounts)
         for order in checkpoint.orders:
             for terms in order.replaces:
                 self._replaces[(order.spec.account, terms.replace_id)] = (order.order_id, terms)
         self.sequence = self.committed = self._last_record = checkpoint.sequence
 
-    def snapshot(self) -> tuple[int, list[Order], dict[str, tuple[str, ...]]] | None:
+    def snapshot(
+        self,
+    ) -> tuple[int, list[Order], dict[str, tuple[str, ...]], Iterable[AccountIndex]] | None:
         """The table as of the last commit, for a checkpoint; None while changes are pending."""
         if self._pending or self._before_commit or self.sequence != self.committed:
             return None
         if self.committed != self._last_record:
             return None  # numbering resumed above a floor: no record there to anchor it
-        orders, exec_ids = self.table.snapshot()
-        return self.committed, orders, exec_ids
+        orders, exec_ids, accounts = self.table.snapshot()
+        return self.committed, orders, exec_ids, accounts
 
     def replay(self, records: Iterable[StoredEvent | JournalRecord], floor: int = 0) -> int:
         """Re-apply journaled ``records`` (all durable); return how many there were.
@@ -130,6 +135,9 @@ class Ledger:
             event, sequence = record.event, record.sequence
             stored = record.update  # only records of journal formats 1 and 2 carry one
             before = table.get(event.order_id)
+            if before is None and self.reload is not None and table.is_evicted(event.order_id):
+                # A late event of an order the checkpoint holds as evicted.
+                before = self.reload(event.order_id, sequence)
             try:
                 order = apply_event(before, event, sequence)
             except IllegalTransition as exc:
@@ -191,7 +199,3 @@ class Ledger:
         """The order ``ref`` names, as of the last commit."""
         found = self.table.find(ref)
         return None if found is None else self.durable(found)
-
-    def page(self, query: ListOrdersQuery) -> tuple[list[Order], bool]:
-        """One page of ``query`` as of the last commit, and whether more follow."""
-        return self.table.page(query, self.durable)

@@ -171,6 +171,27 @@ class BrokerOpenOrders:
     states: list[BrokerOrderState]
 
 
+@dataclass(slots=True)
+class Sweep:
+    """Evict terminal orders past the retention window (``gateway.engine.retention``).
+
+    ``reply`` (if any) gets the number evicted, once the pass ran."""
+
+    reply: asyncio.Future[int] | None = None
+
+
+@dataclass(slots=True)
+class Reloaded:
+    """Evicted orders read back from the journal: each order and its exec_ids.
+
+    ``order_ids`` is what was asked; an id missing from ``orders`` has no
+    record; ``error`` is set if the journal could not be read."""
+
+    order_ids: frozenset[str]
+    orders: dict[str, tuple[Order, tuple[str, ...]]]
+    error: BaseException | None = None
+
+
 Command = Place | Cancel | Replace | CancelAll | BulkCancel | Subscribe | Flush
 Result = (
     SubmitDone
@@ -182,5 +203,7 @@ Result = (
     | OpenOrders
     | Absent
     | BrokerOpenOrders
+    | Sweep
+    | Reloaded
 )
 Message = Command | Result

@@ -10,12 +10,13 @@ client or streams an update only after that.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.domain import Order, OrderEvent, OrderUpdate
 from gateway.journal.checkpoint import Checkpoint
+from gateway.journal.order_index import AccountIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +64,33 @@ class Journal(Protocol):
         """The newest usable checkpoint of the table (None: replay everything). Blocking."""
 
     def save_checkpoint(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        accounts: Iterable[AccountIndex],
     ) -> int:
         """Store the table as of durable ``sequence`` as the checkpoint; return its size.
 
-        Blocking; run off the event loop. Atomic: a crash mid-way leaves the
-        previous checkpoint.
+        ``accounts`` is the index of the orders not in ``orders`` (evicted:
+        see ``gateway.engine.retention``); it must be stored with them, as
+        ``Checkpoint.accounts``, and given back by ``load_checkpoint``:
+        without it those orders' client keys are forgotten. (Storing
+        ``checkpoint.encode(Checkpoint(..., list(accounts)))`` as one blob
+        does it.) Blocking; run off the event loop. Atomic: a crash mid-way
+        leaves the previous checkpoint.
+        """
+
+    def order_events(
+        self, order_ids: Collection[str]
+    ) -> dict[str, list[StoredEvent | JournalRecord]]:
+        """Every stored record of each of ``order_ids``, oldest first, by order id.
+
+        Ids with no record are left out. This is how an order that left
+        memory is read back (folded through the state machine, as replay
+        does); a store needs an index on the records' order id for it.
+        Blocking, and safe to call from any thread while ``append`` runs:
+        run it off the event loop. Raises ``JournalError`` on a damaged record.
         """
 
     async def append(self, records: Sequence[JournalRecord]) -> None:

@@ -1,7 +1,10 @@
 """Checkpoints of the order table: what start-up loads instead of the whole history.
 
 A checkpoint is the committed order table as of one sequence: every order,
-and the executions booked on each (what makes a repeated fill known). It is
+and the executions booked on each (what makes a repeated fill known). Once
+terminal orders leave memory (``gateway.engine.retention``), it holds the
+orders in memory and, for the others, only the index that finds them again
+(``order_index.AccountIndex``); version 1 files (every order) still load. It is
 derived data: the journal keeps every event, so a checkpoint that is
 missing, torn, unreadable or of another journal is ignored (with a warning)
 and start-up replays the whole journal instead. A checkpoint can cost time,
@@ -46,11 +49,14 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.journal.order_index import AccountIndex
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"GWCKPT\x00\x01"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+# Version 1 had no ``accounts``: every order was in ``chunks``. Still read.
+_READABLE_VERSIONS = frozenset({1, CHECKPOINT_VERSION})
 _HEADER = struct.Struct(">8sQQI")
 
 
@@ -110,6 +116,9 @@ class _Body(msgspec.Struct, array_like=True, gc=False):
     """Per chunk, each order's exec_ids (None: none), in the order of its orders:
     keyed by position, the table keys them with the order's own id string
     rather than a second copy of it per order."""
+    accounts: list[AccountIndex] = []
+    """Each account's full creation order and its evicted orders' keys (version
+    2; empty: nothing was evicted, and the orders alone make the index)."""
 
 
 CHUNK = 4096
@@ -123,6 +132,8 @@ class Checkpoint:
     anchor_crc: int
     orders: list[Order]
     exec_ids: dict[str, tuple[str, ...]]
+    accounts: list[AccountIndex]
+    """The index of orders not in ``orders`` (evicted), per account; empty if none."""
 
 
 _encoder = msgspec.msgpack.Encoder(decimal_format="string")
@@ -150,6 +161,7 @@ def encode(checkpoint: Checkpoint) -> bytes:
                 msgspec.Raw(_encoder.encode([exec_ids.get(order.order_id) for order in chunk]))
                 for chunk in chunks
             ],
+            checkpoint.accounts,
         )
     )
     return _HEADER.pack(MAGIC, checkpoint.sequence, len(body), zlib.crc32(body)) + body
@@ -169,7 +181,7 @@ def decode(data: bytes) -> Checkpoint:
         raise ValueError("checksum mismatch")
     try:
         decoded = _decoder.decode(body)
-        if decoded.version != CHECKPOINT_VERSION or decoded.sequence != sequence:
+        if decoded.version not in _READABLE_VERSIONS or decoded.sequence != sequence:
             raise ValueError(f"version {decoded.version} / sequence {decoded.sequence} unexpected")
         orders: list[Order] = []
         recurring: dict[str, Decimal] = {}
@@ -185,9 +197,16 @@ def decode(data: bytes) -> Checkpoint:
                 if ids:
                     exec_ids[order.order_id] = ids
             orders += loaded
+        for index in decoded.accounts:
+            count = len(index.order_ids)
+            if not (
+                len(index.sequences) == 8 * count
+                and len(index.client_order_ids) == len(index.broker_order_ids) == count
+            ):
+                raise ValueError(f"the order index of account {index.account!r} is misaligned")
     except (msgspec.DecodeError, ValueError, TypeError) as exc:
         raise ValueError(f"undecodable: {exc}") from None
-    return Checkpoint(sequence, decoded.anchor_crc, orders, exec_ids)
+    return Checkpoint(sequence, decoded.anchor_crc, orders, exec_ids, decoded.accounts)
 
 
 def read_sequence(path: Path) -> int:

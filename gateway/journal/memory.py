@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from gateway.domain import Order
 from gateway.journal import checkpoint as checkpoints
-from gateway.journal.base import JournalRecord
+from gateway.journal.base import JournalRecord, StoredEvent
 from gateway.journal.checkpoint import Checkpoint
+from gateway.journal.order_index import AccountIndex
 
 
 class MemoryJournal:
@@ -17,6 +18,9 @@ class MemoryJournal:
     def __init__(self, records: Iterable[JournalRecord] = ()) -> None:
         self._records: list[JournalRecord] = list(records)
         self._sequences: list[int] = [r.sequence for r in self._records]
+        self._by_order: dict[str, list[JournalRecord]] = {}
+        for record in self._records:
+            self._by_order.setdefault(record.event.order_id, []).append(record)
         # Encoded as a file would be, so tests exercise the real format.
         self.checkpoint: bytes | None = None
 
@@ -36,10 +40,22 @@ class MemoryJournal:
         return found
 
     def save_checkpoint(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        accounts: Iterable[AccountIndex],
     ) -> int:
-        self.checkpoint = checkpoints.encode(Checkpoint(sequence, 0, orders, exec_ids))
+        self.checkpoint = checkpoints.encode(
+            Checkpoint(sequence, 0, orders, exec_ids, list(accounts))
+        )
         return len(self.checkpoint)
+
+    def order_events(
+        self, order_ids: Collection[str]
+    ) -> dict[str, list[StoredEvent | JournalRecord]]:
+        by_order = self._by_order
+        return {i: list(by_order[i]) for i in order_ids if i in by_order}
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         for record in records:
@@ -47,6 +63,7 @@ class MemoryJournal:
                 raise ValueError(f"sequence {record.sequence} is not after {self._sequences[-1]}")
             self._records.append(record)
             self._sequences.append(record.sequence)
+            self._by_order.setdefault(record.event.order_id, []).append(record)
 
     async def read(self, after_sequence: int, up_to: int, limit: int) -> list[JournalRecord]:
         start = bisect.bisect_right(self._sequences, after_sequence)

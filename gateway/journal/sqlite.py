@@ -46,7 +46,7 @@ import shutil
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +58,7 @@ from gateway.journal import records as formats
 from gateway.journal.base import JournalRecord, StoredEvent
 from gateway.journal.checkpoint import Checkpoint
 from gateway.journal.codec import CorruptRecord, IncompatibleJournal, JournalError
+from gateway.journal.order_index import AccountIndex
 from gateway.journal.records import FORMAT_VERSION, encode_event, update_after
 
 log = logging.getLogger(__name__)
@@ -117,11 +118,20 @@ def is_damage(error: sqlite3.DatabaseError) -> bool:
     return isinstance(code, int) and code & 0xFF in _DAMAGE_CODES
 
 
-def connect_read_only(path: Path) -> sqlite3.Connection:
-    """Open ``path`` read-only: never creates, checkpoints, recovers or changes it."""
+def connect_read_only(path: Path, *, same_thread: bool = True) -> sqlite3.Connection:
+    """Open ``path`` read-only: never creates, checkpoints, recovers or changes it.
+
+    ``same_thread=False``: the connection may move between threads (its
+    user serialises the calls).
+    """
     if not path.is_file():
         raise FileNotFoundError(f"no journal file at {path}")
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro",
+        uri=True,
+        isolation_level=None,
+        check_same_thread=same_thread,
+    )
 
 
 def read_format_version(conn: sqlite3.Connection) -> int | None:
@@ -272,6 +282,9 @@ class SqliteJournal:
         self._writer: threading.Thread | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-reader")
         self._read_conn: sqlite3.Connection | None = None
+        # ``order_events``: called from worker threads, one at a time.
+        self._history_lock = threading.Lock()
+        self._history_conn: sqlite3.Connection | None = None
 
     @classmethod
     def open(cls, path: Path, *, salvage: bool = False) -> SqliteJournal:
@@ -317,6 +330,10 @@ class SqliteJournal:
         finally:
             conn.close()
         self._conn.close()
+        with self._history_lock:  # it would still read the damaged file
+            if self._history_conn is not None:
+                self._history_conn.close()
+                self._history_conn = None
         self._recover(problem, previous)
         self._conn = _initialize(self.path)
 
@@ -338,7 +355,11 @@ class SqliteJournal:
         return found
 
     def save_checkpoint(
-        self, sequence: int, orders: list[Order], exec_ids: dict[str, tuple[str, ...]]
+        self,
+        sequence: int,
+        orders: list[Order],
+        exec_ids: dict[str, tuple[str, ...]],
+        accounts: Iterable[AccountIndex],
     ) -> int:
         """Write the table as of ``sequence`` (durable already) as the checkpoint; return bytes.
 
@@ -348,8 +369,36 @@ class SqliteJournal:
         if anchor is None:
             raise ValueError(f"no journal record at sequence {sequence} to anchor a checkpoint")
         return checkpoints.write(
-            self.checkpoint_path, Checkpoint(sequence, anchor, orders, exec_ids)
+            self.checkpoint_path, Checkpoint(sequence, anchor, orders, exec_ids, list(accounts))
         )
+
+    def order_events(
+        self, order_ids: Collection[str]
+    ) -> dict[str, list[StoredEvent | JournalRecord]]:
+        """Every record of each of ``order_ids``, oldest first (the order_id index).
+
+        Blocking; any thread. One read-only connection serves these reads,
+        one at a time; WAL lets them run beside the writer.
+        """
+        found: dict[str, list[StoredEvent | JournalRecord]] = {}
+        with self._history_lock:
+            if self._history_conn is None:
+                self._history_conn = connect_read_only(self.path, same_thread=False)
+            try:
+                for order_id in order_ids:
+                    records: list[StoredEvent | JournalRecord] = []
+                    previous = 0
+                    for row in iter_rows(self._history_conn, "WHERE order_id = ?", (order_id,)):
+                        stored = decode_row(row, previous)
+                        previous = stored.sequence
+                        records.append(stored)
+                    if records:
+                        found[order_id] = records
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                raise JournalDamaged(self.path, f"SQLite: {exc}") from None
+        return found
 
     def _crc_at(self, sequence: int) -> int | None:
         conn = connect_read_only(self.path)
@@ -454,6 +503,10 @@ class SqliteJournal:
         if self._read_conn is not None:
             self._read_conn.close()
             self._read_conn = None
+        with self._history_lock:
+            if self._history_conn is not None:
+                self._history_conn.close()
+                self._history_conn = None
 
     # -------------------------------------------------- opening, recovery
 

@@ -220,6 +220,16 @@ class _ActorCollector(Collector):
         yield GaugeMetricFamily(
             "gateway_orders", "Orders in the order table.", value=actor.order_count
         )
+        yield GaugeMetricFamily(
+            "gateway_orders_evicted",
+            "Terminal orders past --retention: out of memory, read from the journal on demand.",
+            value=actor.evicted_count,
+        )
+        yield GaugeMetricFamily(
+            "gateway_orders_read_back",
+            "Evicted orders read back from the journal since start.",
+            value=actor.orders_read_back,
+        )
         family = GaugeMetricFamily(
             "gateway_open_orders", "Orders not yet terminal, by status.", labels=["status"]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from gateway.domain import (
     Fill,
     IllegalTransition,
     ListOrdersQuery,
+    Order,
     OrderAccepted,
     OrderCreated,
     OrderFilled,
@@ -23,6 +25,7 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.engine import retention as pages
 from gateway.engine.ledger import Ledger
 from gateway.journal import JournalRecord
 
@@ -35,6 +38,10 @@ def spec(client_order_id: str) -> OrderSpec:
         "acct-1", client_order_id, "AAPL", Side.BUY, OrderType.LIMIT, Decimal(10),
         TimeInForce.GTC, limit_price=Decimal("100.5"),
     )  # fmt: skip
+
+
+async def nothing_evicted(order_ids: list[str]) -> dict[str, Order]:
+    raise AssertionError(f"no order is evicted here, yet {order_ids} were asked for")
 
 
 def ledger_with(*client_order_ids: str) -> Ledger:
@@ -88,7 +95,8 @@ def test_reads_see_the_last_commit_only() -> None:
     assert durable is not None
     assert durable.status is OrderStatus.ACCEPTED
     assert ledger.find_durable(OrderRef("acct-1", client_order_id="new")) is None
-    page, more = ledger.page(ListOrdersQuery("acct-1", page_size=10))
+    query = ListOrdersQuery("acct-1", page_size=10)
+    page, more = asyncio.run(pages.page(ledger.table, query, ledger.durable, nothing_evicted))
     assert [o.order_id for o in page] == ["o-c-1"]
     assert not more
 

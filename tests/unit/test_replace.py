@@ -266,9 +266,9 @@ async def test_replace_ids_are_per_account_and_survive_a_checkpoint() -> None:
 
     snapshot = desk.ledger.snapshot()
     assert snapshot is not None
-    sequence, orders, exec_ids = snapshot
+    sequence, orders, exec_ids, accounts = snapshot
     restored = Ledger()
-    restored.restore(decode(encode(Checkpoint(sequence, 0, orders, exec_ids))))
+    restored.restore(decode(encode(Checkpoint(sequence, 0, orders, exec_ids, list(accounts)))))
     assert restored.replace_request("acct-1", "r-1") == (order_id, TERMS)
     assert restored.table.get(order_id) == desk.order(order_id)
 
@@ -409,9 +409,10 @@ async def test_a_checkpoint_keeps_replaced_terms_and_reject_codes() -> None:
     desk.batch(SubmitDone(rejected.order_id, error=BrokerUnavailable("down")))
     snapshot = desk.ledger.snapshot()
     assert snapshot is not None
-    sequence, orders, exec_ids = snapshot
+    sequence, orders, exec_ids, accounts = snapshot
     loaded = {
-        o.order_id: o for o in decode(encode(Checkpoint(sequence, 0, orders, exec_ids))).orders
+        o.order_id: o
+        for o in decode(encode(Checkpoint(sequence, 0, orders, exec_ids, list(accounts)))).orders
     }
     assert loaded == {o.order_id: o for o in orders}
     replaced = loaded[order_id]

@@ -65,3 +65,15 @@ def test_a_switch_flag_beats_its_variable() -> None:
 def test_salvage_is_never_taken_from_the_environment() -> None:
     assert parse(GATEWAY_SALVAGE_JOURNAL="true").salvage_journal is False
     assert parse("--salvage-journal").salvage_journal is True
+
+
+def test_retention_flags_reach_the_engine_and_refuse_negative_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = parse("--retention", "0", GATEWAY_RETENTION_CACHE="25")
+    assert (config.engine.retention, config.engine.retention_cache) == (0.0, 25)
+    assert parse().engine.retention == 3600.0
+    for bad in (("--retention", "-1"), ("--retention", "nan"), ("--retention-cache", "-2")):
+        with pytest.raises(SystemExit):
+            parse(*bad)
+        assert bad[0] in capsys.readouterr().err
