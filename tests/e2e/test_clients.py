@@ -258,7 +258,7 @@ def test_gatewayctl_place_status_list_cancel_watch(gateway: GatewayProcess) -> N
     ]
 
 
-def test_gatewayctl_replace_positions_cancel_all(gateway: GatewayProcess) -> None:
+def test_gatewayctl_replace_then_cancel_all(gateway: GatewayProcess) -> None:
     account = f"ctl-{uuid.uuid4().hex[:10]}"
     placed = _gatewayctl(gateway, "--json", "place", account, "AAPL", "buy", "5", "--limit", "0.01")
     assert placed.returncode == 0, placed.stderr
@@ -280,6 +280,13 @@ def test_gatewayctl_replace_positions_cancel_all(gateway: GatewayProcess) -> Non
         )
     assert (amended.quantity, amended.limit_price) == (AMENDED_QUANTITY, AMENDED_PRICE)
 
+    cancel_all = _gatewayctl(gateway, "--json", "cancel-all", account, "--symbol", "AAPL")
+    assert cancel_all.returncode == 0, cancel_all.stderr
+    assert [o["order_id"] for o in json.loads(cancel_all.stdout)] == [order_id]
+
+
+def test_gatewayctl_positions_after_a_fill(gateway: GatewayProcess) -> None:
+    account = f"ctl-{uuid.uuid4().hex[:10]}"
     bought = _gatewayctl(gateway, "place", account, "AAPL", "buy", "3")
     assert bought.returncode == 0, bought.stderr
     with Client(gateway.address, token=TOKEN) as client:
@@ -293,10 +300,6 @@ def test_gatewayctl_replace_positions_cancel_all(gateway: GatewayProcess) -> Non
     shown = _gatewayctl(gateway, "--json", "positions", account)
     assert shown.returncode == 0, shown.stderr
     assert [(p["symbol"], p["quantity"]) for p in json.loads(shown.stdout)] == [("AAPL", "3")]
-
-    cancel_all = _gatewayctl(gateway, "--json", "cancel-all", account, "--symbol", "AAPL")
-    assert cancel_all.returncode == 0, cancel_all.stderr
-    assert [o["order_id"] for o in json.loads(cancel_all.stdout)] == [order_id]
 
 
 def test_gatewayctl_halt_refuses_new_orders_until_resume(gateway: GatewayProcess) -> None:
