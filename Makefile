@@ -93,6 +93,16 @@ test-system-packages:
 			exit 1; \
 		fi; \
 	fi
+	@# PostgreSQL: tests/pg_server.py starts its own server for the journal tests.
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			tools/apt-install.sh postgresql; \
+		else \
+			echo "make test needs PostgreSQL for the journal tests;" \
+				"install it (Debian/Ubuntu: sudo apt-get install postgresql) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 # Every check runs as its own target, so `make -k lint` reports them all.
 lint: lint-ruff lint-format lint-mypy lint-buf lint-proto
@@ -265,6 +275,8 @@ $(CLIENTS_SETUP_STAMP):
 lint: lint-deploy lint-alerts
 
 DEPLOY_MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+# The HA variant on PostgreSQL (two replicas per shard): checked the same way.
+DEPLOY_MANIFESTS += $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes-ha/*.yaml))
 
 lint-deploy: setup
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(DEPLOY_MANIFESTS)
@@ -300,3 +312,28 @@ lint-alerts: $(PROMTOOL_STAMP)
 .PHONY: bench-shards
 bench-shards: bench-tools
 	timeout --kill-after=30s 10m $(PY) -m bench.shards --ghz $(GHZ) $(ARGS)
+
+# --- FIX (tests/fix): QuickFIX's example acceptors, the FIX tests' counterparties ---
+#
+# executor and ordermatch are built from Debian's libquickfix-doc sources against
+# libquickfix-dev (about a minute; cached under .tools/quickfix-<hash>). Installed
+# with apt-get when missing and root, as nginx is; elsewhere `make test` says what
+# to install rather than letting the FIX tests skip.
+.PHONY: test-fix-packages fix-acceptors
+test-system-packages: test-fix-packages
+test: fix-acceptors
+
+test-fix-packages:
+	@if [ ! -f /usr/include/quickfix/Session.h ] || \
+		[ ! -d /usr/share/doc/libquickfix-doc/examples ] || ! command -v g++ >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			tools/apt-install.sh libquickfix-dev libquickfix-doc g++; \
+		else \
+			echo "make test needs QuickFIX for tests/fix: install it (Debian/Ubuntu:" \
+				"sudo apt-get install libquickfix-dev libquickfix-doc g++) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+fix-acceptors: test-fix-packages
+	bash tests/fix/build_acceptors.sh

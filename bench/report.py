@@ -241,7 +241,79 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 False,
             )
         )
+    found += _journal_targets(results)
     return found
+
+
+JOURNAL_GOAL = 0.8
+"""PlaceOrder throughput on the PostgreSQL journal, as a share of SQLite's."""
+TAKEOVER_MARGIN = 2.0
+"""Seconds past the lease a standby may take, from kill -9 to SERVING."""
+
+
+def _journal_targets(results: dict[str, Any]) -> list[Target]:
+    found: list[Target] = []
+    journals = results.get("journals", {})
+    if journals.get("sqlite") and journals.get("postgresql"):
+        found.append(
+            Target(
+                "PlaceOrder throughput, PostgreSQL journal / SQLite journal (market orders)",
+                best_rps(journals["postgresql"]) / best_rps(journals["sqlite"]),
+                JOURNAL_GOAL,
+                "× SQLite",
+                True,
+            )
+        )
+    takeover = results.get("takeover")
+    if takeover and takeover.get("seconds"):
+        found.append(
+            Target(
+                f"takeover, kill -9 of the leader to the standby's SERVING "
+                f"(lease {takeover['lease']:g} s, worst of {len(takeover['seconds'])})",
+                max(takeover["seconds"]),
+                takeover["lease"] + TAKEOVER_MARGIN,
+                "s",
+                False,
+            )
+        )
+    return found
+
+
+def _journals(journals: dict[str, Any], takeover: dict[str, Any] | None) -> list[str]:
+    if not all(journals.get(k) for k in ("echo", "sqlite", "postgresql")):
+        return []
+    lines = [
+        "## PlaceOrder by journal: SQLite and PostgreSQL",
+        "",
+        "Market orders, closed loop, the echo server and two fresh gateways in the same",
+        "run: the default SQLite journal, and `--journal postgresql://...` on a PostgreSQL",
+        "server started for the run on the same disk and cores (`fsync` and",
+        "`synchronous_commit` on; one fenced `INSERT ... unnest` statement per actor batch).",
+        "",
+        "| callers | SQLite calls/s | PostgreSQL calls/s | PostgreSQL ÷ SQLite | echo calls/s "
+        "| SQLite p50 ms | PostgreSQL p50 ms | PostgreSQL p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = zip(journals["echo"], journals["sqlite"], journals["postgresql"], strict=False)
+    for echo, sqlite, pg in rows:
+        lines.append(
+            f"| {echo['concurrency']} | {rps(sqlite):,.0f} | {rps(pg):,.0f} | "
+            f"{_ratio(rps(pg), rps(sqlite))} | {rps(echo):,.0f} | "
+            f"{_ms(sqlite['latency_ms']['p50'])} | {_ms(pg['latency_ms']['p50'])} | "
+            f"{_ms(pg['latency_ms']['p99'])} |"
+        )
+    lines += [""]
+    if takeover and takeover.get("seconds"):
+        seconds = ", ".join(f"{s:.2f}" for s in takeover["seconds"])
+        lines += [
+            "## Standby takeover",
+            "",
+            f"A leader and a hot standby on one PostgreSQL journal (lease {takeover['lease']:g} s);",
+            "the leader is killed with SIGKILL and the time is taken until the standby's",
+            f"health check says SERVING: {seconds} s.",
+            "",
+        ]
+    return lines
 
 
 # ------------------------------------------------------------------- page
@@ -451,6 +523,7 @@ def markdown(meta: dict[str, Any], results: dict[str, Any], judged: list[Target]
     lines += _latency(results.get("latency", {}))
     lines += _queries(results.get("queries", {}))
     lines += _one_caller(results.get("one_caller", {}))
+    lines += _journals(results.get("journals", {}), results.get("takeover"))
     fan = results.get("fanout")
     if fan:
         g, e = fan["gateway"], fan["echo"]

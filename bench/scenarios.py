@@ -34,6 +34,8 @@ SCENARIOS = (
     "fanout",
     "slow_broker",
     "recovery",
+    "journals",
+    "takeover",
     "retention",
 )
 
@@ -517,6 +519,20 @@ class Bench:
             time.sleep(1.0)  # let start-up work (reconciliation) settle
             measured = {"ready_seconds": ready, "rss_kib": processes.rss_kib(gateway.pid)}
             return measured | _recovered(gateway.log_path.read_text(errors="replace"))
+
+    # --------------------------------------------------------- PostgreSQL
+
+    def journals(self) -> None:
+        """PlaceOrder throughput with the PostgreSQL journal beside SQLite and echo."""
+        from bench import postgres
+
+        postgres.journals(self)
+
+    def takeover(self) -> None:
+        """Time from kill -9 of the leader to the standby's SERVING."""
+        from bench import postgres
+
+        postgres.takeover(self)
 
 
 # --retention long enough that nothing leaves memory during a benchmark (ten years).

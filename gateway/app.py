@@ -23,11 +23,14 @@ from gateway.auth import AuthPolicy, Principal
 from gateway.auth.audit import audit
 from gateway.auth.limits import StreamRegistry
 from gateway.brokers import Broker
-from gateway.brokers.base import Reconnects
+from gateway.brokers.base import Reconnects, SessionHealth
 from gateway.config import GatewayConfig
 from gateway.engine import OrderActor
+from gateway.ha.config import PostgresConfig
+from gateway.ha.leader import Leadership
 from gateway.journal import Journal, JournalDamaged, JournalError, SqliteJournal
 from gateway.journal.datadir import DataDir, DataDirBusy
+from gateway.journal.postgres import REPLAY_BATCH, PostgresJournal
 from gateway.observability import (
     GatewayMetrics,
     MeteredBroker,
@@ -62,6 +65,10 @@ class JournalNeedsSalvage(StartupError):
         )
 
 
+class LeadershipLost(Exception):
+    """This gateway no longer holds its shard's lease: it must not take another order."""
+
+
 class Gateway:
     """One running gateway: server, actor, broker and journal."""
 
@@ -75,6 +82,11 @@ class Gateway:
     ) -> None:
         self.config = config
         self.data_dir: DataDir | None = None
+        # A gateway on the PostgreSQL journal stands by until it holds its shard's lease.
+        self.leadership: Leadership | None = None
+        if journal is None and config.postgres is not None:
+            journal = _open_postgres(config.postgres)
+            self.leadership = Leadership(config.postgres)
         if journal is None:
             self.data_dir, journal = _open_data_dir(config)
         self.broker = broker or _default_broker(config)
@@ -92,6 +104,9 @@ class Gateway:
         if isinstance(self.broker, Reconnects):
             # Reports sent while the stream was away are lost: reconcile.
             self.broker.add_reconnect_listener(self.actor.request_reconcile)
+        if isinstance(self.broker, SessionHealth):
+            # A broker session that is down (a refused FIX logon) is NOT_SERVING too.
+            self.broker.add_health_listener(self.set_broker_health)
         self.tracing_interceptor: Any = None
         if config.otlp_endpoint is not None or tracer_provider is not None:
             self.tracing_interceptor = _start_tracing(config.otlp_endpoint, tracer_provider)
@@ -106,6 +121,8 @@ class Gateway:
         self._metrics_server: WSGIServer | None = None
         self._background: list[asyncio.Task[None]] = []
         self._stopped = False
+        self.serving = asyncio.Event()
+        """Set once the gateway serves (at once with SQLite; a standby once it leads)."""
         self.port = 0
         self.metrics_port = 0
 
@@ -166,16 +183,25 @@ class Gateway:
                 ) from None
         await server.start()
         self._server = server
+        if self.leadership is not None:
+            await self._stand_by()
+            return
+        await self._serve()
+
+    async def _serve(self, *, recovered: bool = False) -> None:
+        """Connect the broker, start the actor, and turn SERVING."""
+        config = self.config
         await self.broker.connect()
         try:
-            await self.actor.start()
+            await self.actor.start(recovered=recovered)
         except JournalDamaged as exc:  # a row that only fails when replayed
             raise JournalNeedsSalvage(exc, config.data_dir) from None
         if config.tokens is not None:
             self._background.append(asyncio.create_task(self._reload_tokens(), name="tokens"))
-        self.health_reporter.update(ready=True)
+        self.health_reporter.update(ready=True, standing_by=False)
         await self.health_reporter.flush()
         self.metrics.serving.set(1)
+        self.serving.set()
         self.metrics.broker_up.set(int(self.health_reporter.broker_healthy))
         security = ("mTLS" if config.tls.mutual else "TLS") if config.tls else "plaintext"
         auth = f"{len(config.tokens)} principals" if config.tokens else "no authentication"
@@ -189,6 +215,73 @@ class Gateway:
         if self.metrics_port:
             host = config.metrics_listen.rpartition(":")[0] if config.metrics_listen else ""
             log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)
+
+    # ------------------------------------------------- leadership (PostgreSQL)
+
+    async def _stand_by(self) -> None:
+        """Recover the table, then take over in the background once the lease is ours.
+
+        Until then the gateway listens NOT_SERVING (its calls are refused
+        UNAVAILABLE, so the mesh routes to the leader) and follows the journal.
+        """
+        try:
+            await asyncio.to_thread(self.actor.recover)
+        except JournalError as exc:
+            raise StartupError(f"cannot recover from the journal: {exc}") from None
+        assert self.leadership is not None
+        self.health_reporter.update(standing_by=True)
+        await self.health_reporter.flush()
+        log.info(
+            "standby of shard %r listening on %s (NOT_SERVING until it holds the lease)",
+            self.leadership.settings.shard,
+            self.address,
+        )
+        self._background.append(asyncio.create_task(self._take_over(), name="leadership"))
+
+    async def _take_over(self) -> None:
+        """Wait for the lease; fence the journal, replay its tail, reconcile, serve."""
+        leadership = self.leadership
+        journal = self.journal
+        assert leadership is not None
+        assert isinstance(journal, PostgresJournal)
+        try:
+            epoch = await leadership.acquire(self._catch_up)
+            await asyncio.to_thread(journal.lead, epoch)  # every commit is fenced by it
+            # Whatever the old leader committed before the epoch moved is readable now;
+            # anything later was refused by the fence.
+            await self._catch_up()
+            # The actor's start reconciles open orders with the broker, as after a crash.
+            await self._serve(recovered=True)
+            self.metrics.lease_epoch.set(epoch)
+            self._background.append(
+                asyncio.create_task(leadership.keep(self._step_down), name="lease")
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("taking over as leader failed")
+            self.actor.halt(exc)
+
+    async def _catch_up(self) -> None:
+        """Apply what the leader committed since the table was last brought up to date."""
+        journal = self.journal
+        assert isinstance(journal, PostgresJournal)
+        for _ in range(1_000_000):  # bounded: a batch each, until the journal's end
+            records = await asyncio.to_thread(journal.follow, self.actor.last_sequence)
+            if records:
+                await asyncio.to_thread(self.actor.catch_up, records)
+            if len(records) < REPLAY_BATCH:
+                return
+
+    def _step_down(self, reason: str) -> None:
+        """Leadership is lost: refuse everything from now on; the process then exits."""
+        journal = self.journal
+        if isinstance(journal, PostgresJournal):
+            journal.depose()
+        self.metrics.serving.set(0)
+        self.metrics.lease_epoch.set(0)
+        self.health_reporter.update(ready=False)
+        self.actor.halt(LeadershipLost(reason))
 
     def set_broker_health(self, ok: bool) -> None:
         """Reflect broker health: ExecutionService's health status is SERVING iff ``ok``.
@@ -231,6 +324,13 @@ class Gateway:
                 grace,
             )
         await self.actor.stop()  # streams end UNAVAILABLE (last sequence); journal closed
+        if self.leadership is not None:
+            # Nothing more can commit: hand the lease to a standby now, not after it
+            # expires. Bounded: a database that does not answer must not eat the grace.
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self.leadership.release), 2.0)
+            except TimeoutError:
+                log.warning("lease not released in time; a standby waits for it to expire")
         self.health.close_watches()  # or an open Watch holds server.stop for all its grace
         if self._server is not None:
             await self._server.stop(max(0.0, deadline - loop.time()))
@@ -325,6 +425,8 @@ def _start_tracing(endpoint: str | None, provider: Any) -> Any:
 def _default_broker(config: GatewayConfig) -> Broker:
     if config.broker == "alpaca":
         return _alpaca_broker(config)
+    if config.broker == "fix":
+        return _fix_broker(config)
     from gateway.brokers.faults import FaultyBroker
     from gateway.brokers.simulated import SimulatedBroker
 
@@ -346,6 +448,19 @@ def _alpaca_broker(config: GatewayConfig) -> Broker:
         raise StartupError(str(exc)) from None
 
 
+def _fix_broker(config: GatewayConfig) -> Broker:
+    from gateway.brokers.fix import FixBroker
+
+    if config.fix is None:
+        raise StartupError("--broker fix needs --fix-config FILE")
+    fix = config.fix
+    # Sequence numbers live with the gateway's data: they survive what it survives.
+    store = fix.store_path or (
+        config.data_dir / f"fix-{fix.sender_comp_id}-{fix.target_comp_id}.sqlite"
+    )
+    return FixBroker(fix, store)
+
+
 def _open_data_dir(config: GatewayConfig) -> tuple[DataDir, Journal]:
     """Lock the data dir and open (recovering if need be) its journal."""
     data_dir = DataDir(config.data_dir)
@@ -364,3 +479,12 @@ def _open_data_dir(config: GatewayConfig) -> tuple[DataDir, Journal]:
     if journal.recovery is not None:
         log.warning("journal salvaged as asked (--salvage-journal): %s", journal.recovery)
     return data_dir, journal
+
+
+def _open_postgres(settings: PostgresConfig) -> Journal:
+    """Connect to the PostgreSQL journal, migrating its schema (``--journal``)."""
+    assert settings.url is not None
+    try:
+        return PostgresJournal.open(settings.url, shard=settings.shard)
+    except JournalError as exc:
+        raise StartupError(f"cannot open the journal: {exc}") from None

@@ -14,8 +14,10 @@ from gateway.auth.limits import PrincipalLimits
 from gateway.auth.tokens import TokenStore
 from gateway.brokers.alpaca import AlpacaConfig
 from gateway.brokers.faults import FaultConfig
+from gateway.brokers.fix import FixConfig
 from gateway.brokers.simulated import SimConfig
 from gateway.engine import EngineConfig
+from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
 from gateway.service.config import ServiceConfig
 from gateway.shards import ShardMap
@@ -118,17 +120,25 @@ class GatewayConfig:
     sim: SimConfig = field(default_factory=SimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     broker: str = "simulated"
-    """simulated (in-process) or alpaca (Alpaca's Trading API, paper by default; keys
-    from APCA_API_KEY_ID / APCA_API_SECRET_KEY or --alpaca-credentials-file)."""
+    """simulated (in-process), alpaca (Alpaca's Trading API, paper by default; keys
+    from APCA_API_KEY_ID / APCA_API_SECRET_KEY or --alpaca-credentials-file) or fix
+    (a FIX 4.4 session, configured by --fix-config)."""
 
     alpaca: AlpacaConfig | None = None
     """The Alpaca adapter's settings when ``broker`` is "alpaca"."""
+
+    fix: FixConfig | None = None
+    """The FIX 4.4 session's settings (host, CompIDs, accounts, schedule, TLS), from a
+    TOML file; needed by --broker fix (docs/brokers.md)."""
 
     sim_faults: FaultConfig | None = None
     """Faults to inject between the gateway and the simulated broker, from a TOML file.
 
     Errors, lost acks, rate limits, latency, duplicate and reordered reports,
     disconnects; see docs/faults.md."""
+
+    postgres: PostgresConfig | None = None
+    """The PostgreSQL journal and leadership (``--journal``); None: SQLite under data_dir."""
 
     shard: str | None = None
     """This gateway's shard: it serves only the accounts the shard map gives that shard.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
 from gateway.journal import MemoryJournal
 from gateway.service.config import ServiceConfig
+from tests.pg_server import PgServer, server_or_skip
 
 if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
@@ -59,3 +60,16 @@ async def channel(gateway: Gateway) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> ExecutionServiceAsyncStub:
     return pb_grpc.ExecutionServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server of the test session's own (tests/pg_server.py)."""
+    with server_or_skip() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PgServer) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return pg_server.new_database()

@@ -222,3 +222,16 @@ class Broker(Protocol):
 
     async def open_orders(self, account: str | None = None) -> list[BrokerOrderState]:
         """Return the venue's non-terminal orders (of one account, or all)."""
+
+
+@runtime_checkable
+class SessionHealth(Protocol):
+    """A broker with a session that can be down while the gateway runs (optional).
+
+    A FIX session whose Logon is refused, or that is outside its schedule, is
+    such a case: the gateway keeps serving reads, and the execution service's
+    health follows the session.
+    """
+
+    def add_health_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(up)`` (quickly, without blocking) when the session goes up or down."""

@@ -19,6 +19,7 @@ from gateway.auth import TokenStore, TokenTableError
 from gateway.auth.limits import PrincipalLimits
 from gateway.brokers.alpaca import ALLOW_LIVE_ENV, AlpacaConfig
 from gateway.brokers.faults import FaultConfig
+from gateway.brokers.fix import FixConfig
 from gateway.brokers.simulated import SimConfig, SymbolConfig
 from gateway.cli.flag_values import (
     host_port,
@@ -31,6 +32,7 @@ from gateway.cli.flag_values import (
 from gateway.cli.settings import ENV_PREFIX, Setting, add_settings, collect
 from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
+from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
 from gateway.security import TlsConfig
 from gateway.service.config import ServiceConfig
@@ -46,8 +48,8 @@ def _session_end(text: str) -> time | None:
 
 
 def _broker_name(text: str) -> str:
-    if text not in ("simulated", "alpaca"):
-        raise argparse.ArgumentTypeError(f"unknown broker {text!r}: simulated or alpaca")
+    if text not in ("simulated", "alpaca", "fix"):
+        raise argparse.ArgumentTypeError(f"unknown broker {text!r}: simulated, alpaca or fix")
     return text
 
 
@@ -56,6 +58,13 @@ def _fault_profile(text: str) -> FaultConfig:
         return FaultConfig.from_toml(Path(text))
     except ValueError as exc:
         # ArgumentTypeError's message reaches the user; a ValueError's does not.
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fix_config(text: str) -> FixConfig:
+    try:
+        return FixConfig.from_toml(Path(text))
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -89,6 +98,7 @@ for _parser, _name in (
     (_session_end, "HH:MM time"),
     (_shard_name, "shard name (a-z 0-9 -)"),
     (_fault_profile, "fault profile"),
+    (_fix_config, "FIX config file"),
     (_log_level, "level (DEBUG, INFO, WARNING or ERROR)"),
     (_log_format, "log format (text or json)"),
     (_otlp_endpoint, "URL (http:// or https://)"),
@@ -102,6 +112,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("data-dir", _G, "data_dir", Path, "DIR"),
     S("salvage-journal", _G, "salvage_journal", from_env=False),
     S("broker", _G, "broker", _broker_name, "NAME"),
+    # The PostgreSQL journal and leadership (the lease is --shard's).
+    S("journal", PostgresConfig, "url", str, "URL"),
+    S("lease", PostgresConfig, "lease", positive_float, "SECONDS"),
     S("reflection", _G, "reflection"),
     S("shutdown-grace", _G, "shutdown_grace", non_negative_float, "SECONDS"),
     S("drain-delay", _G, "drain_delay", non_negative_float, "SECONDS"),
@@ -212,6 +225,18 @@ SETTINGS: tuple[Setting, ...] = (
         f"{ALLOW_LIVE_ENV}=yes as well; deliberately not settable from the environment alone",
     ),
 )
+# FIX 4.4 (--broker fix).
+SETTINGS += (
+    S(
+        "fix-config",
+        _G,
+        "fix",
+        _fix_config,
+        "FILE",
+        help="TOML file of the FIX session: host, port, sender_comp_id, target_comp_id, "
+        "heartbeat_interval, [accounts], [schedule], [tls] (docs/brokers.md)",
+    ),
+)
 FLAGS = SETTINGS  # the name tests and older callers use
 
 _TITLES: dict[type, str] = {
@@ -221,6 +246,7 @@ _TITLES: dict[type, str] = {
     TlsConfig: "TLS (--tls-cert and --tls-key together; --tls-client-ca for mTLS)",
     ServiceConfig: "update streams",
     EngineConfig: "the order actor",
+    PostgresConfig: "PostgreSQL journal and high availability (--journal)",
     SimConfig: "simulated broker (--broker simulated)",
     AlpacaConfig: "Alpaca (--broker alpaca)",
 }
@@ -260,6 +286,9 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         sim["symbols"] = {s: SymbolConfig(price=p) for s, p in prices.items()}
     if top.get("broker") == "alpaca":
         top["alpaca"] = _alpaca(values.get(AlpacaConfig, {}))
+    top["postgres"] = _postgres(values.get(PostgresConfig, {}), top.get("shard"))
+    if top.get("broker") == "fix" and top.get("fix") is None:
+        raise ValueError("--broker fix needs --fix-config FILE")
     return GatewayConfig(
         **top,
         tls=_tls(values.get(TlsConfig, {})),
@@ -304,3 +333,18 @@ def _alpaca(given: dict[str, Any]) -> AlpacaConfig:
         return AlpacaConfig.from_env(credentials_file=credentials, **given)
     except OSError as exc:
         raise ValueError(f"cannot read Alpaca credentials: {exc}") from None
+
+
+def _postgres(given: dict[str, Any], shard: str | None) -> PostgresConfig | None:
+    """The PostgreSQL settings if --journal names a database; None: the SQLite journal.
+
+    The lease is that of ``--shard`` (the account shard this gateway serves),
+    or of the shard "default" when there are no account shards.
+    """
+    if given.get("url") is None:
+        if given:
+            raise ValueError(f"argument --{'/--'.join(sorted(given))}: needs --journal")
+        return None
+    if shard is not None:
+        given["shard"] = shard
+    return PostgresConfig(**given)

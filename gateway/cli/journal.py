@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument(
         "--data-dir", type=Path, default=Path("gateway-data"), help="the gateway's --data-dir"
+    )
+    show.add_argument(
+        "--journal",
+        metavar="URL",
+        help="read the PostgreSQL journal at this URL instead of --data-dir "
+        "(as the gateway's --journal; GATEWAY_JOURNAL works too)",
+        default=os.environ.get("GATEWAY_JOURNAL"),
     )
     show.add_argument("--order-id", help="only this order (the gateway's order_id)")
     show.add_argument(
@@ -148,12 +156,17 @@ def migrate(data_dir: Path) -> int:
 
 
 def _selected(args: argparse.Namespace) -> Iterator[JournalRecord]:
-    records = iter_records(
-        args.data_dir / JOURNAL_FILE,
-        order_id=args.order_id,
-        from_sequence=args.from_sequence,
-        to_sequence=args.to_sequence,
-    )
+    select = {
+        "order_id": args.order_id,
+        "from_sequence": args.from_sequence,
+        "to_sequence": args.to_sequence,
+    }
+    if args.journal:
+        from gateway.journal import postgres
+
+        records = postgres.iter_records(args.journal, **select)
+    else:
+        records = iter_records(args.data_dir / JOURNAL_FILE, **select)
     for record in records:
         spec = record.update.order.spec
         if args.account and spec.account != args.account:

@@ -33,7 +33,7 @@ import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,7 +86,7 @@ from gateway.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from gateway.journal import Journal
+from gateway.journal import Journal, StoredEvent
 from gateway.observability import tracing
 
 log = logging.getLogger(__name__)
@@ -176,14 +176,17 @@ class OrderActor:
 
     # ----------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
+    async def start(self, *, recovered: bool = False) -> None:
         """Recover the order table from the journal, then start serving.
 
         Recovery runs on a worker thread, so the event loop keeps answering
         (health: NOT_SERVING; reads: UNAVAILABLE) until the table is ready.
         Nothing else touches the ledger before ``_running`` is set.
+        ``recovered``: the table is loaded already (``recover`` and
+        ``catch_up``, as a standby does).
         """
-        await asyncio.to_thread(self.recover)
+        if not recovered:
+            await asyncio.to_thread(self.recover)
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="order-actor")
         self._reader_task = asyncio.create_task(self._read_reports(), name="broker-reports")
@@ -253,6 +256,30 @@ class OrderActor:
         if len(self._table) >= _FREEZE_AFTER // 2:
             gc.freeze()
         return count
+
+    def catch_up(self, records: Iterable[StoredEvent]) -> int:
+        """Apply records another gateway committed after ``recover``; return how many.
+
+        A standby's way of following the journal; never while running (the
+        table would move under the actor). Blocking: run off the event loop.
+        """
+        if self._running:
+            raise RuntimeError("catch_up is for an actor that is not running")
+        return self._ledger.replay(records)
+
+    def halt(self, error: Exception) -> None:
+        """Stop taking commands for good (e.g. leadership lost): as a failed journal write does.
+
+        Calls already queued are answered UNAVAILABLE by the commit the
+        journal then refuses; ``wait_failed`` returns, and the gateway exits.
+        """
+        if self.failure is not None:
+            return
+        log.critical("the actor stops: %s", error)
+        self._running = False
+        self.failure = error
+        self._refuse_queued(Unavailable(f"{error}; retry shortly", reason="GATEWAY_NOT_SERVING"))
+        self._failed.set()
 
     @property
     def config(self) -> EngineConfig:
@@ -624,7 +651,19 @@ class OrderActor:
         for future, _ in replies:
             if not future.done():
                 future.set_exception(unavailable)
+        self._refuse_queued(unavailable)
         self._failed.set()
+
+    def _refuse_queued(self, error: Unavailable) -> None:
+        """Answer the commands still queued, now: the loop that would have taken them is gone.
+
+        Otherwise they would wait for the gateway's stop (after the drain's
+        grace), and their callers would see their deadline pass instead.
+        """
+        for message in self._mailbox.drain_commands():
+            reply = getattr(message, "reply", None)
+            if reply is not None and not reply.done():
+                reply.set_exception(error)
 
     async def wait_failed(self) -> BaseException:
         """Return once the actor has failed for good (it never returns otherwise)."""

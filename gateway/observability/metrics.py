@@ -149,6 +149,11 @@ class GatewayMetrics:
             "Updates one subscriber may have waiting before it is cut off (--subscriber-buffer).",
             registry=r,
         )
+        self.lease_epoch = Gauge(
+            "gateway_lease_epoch",
+            "The shard lease's epoch this gateway leads with (0: standby, or no lease).",
+            registry=r,
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         # process_start_time_seconds and friends, read from /proc at scrape time.
         ProcessCollector(registry=r)

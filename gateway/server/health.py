@@ -9,6 +9,7 @@ starting (journal, broker not ready)   NOT_SERVING NOT_SERVING
 ready, broker healthy                  SERVING     SERVING
 ready, broker unhealthy                SERVING     NOT_SERVING
 draining                               NOT_SERVING NOT_SERVING
+standby (another gateway leads)        SERVING     NOT_SERVING
 =====================================  ==========  ==============================
 
 ``""`` says "this process is up and taking calls" (liveness, startup); the
@@ -82,13 +83,16 @@ class HealthReporter:
         self.ready = False
         self.broker_healthy = True
         self.draining = False
+        self.standing_by = False
         self._published: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
 
     def desired(self) -> dict[str, int]:
         up = self.ready and not self.draining
+        # A standby is alive (liveness must not restart it) but takes no orders.
+        alive = (up or self.standing_by) and not self.draining
         return {
-            "": SERVING if up else NOT_SERVING,
+            "": SERVING if alive else NOT_SERVING,
             self.service: SERVING if up and self.broker_healthy else NOT_SERVING,
         }
 
@@ -98,10 +102,13 @@ class HealthReporter:
         ready: bool | None = None,
         broker_healthy: bool | None = None,
         draining: bool | None = None,
+        standing_by: bool | None = None,
     ) -> None:
         """Change the state (from sync or async code on the loop) and publish it soon."""
         if ready is not None:
             self.ready = ready
+        if standing_by is not None:
+            self.standing_by = standing_by
         if broker_healthy is not None:
             self.broker_healthy = broker_healthy
         if draining:
