@@ -129,7 +129,9 @@ async def build(
         made = records(index, sequence + 1, base + timedelta(microseconds=index))
         batch += made
         if index_of is not None:
-            index_of.add(made[-1].update.order)
+            last = made[-1].update
+            assert isinstance(last, OrderUpdate)
+            index_of.add(last.order)
         sequence += 2
         if len(batch) >= BATCH:
             await journal.append(batch)

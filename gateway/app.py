@@ -22,6 +22,7 @@ from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway.auth import AuthPolicy, Principal
 from gateway.auth.audit import audit
 from gateway.auth.limits import StreamRegistry
+from gateway.auth.policy import CONTROL_SERVICE
 from gateway.brokers import Broker
 from gateway.brokers.base import Reconnects, SessionHealth
 from gateway.config import GatewayConfig
@@ -38,9 +39,13 @@ from gateway.observability import (
     serve_metrics,
     tracing,
 )
+from gateway.observability.control_metrics import ControlCollector
+from gateway.risk import LimitsFile, LimitsFileError
 from gateway.security import ReloadingCredentials, TlsError
 from gateway.server import ClosableHealthServicer, DrainGate, GatewayInterceptor, HealthReporter
 from gateway.server.listen import add_port, exposure_problem
+from gateway.service.control import ControlServicer
+from gateway.service.control import add_to_server as add_control_to_server
 from gateway.service.servicer import ExecutionServicer, add_to_server
 from gateway.shards import ShardGuard, ShardMapError
 
@@ -99,6 +104,12 @@ class Gateway:
             config.engine,
         )
         self.metrics.watch_actor(self.actor)
+        self.limits_file = (
+            LimitsFile(config.risk_limits, self.actor.use_limits)
+            if config.risk_limits is not None
+            else None
+        )
+        self.metrics.registry.register(ControlCollector(self.actor, self.limits_file))
         # A broker that stops answering turns the execution service NOT_SERVING.
         self.actor.on_broker_health(self.set_broker_health)
         if isinstance(self.broker, Reconnects):
@@ -111,7 +122,7 @@ class Gateway:
         if config.otlp_endpoint is not None or tracer_provider is not None:
             self.tracing_interceptor = _start_tracing(config.otlp_endpoint, tracer_provider)
         self.health = ClosableHealthServicer()
-        self.health_reporter = HealthReporter(self.health, SERVICE_NAME)
+        self.health_reporter = HealthReporter(self.health, SERVICE_NAME, (CONTROL_SERVICE,))
         self.gate = DrainGate()
         self.policy = AuthPolicy(
             config.tokens, reflection_requires_auth=config.reflection_requires_auth
@@ -136,6 +147,11 @@ class Gateway:
         config = self.config
         if problem := exposure_problem(config):
             raise StartupError(problem)
+        if self.limits_file is not None:
+            try:
+                self.limits_file.load()
+            except LimitsFileError as exc:
+                raise StartupError(f"risk limits: {exc}") from None
         try:
             tls = ReloadingCredentials(config.tls) if config.tls is not None else None
         except TlsError as exc:
@@ -160,11 +176,13 @@ class Gateway:
             interceptors.insert(0, self.tracing_interceptor)
         server = grpc.aio.server(interceptors=interceptors, options=config.server_options())
         add_to_server(ExecutionServicer(self.actor, config.service), server)
+        add_control_to_server(ControlServicer(self.actor, self.limits_file), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         await self.health_reporter.flush()  # NOT_SERVING until recovered and connected
         if config.reflection:
             reflection.enable_server_reflection(
-                (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+                (SERVICE_NAME, CONTROL_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                server,
             )
         try:
             self.port = add_port(server, config, tls)
@@ -198,6 +216,9 @@ class Gateway:
             raise JournalNeedsSalvage(exc, config.data_dir) from None
         if config.tokens is not None:
             self._background.append(asyncio.create_task(self._reload_tokens(), name="tokens"))
+        if self.limits_file is not None:
+            watch = self.limits_file.watch(config.risk_limits_reload_interval)
+            self._background.append(asyncio.create_task(watch, name="risk-limits"))
         self.health_reporter.update(ready=True, standing_by=False)
         await self.health_reporter.flush()
         self.metrics.serving.set(1)

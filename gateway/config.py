@@ -137,6 +137,12 @@ class GatewayConfig:
     Errors, lost acks, rate limits, latency, duplicate and reordered reports,
     disconnects; see docs/faults.md."""
 
+    risk_limits: Path | None = None
+    """Pre-trade risk limits file (TOML; see docs/operations.md), reloaded when it
+    changes; a bad version keeps the last good limits. None: no limits."""
+
+    risk_limits_reload_interval: float = 2.0
+    """Seconds between checks of the risk limits file for changes."""
     postgres: PostgresConfig | None = None
     """The PostgreSQL journal and leadership (``--journal``); None: SQLite under data_dir."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, overload
 
 import grpc
@@ -13,6 +13,8 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from gateway._proto.execution.v1 import execution_pb2 as pb
+from gateway.domain import OrderUpdate
+from gateway.journal import JournalRecord
 
 T = TypeVar("T")
 
@@ -151,3 +153,28 @@ def error_metadata(error: grpc.aio.AioRpcError) -> dict[str, str]:
         if isinstance(detail, error_details_pb2.ErrorInfo):
             return dict(detail.metadata)
     return {}
+
+
+def change_sequence(message: pb.SubscribeUpdatesResponse) -> int | None:
+    """The sequence of the change a stream message carries: an order update, a
+    position change or a trading-state change (they share one sequence space);
+    None for heartbeats and snapshot markers."""
+    kind = message.WhichOneof("event")
+    if kind == "update":
+        return message.update.sequence
+    if kind == "position":
+        return message.position.sequence
+    if kind == "trading_state":
+        return message.trading_state.sequence
+    return None
+
+
+def order_updates(records: Iterable[JournalRecord]) -> list[OrderUpdate]:
+    """The order updates of journal records (not position or trading-state changes)."""
+    return [r.update for r in records if isinstance(r.update, OrderUpdate)]
+
+
+def update_of(record: JournalRecord) -> OrderUpdate:
+    """The order update of an order event's record (a control record fails the test)."""
+    assert isinstance(record.update, OrderUpdate), f"not an order's record: {record}"
+    return record.update

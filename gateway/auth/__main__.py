@@ -2,6 +2,7 @@
 
     python -m gateway.auth new alpha acct-1,acct-2          # read-write
     python -m gateway.auth new viewer '*' --read-only
+    python -m gateway.auth new ops '*' --admin               # may halt and resume trading
     python -m gateway.auth hash < token.txt                  # digest of an existing token
     python -m gateway.auth cert alpha uri=spiffe://td/ns/trading/sa/alpha acct-1
                                                              # an mTLS client certificate
@@ -28,7 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     new = commands.add_parser("new", help="make a token for a principal")
     new.add_argument("name")
     new.add_argument("accounts", help="comma-separated accounts, or '*' for all")
-    new.add_argument("--read-only", action="store_true")
+    new_mode = new.add_mutually_exclusive_group()
+    new_mode.add_argument("--read-only", action="store_true")
+    new_mode.add_argument(
+        "--admin", action="store_true", help="read-write and the ControlService (halts)"
+    )
     commands.add_parser("hash", help="print sha256:<digest> of the token on stdin")
     cert = commands.add_parser("cert", help="the line for an mTLS client certificate identity")
     cert.add_argument("name")
@@ -36,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cert.add_argument("accounts", help="comma-separated accounts, or '*' for all")
     cert.add_argument("--read-only", action="store_true")
     args = parser.parse_args(argv)
-    mode = "ro" if args.read_only else "rw"
+    mode = "ro" if args.read_only else "admin" if getattr(args, "admin", False) else "rw"
     if args.command == "cert":
         # Spaces, '#' and ';' would end the field in the table: percent-encode them.
         value = args.identity.replace("%", "%25").replace(" ", "%20")

@@ -18,6 +18,7 @@ reload of the table can ask again whether it still holds (``resolve``).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from gateway.errors import PermissionDenied, Unauthenticated
 
 # Fixed by the public contract (docs/API.md); a test holds it to the proto's name.
 SERVICE = "execution.v1.ExecutionService"
+CONTROL_SERVICE = "execution.v1.ControlService"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 REFLECTION_PREFIXES = ("/grpc.reflection.v1alpha.", "/grpc.reflection.v1.")
 
@@ -43,6 +45,9 @@ class Rule:
     write: bool
     none_means_granted: bool = False
     """An empty account list asks for every account the caller may see."""
+    admin: bool = False
+    """Only principals with the admin grant; naming no account (a gateway-wide
+    halt) needs every account ("*") too when the call writes."""
 
 
 # Every ExecutionService RPC and whether it writes. Which accounts a request
@@ -56,6 +61,11 @@ RULES: dict[str, Rule] = {
     f"/{SERVICE}/GetOrderStatus": Rule(write=False),
     f"/{SERVICE}/ListOrders": Rule(write=False),
     f"/{SERVICE}/SubscribeUpdates": Rule(write=False, none_means_granted=True),
+    f"/{SERVICE}/GetPositions": Rule(write=False),
+    f"/{CONTROL_SERVICE}/HaltTrading": Rule(write=True, admin=True),
+    f"/{CONTROL_SERVICE}/ResumeTrading": Rule(write=True, admin=True),
+    f"/{CONTROL_SERVICE}/GetTradingState": Rule(write=False, admin=True),
+    f"/{CONTROL_SERVICE}/GetRiskLimits": Rule(write=False, admin=True),
 }
 
 
@@ -161,9 +171,27 @@ class AuthPolicy:
 
         Return the accounts the call is for (see ``check``).
         """
-        if not method.startswith(f"/{SERVICE}/"):
+        if not method.startswith((f"/{SERVICE}/", f"/{CONTROL_SERVICE}/")):
             return ()  # reflection: authentication was all it needed
         return self.check(principal, method, RULES.get(method), accounts)
+
+    @staticmethod
+    def _check_admin(
+        principal: Principal, method: str, rule: Rule, accounts: Sequence[str]
+    ) -> None:
+        if not principal.admin:
+            raise PermissionDenied(
+                f"principal {principal.name!r} has no admin grant; {method} needs one",
+                reason="ADMIN_REQUIRED",
+                metadata={"principal": principal.name},
+            )
+        if rule.write and not any(accounts) and not principal.all_accounts:
+            raise PermissionDenied(
+                f"principal {principal.name!r} may not act on every account; "
+                "name one of its accounts",
+                reason="ACCOUNT_NOT_GRANTED",
+                metadata={"principal": principal.name},
+            )
 
     def check(
         self, principal: Principal, method: str, rule: Rule | None, accounts: Sequence[str]
@@ -179,6 +207,8 @@ class AuthPolicy:
             raise PermissionDenied(
                 f"{method} is not open to token holders", reason="METHOD_NOT_GRANTED"
             )
+        if rule.admin:
+            self._check_admin(principal, method, rule, accounts)
         if rule.write and principal.read_only:
             raise PermissionDenied(
                 f"principal {principal.name!r} is read-only",
@@ -196,3 +226,10 @@ class AuthPolicy:
         if rule.none_means_granted and not accounts and not principal.all_accounts:
             return tuple(sorted(principal.accounts))
         return accounts
+
+
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "gateway_control_principal", default=None
+)
+"""Who makes the ControlService call in progress (set by the interceptor for
+those calls only, so the halts and the audit trail can name them)."""

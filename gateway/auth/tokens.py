@@ -16,8 +16,9 @@ environment variable where ``;`` also separates lines)::
 then holds no secret), the token itself (hashed on load), or a client
 certificate identity ``x509:KIND=VALUE`` (see ``certificates``), so callers
 over mTLS need no token. ``accounts`` is a comma-separated list, or ``*`` for
-every account. ``mode`` is ``rw`` (default) or ``ro`` (read-only: no
-PlaceOrder or CancelOrder).
+every account. ``mode`` is ``rw`` (default), ``ro`` (read-only: no
+PlaceOrder or CancelOrder) or ``admin`` (``rw`` plus the ControlService:
+halt and resume trading for its accounts, or for all with ``*``).
 
 A principal may have several credentials (a token and a certificate, or a
 token being rotated): one line each, with the same accounts and mode.
@@ -59,6 +60,8 @@ class Principal:
     accounts: frozenset[str]
     """Granted accounts; ``{"*"}`` means every account."""
     read_only: bool = False
+    admin: bool = False
+    """May call the ControlService (halt, resume, trading state, risk limits)."""
 
     @property
     def all_accounts(self) -> bool:
@@ -102,13 +105,13 @@ def parse_table(text: str, *, source: str) -> list[tuple[Credential, Principal]]
         where = f"{source} entry {number}"
         fields = line.split()
         if len(fields) not in (3, 4):
-            raise TokenTableError(f"{where}: expected NAME TOKEN ACCOUNTS [rw|ro]")
+            raise TokenTableError(f"{where}: expected NAME TOKEN ACCOUNTS [rw|ro|admin]")
         name, token, accounts_text = fields[:3]
         mode = fields[3] if len(fields) == 4 else "rw"
         if not _NAME.fullmatch(name):
             raise TokenTableError(f"{where}: bad principal name (1-64 of A-Z a-z 0-9 . _ @ -)")
-        if mode not in ("rw", "ro"):
-            raise TokenTableError(f"{where}: mode must be rw or ro")
+        if mode not in ("rw", "ro", "admin"):
+            raise TokenTableError(f"{where}: mode must be rw, ro or admin")
         credential = _credential_of(token, where)
         if credential in credentials:
             raise TokenTableError(f"{where}: principal {name!r} reuses another entry's credential")
@@ -122,7 +125,7 @@ def parse_table(text: str, *, source: str) -> list[tuple[Credential, Principal]]
         for account in accounts - {ALL_ACCOUNTS}:
             if not _ACCOUNT.fullmatch(account):
                 raise TokenTableError(f"{where}: bad account name {account!r}")
-        principal = Principal(name, accounts, read_only=mode == "ro")
+        principal = Principal(name, accounts, read_only=mode == "ro", admin=mode == "admin")
         if names.setdefault(name, principal) != principal:
             # One principal, one set of grants: two lines that disagree are a typo.
             raise TokenTableError(

@@ -225,6 +225,23 @@ class Broker(Protocol):
 
 
 @runtime_checkable
+class ReferencePrices(Protocol):
+    """A broker that knows a reference price per symbol (optional).
+
+    Pre-trade risk prices market and stop orders at it (for a notional limit)
+    and keeps limit prices near it (the price collar). Without it, or with no
+    price for a symbol, those checks refuse the order: they fail closed.
+    """
+
+    def reference_price(self, symbol: str) -> Decimal | None:
+        """Return the venue's current reference price of ``symbol`` (None: unknown).
+
+        Called by the actor for every order a price limit applies to: it must
+        answer from memory, never block.
+        """
+
+
+@runtime_checkable
 class SessionHealth(Protocol):
     """A broker with a session that can be down while the gateway runs (optional).
 

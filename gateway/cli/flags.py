@@ -34,6 +34,7 @@ from gateway.config import GatewayConfig
 from gateway.engine import EngineConfig
 from gateway.ha.config import PostgresConfig
 from gateway.observability.logs import LogConfig
+from gateway.risk import LimitsFileError, load_limits
 from gateway.security import TlsConfig
 from gateway.service.config import ServiceConfig
 from gateway.shards import SHARD_NAME, ShardMap
@@ -59,6 +60,16 @@ def _fault_profile(text: str) -> FaultConfig:
     except ValueError as exc:
         # ArgumentTypeError's message reaches the user; a ValueError's does not.
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _risk_limits_file(text: str) -> Path:
+    """A limits file that loads now (a bad one at start is an error, not "no limits")."""
+    path = Path(text)
+    try:
+        load_limits(path)
+    except LimitsFileError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
 
 
 def _fix_config(text: str) -> FixConfig:
@@ -223,6 +234,15 @@ SETTINGS: tuple[Setting, ...] = (
         from_env=False,
         help="allow a LIVE (real money) endpoint. Needs the environment variable "
         f"{ALLOW_LIVE_ENV}=yes as well; deliberately not settable from the environment alone",
+    ),
+    # Trading controls.
+    S("risk-limits", _G, "risk_limits", _risk_limits_file, "FILE"),
+    S(
+        "risk-limits-reload-interval",
+        _G,
+        "risk_limits_reload_interval",
+        positive_float,
+        "SECONDS",
     ),
 )
 # FIX 4.4 (--broker fix).

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from gateway.domain import OrderUpdate
+from gateway.domain.controls import PositionUpdate
 from gateway.journal import JournalDamaged, JournalError, JournalRecord, SqliteJournal
 from gateway.journal.datadir import JOURNAL_FILE, DataDir, DataDirBusy
 from gateway.journal.inspect import format_jsonl, format_table, iter_records
@@ -168,7 +170,18 @@ def _selected(args: argparse.Namespace) -> Iterator[JournalRecord]:
     else:
         records = iter_records(args.data_dir / JOURNAL_FILE, **select)
     for record in records:
-        spec = record.update.order.spec
+        update = record.update
+        if not isinstance(update, OrderUpdate):
+            # A position change or a halt: selected by its account, not by an order.
+            account = (
+                update.position.account
+                if isinstance(update, PositionUpdate)
+                else update.halt.scope_account
+            )
+            if not args.client_order_id and (not args.account or account == args.account):
+                yield record
+            continue
+        spec = update.order.spec
         if args.account and spec.account != args.account:
             continue
         if args.client_order_id and spec.client_order_id != args.client_order_id:

@@ -35,29 +35,31 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from gateway.brokers import (
     Broker,
     BrokerOrderState,
 )
+from gateway.brokers.base import ReferencePrices
 from gateway.domain import (
     ListOrdersQuery,
     Order,
     OrderRef,
     OrderSpec,
     OrderStatus,
-    OrderUpdate,
     ReplaceTerms,
     Side,
     SubscriptionFilter,
 )
+from gateway.domain.controls import AnyUpdate, Position, TradingHalt, TradingMode
 from gateway.engine.breaker import BrokerHealth
 from gateway.engine.broker_tasks import BrokerTasks
 from gateway.engine.checkpointer import Checkpointer
 from gateway.engine.config import EngineConfig
 from gateway.engine.desk import OrderDesk, not_found
-from gateway.engine.fanout import Fanout, Subscriber
+from gateway.engine.fanout import Fanout, Subscriber, update_matches
 from gateway.engine.ids import new_order_id
 from gateway.engine.ledger import Ledger
 from gateway.engine.mailbox import Mailbox, MailboxFull
@@ -82,12 +84,15 @@ from gateway.engine.messages import (
 )
 from gateway.engine.reconcile import Reconciler
 from gateway.engine.retention import SWEEP_INTERVAL, SWEEP_LIMIT, Retention, unreadable
+from gateway.engine.trading_controls import Halt, HaltOutcome, Resume, TradingControls
 from gateway.errors import (
+    GatewayError,
     ResourceExhausted,
     Unavailable,
 )
 from gateway.journal import Journal, StoredEvent
 from gateway.observability import tracing
+from gateway.risk import RiskChecker, RiskLimits
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +165,13 @@ class OrderActor:
             new_id=new_id,
             new_future=self._future,
         )
+        prices = broker.reference_price if isinstance(broker, ReferencePrices) else None
+        self._risk = RiskChecker(self._ledger.exposure, self._position_quantity, prices)
+        self._controls = TradingControls(
+            self._ledger, self._risk, self._desk.request_cancel, clock=clock, new_id=new_id
+        )
+        self._desk.screen = self._controls.screen
+        self._desk.screen_replace = self._controls.screen_replace
         self._reconciler = Reconciler(broker, self._config, self._health, self._deliver_state)
         deliver = self._mailbox.result_when_room
         self._retention = Retention(
@@ -517,17 +529,68 @@ class OrderActor:
 
     async def replay(
         self, filter_: SubscriptionFilter, after: int, up_to: int, limit: int = 500
-    ) -> tuple[list[OrderUpdate], int]:
+    ) -> tuple[list[AnyUpdate], int]:
         """Return matching journaled updates in (after, up_to] and where the read stopped."""
         records = await self._journal.read(after, up_to, limit)
         if not records:
             return [], up_to
-        updates = [
-            r.update
-            for r in records
-            if filter_.matches(r.update.order.spec.account, r.update.order.spec.symbol)
-        ]
+        updates = [r.update for r in records if update_matches(filter_, r.update)]
         return updates, records[-1].sequence
+
+    # ------------------------------------------------------ trading controls
+
+    async def halt_trading(
+        self,
+        scope: str,
+        mode: TradingMode,
+        reason: str,
+        principal: str,
+        *,
+        cancel_open_orders: bool = False,
+    ) -> HaltOutcome:
+        """Halt ``scope`` ("" = every account); return once the halt is durable.
+
+        From then on no new order of the scope reaches the broker.
+        """
+        message = Halt(scope, mode, reason, principal, cancel_open_orders, self._future())
+        outcome: HaltOutcome = await self._ask(message)
+        return outcome
+
+    async def resume_trading(self, scope: str, reason: str, principal: str) -> list[TradingHalt]:
+        """Lift the halt of ``scope``; return the halts still in force, once durable."""
+        halts: list[TradingHalt] = await self._ask(Resume(scope, reason, principal, self._future()))
+        return halts
+
+    def trading_state(self) -> list[TradingHalt]:
+        """The halts in force as of the last commit, the gateway-wide one first."""
+        self._check_serving()
+        return self._ledger.controls.durable_halts()
+
+    def trading_modes(self) -> list[TradingHalt]:
+        """The halts in force, for a metrics scrape (no serving check)."""
+        return self._ledger.controls.durable_halts()
+
+    async def get_positions(self, account: str, symbols: frozenset[str]) -> list[Position]:
+        """``account``'s positions as of the last commit, by symbol."""
+        self._check_serving()
+        return self._ledger.controls.durable_positions(account, symbols)
+
+    def use_limits(self, limits: RiskLimits) -> None:
+        """Check new orders against ``limits`` from the next one on."""
+        self._risk.use(limits)
+
+    @property
+    def risk_limits(self) -> RiskLimits:
+        """The limits new orders are checked against."""
+        return self._risk.limits
+
+    @property
+    def risk_refusals(self) -> dict[str, int]:
+        """New orders refused before the broker, by limit (or trading mode)."""
+        return dict(self._risk.refusals)
+
+    def _position_quantity(self, account: str, symbol: str) -> Decimal:
+        return self._controls.position(account, symbol)
 
     def _check_serving(self) -> None:
         if not self._running:
@@ -588,6 +651,8 @@ class OrderActor:
                     self._desk.replies.append((message.reply, None))
             case OpenOrders():
                 self._desk.replies.append((message.reply, self._desk.orders_to_reconcile()))
+            case Halt() | Resume():
+                self._handle_control(message)
             case Sweep():
                 # After the commit: only committed orders leave memory.
                 self._desk.after_commit.append(functools.partial(self._sweep, message))
@@ -607,6 +672,18 @@ class OrderActor:
         count = self._retention.sweep(self._clock())
         if message.reply is not None and not message.reply.done():
             message.reply.set_result(count)
+
+    def _handle_control(self, message: Halt | Resume) -> None:
+        outcome: object
+        try:
+            if isinstance(message, Halt):
+                outcome = self._controls.halt(message)
+            else:
+                outcome = self._controls.resume(message)
+        except Exception as exc:  # a bug must not take the actor down
+            log.exception("failed to handle %s", type(message).__name__)
+            outcome = GatewayError(f"internal error: {exc}")
+        self._desk.replies.append((message.reply, outcome))
 
     async def _commit(self) -> None:
         records = self._ledger.take_pending()

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 
 from gateway.domain import Order
+from gateway.domain.controls import ControlState
 from gateway.engine.ledger import Ledger
 from gateway.journal import Journal
 from gateway.journal.order_index import AccountIndex
@@ -71,8 +72,9 @@ class Checkpointer:
         if snapshot is None:
             return  # changes in flight: the next commit tries again
         sequence, orders, exec_ids, accounts = snapshot
+        controls = self._ledger.controls.snapshot()
         self._task = asyncio.create_task(
-            self._write(sequence, orders, exec_ids, accounts), name="journal-checkpoint"
+            self._write(sequence, orders, exec_ids, accounts, controls), name="journal-checkpoint"
         )
 
     async def _write(
@@ -81,11 +83,12 @@ class Checkpointer:
         orders: list[Order],
         exec_ids: dict[str, tuple[str, ...]],
         accounts: Iterable[AccountIndex],
+        controls: ControlState,
     ) -> None:
         started = time.monotonic()
         try:
             size = await asyncio.to_thread(
-                self._journal.save_checkpoint, sequence, orders, exec_ids, accounts
+                self._journal.save_checkpoint, sequence, orders, exec_ids, accounts, controls
             )
         except Exception:
             log.exception("checkpoint at sequence %d failed; start-up replays more", sequence)

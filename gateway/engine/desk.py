@@ -27,6 +27,7 @@ from gateway.domain import (
     OrderRef,
     OrderRejected,
     OrderReplaced,
+    OrderSpec,
     OrderStatus,
     RejectCode,
     ReplaceRejected,
@@ -155,6 +156,10 @@ class OrderDesk:
         self.unknown_reports = 0
         self.foreign_orders = 0
         self.adopted_orders = 0
+        # Set by the actor: returns the order REJECTED if it may not be sent.
+        self.screen: Callable[[OrderSpec], Order | None] | None = None
+        # Set by the actor: raises if a replace to the new terms may not be sent.
+        self.screen_replace: Callable[[Order, OrderSpec], None] | None = None
 
     @property
     def in_flight_count(self) -> int:
@@ -242,6 +247,11 @@ class OrderDesk:
                 )
             self.replies.append((message.reply, PlaceOutcome(existing, self._settle(existing))))
             return
+        if self.screen is not None:
+            refused = self.screen(spec)  # pre-trade risk and the trading mode
+            if refused is not None:
+                self.replies.append((message.reply, PlaceOutcome(refused, None)))
+                return
         if not self._health.healthy:
             # Fail fast, before the order exists: the client retries later with
             # the same client_order_id and nothing is stuck in between.
@@ -284,9 +294,9 @@ class OrderDesk:
                 reason="ORDER_ALREADY_TERMINAL",
                 metadata={"order_id": order.order_id, "status": order.status.name},
             )
-        self.replies.append((message.reply, self._request_cancel(order)))
+        self.replies.append((message.reply, self.request_cancel(order)))
 
-    def _request_cancel(self, order: Order, *, bulk: bool = False) -> Order:
+    def request_cancel(self, order: Order, *, bulk: bool = False) -> Order:
         """Ask for ``order``'s (open) cancel; return it PENDING_CANCEL.
 
         ``bulk``: one broker call cancels the account's orders afterwards, so
@@ -566,6 +576,8 @@ class OrderDesk:
         refused = replaces.refusal(order, terms, broker_can_replace=self._work.supports_replace)
         if refused is not None:
             raise refused
+        if self.screen_replace is not None:
+            self.screen_replace(order, terms.applied_to(order.spec))  # halts and risk limits
         if not self._health.healthy:
             raise Unavailable(
                 f"broker unavailable ({self._health.last_error}); retry later",
@@ -626,7 +638,7 @@ class OrderDesk:
         )
         bulk = message.bulk and self._work.supports_cancel_all
         asked = [
-            self._request_cancel(order, bulk=bulk)
+            self.request_cancel(order, bulk=bulk)
             for order in orders
             if message.side is None or order.spec.side is message.side
         ]

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 
 from gateway.domain import Order, OrderUpdate, SubscriptionFilter
+from gateway.domain.controls import AnyUpdate, PositionUpdate
 from gateway.errors import GatewayError, ResourceExhausted
 
 
@@ -26,11 +27,11 @@ class Published:
 
     __slots__ = ("_wire", "update")
 
-    def __init__(self, update: OrderUpdate) -> None:
+    def __init__(self, update: AnyUpdate) -> None:
         self.update = update
         self._wire: bytes | None = None
 
-    def wire(self, encode: Callable[[OrderUpdate], bytes]) -> bytes:
+    def wire(self, encode: Callable[[AnyUpdate], bytes]) -> bytes:
         """Return the encoded update, encoding it on first use."""
         if self._wire is None:
             self._wire = encode(self.update)
@@ -150,10 +151,19 @@ class Fanout:
     def remove(self, subscriber: Subscriber) -> None:
         self._subscribers.pop(subscriber.id, None)
 
-    def publish(self, update: OrderUpdate) -> None:
+    def publish(self, update: AnyUpdate) -> None:
         """Offer ``update`` to every matching subscriber; drop the ones that overflow."""
-        account, symbol = update.order.spec.account, update.order.spec.symbol
         published = Published(update)
+        if type(update) is not OrderUpdate:
+            overflowed = [
+                subscriber
+                for subscriber in self._subscribers.values()
+                if update_matches(subscriber.filter, update) and not subscriber.offer(published)
+            ]
+            for subscriber in overflowed:
+                self.remove(subscriber)
+            return
+        account, symbol = update.order.spec.account, update.order.spec.symbol
         # Called for every update: no copy of the registry, drops collected aside.
         overflowed = [
             subscriber
@@ -167,3 +177,18 @@ class Fanout:
         for subscriber in self._subscribers.values():
             subscriber.close(error)
         self._subscribers.clear()
+
+
+def update_matches(filter_: SubscriptionFilter, update: AnyUpdate) -> bool:
+    """Whether a subscriber with ``filter_`` is sent ``update`` (live or replayed).
+
+    A position goes where its account and symbol go. A halt goes to every
+    subscriber of its account, whatever the symbols; the gateway-wide one
+    goes to everyone.
+    """
+    if isinstance(update, OrderUpdate):
+        return filter_.matches(update.order.spec.account, update.order.spec.symbol)
+    if isinstance(update, PositionUpdate):
+        return filter_.matches(update.position.account, update.position.symbol)
+    scope = update.halt.scope_account
+    return not scope or not filter_.accounts or scope in filter_.accounts

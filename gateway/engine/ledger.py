@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from gateway.domain import (
     IllegalTransition,
@@ -25,12 +26,22 @@ from gateway.domain import (
     ReplaceTerms,
     apply_event,
 )
+from gateway.domain.controls import (
+    ControlEvent,
+    PositionChanged,
+    PositionUpdate,
+    apply_fill,
+    control_update,
+    flat,
+)
+from gateway.engine.control_book import ControlBook
 from gateway.engine.interpret import execution_key
 from gateway.engine.order_table import OrderTable
 from gateway.journal import JournalRecord
 from gateway.journal.base import StoredEvent
 from gateway.journal.checkpoint import Checkpoint
 from gateway.journal.order_index import AccountIndex
+from gateway.risk.exposure import OpenExposure
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,9 @@ class Ledger:
         # Orders changed since the last commit, as they were at it (None: new).
         self._before_commit: dict[str, Order | None] = {}
         self._last_record = 0  # the sequence of the newest record (the floor may be above)
+        # Positions and halts, and what pre-trade risk needs of the open orders.
+        self.controls = ControlBook()
+        self.exposure = OpenExposure()
         # Replace requests by (account, replace_id): the order and the terms
         # asked. Built from the orders' own ``replaces`` (checkpoint) and from
         # each ReplaceRequested applied (live or replayed).
@@ -83,9 +97,42 @@ class Ledger:
         record = JournalRecord(
             event, OrderUpdate(self.sequence, after, event.time, fill, kind=event.kind)
         )
-        self._put(record)
+        self._put(record, after, before)
         self._pending.append(record)
+        if before is not None and after.filled_quantity != before.filled_quantity:
+            self._move_position(before, after, event.time)
         return after
+
+    def emit_control(self, event: ControlEvent) -> None:
+        """Record a control event (a halt, a position change) as the next sequence."""
+        self.sequence += 1
+        self._last_record = self.sequence
+        self.controls.apply(event)
+        self._pending.append(JournalRecord(event, control_update(self.sequence, event)))
+
+    def _move_position(self, before: Order, after: Order, time: datetime) -> None:
+        """Follow a change of ``after``'s filled quantity with its position's change.
+
+        From the order's totals, not the fill: a fill inside a provisional total
+        moves nothing, and a total booked from the broker moves it by its own amount.
+        """
+        spec = after.spec
+        position = self.controls.position(spec.account, spec.symbol) or flat(
+            spec.account, spec.symbol, time
+        )
+        moved = apply_fill(
+            position,
+            spec.side,
+            after.filled_quantity - before.filled_quantity,
+            after.fill_notional - before.fill_notional,
+            time,
+        )
+        # emit_control, spelled out: this runs for every fill.
+        self.sequence += 1
+        self._last_record = sequence = self.sequence
+        self.controls.put_position(moved)
+        update = PositionUpdate(sequence, moved, after.order_id, time)
+        self._pending.append(JournalRecord(PositionChanged(after.order_id, moved, time), update))
 
     def take_pending(self) -> list[JournalRecord]:
         """Hand over the records emitted since the last call, for one commit."""
@@ -96,6 +143,7 @@ class Ledger:
         """Everything up to ``sequence`` is durable: reads may see it."""
         self.committed = sequence
         self._before_commit.clear()
+        self.controls.committed()
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Start from ``checkpoint``: the table as of its sequence, all durable.
@@ -105,6 +153,9 @@ class Ledger:
         if len(self.table) or self.sequence:
             raise RuntimeError("a checkpoint is restored into an empty ledger only")
         self.table.restore(checkpoint.orders, checkpoint.exec_ids, checkpoint.accounts)
+        self.controls.restore(checkpoint.controls)
+        for order in self.table.open_orders():
+            self.exposure.track(None, order)
         for order in checkpoint.orders:
             for terms in order.replaces:
                 self._replaces[(order.spec.account, terms.replace_id)] = (order.order_id, terms)
@@ -133,7 +184,13 @@ class Ledger:
         table = self.table
         for record in records:
             event, sequence = record.event, record.sequence
-            stored = record.update  # only records of journal formats 1 and 2 carry one
+            if isinstance(event, ControlEvent):
+                self.controls.apply(event, durable=True)
+                self._last_record = self.sequence = sequence
+                count += 1
+                continue
+            # Only records of journal formats 1 and 2 (and the memory journal's) carry one.
+            stored = record.update if isinstance(record.update, OrderUpdate) else None
             before = table.get(event.order_id)
             if before is None and self.reload is not None and table.is_evicted(event.order_id):
                 # A late event of an order the checkpoint holds as evicted.
@@ -155,17 +212,18 @@ class Ledger:
                 log.warning("journal record %d disagrees with its replay", sequence)
             fill = event.fill if isinstance(event, OrderFilled) else None
             update = OrderUpdate(sequence, order, event.time, fill, kind=event.kind)
-            self._put(JournalRecord(event, update))
+            self._put(JournalRecord(event, update), order, before)
             self.sequence = sequence
             count += 1
         self.sequence = max(self.sequence, floor)
         self.committed = self.sequence
         return count
 
-    def _put(self, record: JournalRecord) -> None:
-        """Put a record's result into the table: the one path for live and replay."""
+    def _put(self, record: JournalRecord, order: Order, before: Order | None) -> None:
+        """Put a record's result (``order``, formerly ``before``) into the table:
+        the one path for live and replay."""
         self._last_record = record.sequence
-        order = record.update.order
+        self.exposure.track(before, order)
         self.table.put(order)
         event = record.event
         if isinstance(event, OrderFilled):

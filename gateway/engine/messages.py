@@ -15,6 +15,7 @@ from typing import Any
 from gateway.brokers import BrokerOrderState, ExecutionReport, ReplaceAck, SubmitAck
 from gateway.domain import Order, OrderRef, OrderSpec, ReplaceTerms, Side
 from gateway.engine.fanout import Subscriber
+from gateway.engine.trading_controls import Halt, Resume
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ class Reloaded:
     error: BaseException | None = None
 
 
-Command = Place | Cancel | Replace | CancelAll | BulkCancel | Subscribe | Flush
+Command = Place | Cancel | Replace | CancelAll | BulkCancel | Subscribe | Flush | Halt | Resume
 Result = (
     SubmitDone
     | CancelDone

@@ -14,7 +14,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.domain import Order, OrderEvent, OrderUpdate
+from gateway.domain import Order, OrderUpdate
+from gateway.domain.controls import AnyUpdate, ControlState, JournalEvent
 from gateway.journal.checkpoint import Checkpoint
 from gateway.journal.order_index import AccountIndex
 
@@ -23,8 +24,8 @@ from gateway.journal.order_index import AccountIndex
 class JournalRecord:
     """One event with its gateway-wide sequence and resulting update."""
 
-    event: OrderEvent
-    update: OrderUpdate
+    event: JournalEvent
+    update: AnyUpdate
 
     @property
     def sequence(self) -> int:
@@ -41,7 +42,7 @@ class StoredEvent:
     """
 
     sequence: int
-    event: OrderEvent
+    event: JournalEvent
     update: OrderUpdate | None = None
 
 
@@ -69,6 +70,7 @@ class Journal(Protocol):
         orders: list[Order],
         exec_ids: dict[str, tuple[str, ...]],
         accounts: Iterable[AccountIndex],
+        controls: ControlState | None = None,
     ) -> int:
         """Store the table as of durable ``sequence`` as the checkpoint; return its size.
 
@@ -76,9 +78,10 @@ class Journal(Protocol):
         see ``gateway.engine.retention``); it must be stored with them, as
         ``Checkpoint.accounts``, and given back by ``load_checkpoint``:
         without it those orders' client keys are forgotten. (Storing
-        ``checkpoint.encode(Checkpoint(..., list(accounts)))`` as one blob
-        does it.) Blocking; run off the event loop. Atomic: a crash mid-way
-        leaves the previous checkpoint.
+        ``checkpoint.encode(Checkpoint(..., list(accounts), controls))`` as
+        one blob does it.) ``controls`` (positions and halts; None: none) is
+        stored and given back the same way. Blocking; run off the event loop.
+        Atomic: a crash mid-way leaves the previous checkpoint.
         """
 
     def order_events(

@@ -31,7 +31,7 @@ import logging
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +49,7 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.domain.controls import ControlState
 from gateway.journal.order_index import AccountIndex
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,9 @@ class _Body(msgspec.Struct, array_like=True, gc=False):
     accounts: list[AccountIndex] = []
     """Each account's full creation order and its evicted orders' keys (version
     2; empty: nothing was evicted, and the orders alone make the index)."""
+    controls: ControlState | None = None
+    """Positions and halts; absent from checkpoints written before them (the
+    same version: an older reader ignores it, a newer one reads none)."""
 
 
 CHUNK = 4096
@@ -134,6 +138,7 @@ class Checkpoint:
     exec_ids: dict[str, tuple[str, ...]]
     accounts: list[AccountIndex]
     """The index of orders not in ``orders`` (evicted), per account; empty if none."""
+    controls: ControlState = field(default_factory=ControlState)
 
 
 _encoder = msgspec.msgpack.Encoder(decimal_format="string")
@@ -162,6 +167,7 @@ def encode(checkpoint: Checkpoint) -> bytes:
                 for chunk in chunks
             ],
             checkpoint.accounts,
+            checkpoint.controls,
         )
     )
     return _HEADER.pack(MAGIC, checkpoint.sequence, len(body), zlib.crc32(body)) + body
@@ -206,7 +212,8 @@ def decode(data: bytes) -> Checkpoint:
                 raise ValueError(f"the order index of account {index.account!r} is misaligned")
     except (msgspec.DecodeError, ValueError, TypeError) as exc:
         raise ValueError(f"undecodable: {exc}") from None
-    return Checkpoint(sequence, decoded.anchor_crc, orders, exec_ids, decoded.accounts)
+    controls = decoded.controls if decoded.controls is not None else ControlState()
+    return Checkpoint(sequence, decoded.anchor_crc, orders, exec_ids, decoded.accounts, controls)
 
 
 def read_sequence(path: Path) -> int:

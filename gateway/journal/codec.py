@@ -48,6 +48,7 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.domain.enums import RejectCode
 from gateway.journal.base import JournalRecord
 from gateway.journal.compiled import compile_codec, with_kind
 
@@ -184,11 +185,19 @@ class _Struct:
     """A dataclass as a JSON object with exactly these fields (no more, no fewer)."""
 
     def __init__(
-        self, cls: type, fields: tuple[tuple[str, _Kind], ...], *, tag: str | None = None
+        self,
+        cls: type,
+        fields: tuple[tuple[str, _Kind], ...],
+        *,
+        tag: str | None = None,
+        later: Mapping[str, object] | None = None,
     ) -> None:
         self.cls = cls
         self.fields = fields
         self.tag = tag
+        # Fields added after records were written without them, with the value
+        # their absence means (formats 1 and 2 are read, no longer written).
+        self.later = dict(later or {})
         # An event's object also carries its type tag beside the fields.
         self.names = frozenset(name for name, _ in fields) | ({"type"} if tag else set())
         self.kind = _Kind(self.encode, self.decode, ("struct", self))
@@ -202,6 +211,8 @@ class _Struct:
     def decode(self, value: object) -> Any:
         if not isinstance(value, dict):
             raise CorruptRecord(f"expected an object, got {type(value).__name__}")
+        if self.later and value.keys() != self.names:
+            value = {**{k: v for k, v in self.later.items() if k not in value}, **value}
         if value.keys() != self.names:
             missing, unknown = self.names - value.keys(), value.keys() - self.names
             raise CorruptRecord(f"fields missing {sorted(missing)}, unknown {sorted(unknown)[:5]}")
@@ -298,7 +309,17 @@ _EVENT_LAYOUTS = (
         (("order_id", TEXT), ("broker_order_id", TEXT), ("time", TIME)),
         tag="accepted",
     ),
-    _Struct(OrderRejected, (("order_id", TEXT), ("reason", TEXT), ("time", TIME)), tag="rejected"),
+    _Struct(
+        OrderRejected,
+        (
+            ("order_id", TEXT),
+            ("reason", TEXT),
+            ("time", TIME),
+            ("code", _optional(_enum(RejectCode))),
+        ),
+        tag="rejected",
+        later={"code": None},
+    ),
     _Struct(
         OrderFilled,
         (
@@ -358,7 +379,6 @@ EVENTS: Mapping[str, _Struct] = {layout.tag or "": layout for layout in _EVENT_L
 # export leaves them out; everything it needs to replay is in the events.
 NEWER_THAN_JSON: Mapping[type, tuple[str, ...]] = {
     Order: ("reject_code", "placed_spec", "replaces", "pending_replace"),
-    OrderRejected: ("code",),
     OrderUpdate: ("kind",),
 }
 _BY_CLASS: Mapping[type, _Struct] = {layout.cls: layout for layout in _EVENT_LAYOUTS}

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC
 from pathlib import Path
 
+import msgspec
+
 from gateway.domain import (
     CancelRejected,
     CancelRequested,
@@ -23,9 +25,11 @@ from gateway.domain import (
     OrderFilled,
     OrderRejected,
     OrderReplaced,
+    OrderUpdate,
     ReplaceRejected,
     ReplaceRequested,
 )
+from gateway.domain.controls import ControlEvent, PositionChanged, TradingStateChanged
 from gateway.journal.base import JournalRecord
 from gateway.journal.codec import CorruptRecord, encode_record, event_tag
 from gateway.journal.sqlite import (
@@ -104,23 +108,57 @@ def format_jsonl(records: Iterable[JournalRecord]) -> Iterator[str]:
     format on disk: it is a stable, readable shape for tools like ``jq``.
     """
     for record in records:
-        yield encode_record(record).decode("utf-8")
+        if isinstance(record.event, ControlEvent):
+            yield _control_json(record.sequence, record.event)
+        else:
+            yield encode_record(record).decode("utf-8")
+
+
+def _control_json(sequence: int, event: ControlEvent) -> str:
+    """A control record (no order state) in JSON: its sequence and its event."""
+    tag = "position" if isinstance(event, PositionChanged) else "trading_state"
+    document = {"sequence": sequence, "type": tag, "event": msgspec.to_builtins(event)}
+    return _CONTROL_JSON.encode(document).decode("utf-8")
+
+
+_CONTROL_JSON = msgspec.json.Encoder(decimal_format="string")
 
 
 def format_table(records: Iterable[JournalRecord]) -> Iterator[str]:
     """Yield a header line, then one fixed-width line per record (no newlines)."""
     yield _line([title for title, _ in COLUMNS], "DETAILS")
     for record in records:
-        order = record.update.order
+        event, update = record.event, record.update
+        if isinstance(event, ControlEvent) or not isinstance(update, OrderUpdate):
+            yield _control_line(record)
+            continue
+        order = update.order
         cells = [
             str(record.sequence),
-            record.update.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"),
+            update.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"),
             order.order_id,
-            event_tag(record.event),
+            event_tag(event),
             order.status.name,
             f"{order.filled_quantity}/{order.spec.quantity}",
         ]
-        yield _line(cells, describe(record.event))
+        yield _line(cells, describe(event))
+
+
+def _control_line(record: JournalRecord) -> str:
+    """A position change or a halt as a table line: no order status or fill columns."""
+    event = record.event
+    time = record.update.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if isinstance(event, PositionChanged):
+        position = event.position
+        details = (
+            f"account={position.account} symbol={position.symbol} "
+            f"quantity={position.quantity} realized_pnl={position.realized_pnl}"
+        )
+        return _line([str(record.sequence), time, event.order_id, "position", "", ""], details)
+    assert isinstance(event, TradingStateChanged)
+    halt = event.halt
+    details = f"scope={halt.scope_account or '*'} principal={halt.principal} reason={halt.reason}"
+    return _line([str(record.sequence), time, "", "trading_state", halt.mode.name, ""], details)
 
 
 def describe(event: OrderEvent) -> str:

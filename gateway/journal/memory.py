@@ -6,6 +6,7 @@ import bisect
 from collections.abc import Collection, Iterable, Sequence
 
 from gateway.domain import Order
+from gateway.domain.controls import ControlState
 from gateway.journal import checkpoint as checkpoints
 from gateway.journal.base import JournalRecord, StoredEvent
 from gateway.journal.checkpoint import Checkpoint
@@ -45,9 +46,10 @@ class MemoryJournal:
         orders: list[Order],
         exec_ids: dict[str, tuple[str, ...]],
         accounts: Iterable[AccountIndex],
+        controls: ControlState | None = None,
     ) -> int:
         self.checkpoint = checkpoints.encode(
-            Checkpoint(sequence, 0, orders, exec_ids, list(accounts))
+            Checkpoint(sequence, 0, orders, exec_ids, list(accounts), controls or ControlState())
         )
         return len(self.checkpoint)
 

@@ -46,6 +46,7 @@ import psycopg
 from psycopg import conninfo
 
 from gateway.domain import Order
+from gateway.domain.controls import ControlState
 from gateway.journal import checkpoint as checkpoints
 from gateway.journal import pg_schema
 from gateway.journal.base import JournalRecord, StoredEvent
@@ -270,6 +271,7 @@ class PostgresJournal:
         orders: list[Order],
         exec_ids: dict[str, tuple[str, ...]],
         accounts: Iterable[AccountIndex],
+        controls: ControlState | None = None,
     ) -> int:
         """Store the table as of durable ``sequence``; return its size. Blocking.
 
@@ -281,7 +283,9 @@ class PostgresJournal:
             anchor = _crc_at(conn, sequence)
             if anchor is None:
                 raise ValueError(f"no journal record at sequence {sequence} to anchor a checkpoint")
-            checkpoint = Checkpoint(sequence, anchor, orders, exec_ids, list(accounts))
+            checkpoint = Checkpoint(
+                sequence, anchor, orders, exec_ids, list(accounts), controls or ControlState()
+            )
             data = checkpoints.encode(checkpoint)
             conn.execute(SAVE_CHECKPOINT, (sequence, data))
         return len(data)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import msgspec
 
 from gateway.domain import Order, OrderEvent, OrderFilled, OrderUpdate
+from gateway.domain.controls import JournalEvent
 from gateway.journal import codec
 from gateway.journal.base import StoredEvent
 from gateway.journal.codec import CorruptRecord
@@ -32,7 +33,7 @@ FORMAT_VERSION = 3
 
 class _Record(msgspec.Struct, frozen=True, array_like=True, gc=False):
     sequence: int
-    event: OrderEvent
+    event: JournalEvent
 
 
 _encoder = msgspec.msgpack.Encoder(decimal_format="string")
@@ -40,7 +41,7 @@ _decoder = msgspec.msgpack.Decoder(_Record)
 _JSON = ord("{")
 
 
-def encode_event(sequence: int, event: OrderEvent) -> bytes:
+def encode_event(sequence: int, event: JournalEvent) -> bytes:
     """Encode one record."""
     return _encoder.encode(_Record(sequence, event))
 
@@ -49,7 +50,8 @@ def decode(body: bytes) -> StoredEvent:
     """Decode a record of any format this code reads."""
     if body[:1] == b"{" or (body and body[0] == _JSON):
         record = codec.decode_record(body)
-        return StoredEvent(record.sequence, record.event, record.update)
+        update = record.update if isinstance(record.update, OrderUpdate) else None
+        return StoredEvent(record.sequence, record.event, update)
     try:
         decoded = _decoder.decode(body)
     except (msgspec.DecodeError, ValueError, TypeError) as exc:

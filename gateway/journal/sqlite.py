@@ -53,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.domain import IllegalTransition, Order, apply_event
+from gateway.domain.controls import ControlEvent, ControlState, control_update
 from gateway.journal import checkpoint as checkpoints
 from gateway.journal import records as formats
 from gateway.journal.base import JournalRecord, StoredEvent
@@ -213,6 +214,8 @@ class OrderFolder:
     def record(self, stored: StoredEvent) -> JournalRecord:
         """The record ``stored`` with the update it produced."""
         event = stored.event
+        if isinstance(event, ControlEvent):
+            return JournalRecord(event, control_update(stored.sequence, event))
         if stored.update is not None:
             self._orders.pop(event.order_id, None)  # read again if needed, from its records
             return JournalRecord(event, stored.update)
@@ -235,14 +238,19 @@ class OrderFolder:
         for row in iter_rows(self._conn, where, (order_id, sequence)):
             stored = decode_row(row, previous)
             previous = stored.sequence
+            if isinstance(stored.event, ControlEvent):
+                continue  # a position it moved: not a change of the order
             order = stored.update.order if stored.update is not None else _apply(order, stored)
         return order
 
 
 def _apply(order: Order | None, stored: StoredEvent) -> Order:
     """Apply a stored event as ``Ledger.replay`` does (an illegal one changes nothing)."""
+    event = stored.event
+    if isinstance(event, ControlEvent):
+        raise CorruptRecord(f"sequence {stored.sequence}: not an order's event")
     try:
-        return apply_event(order, stored.event, stored.sequence)
+        return apply_event(order, event, stored.sequence)
     except IllegalTransition:
         if order is None:
             raise CorruptRecord(f"sequence {stored.sequence}: an event of no order") from None
@@ -360,6 +368,7 @@ class SqliteJournal:
         orders: list[Order],
         exec_ids: dict[str, tuple[str, ...]],
         accounts: Iterable[AccountIndex],
+        controls: ControlState | None = None,
     ) -> int:
         """Write the table as of ``sequence`` (durable already) as the checkpoint; return bytes.
 
@@ -368,9 +377,10 @@ class SqliteJournal:
         anchor = self._crc_at(sequence)
         if anchor is None:
             raise ValueError(f"no journal record at sequence {sequence} to anchor a checkpoint")
-        return checkpoints.write(
-            self.checkpoint_path, Checkpoint(sequence, anchor, orders, exec_ids, list(accounts))
+        checkpoint = Checkpoint(
+            sequence, anchor, orders, exec_ids, list(accounts), controls or ControlState()
         )
+        return checkpoints.write(self.checkpoint_path, checkpoint)
 
     def order_events(
         self, order_ids: Collection[str]

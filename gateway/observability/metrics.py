@@ -42,7 +42,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.domain import TERMINAL_STATUSES, OrderEvent, OrderFilled, OrderStatus
+from gateway.domain import TERMINAL_STATUSES, OrderEvent, OrderFilled, OrderStatus, OrderUpdate
 from gateway.journal import JournalRecord, StoredEvent
 from gateway.observability import tracing
 
@@ -200,7 +200,11 @@ class GatewayMetrics:
         """Account for committed journal records (on the event loop, after each commit)."""
         for record in records:
             event = record.event
-            order = record.update.order
+            update = record.update
+            if not isinstance(update, OrderUpdate):
+                self.child(self.order_events, type(event).__name__).inc()
+                continue
+            order = update.order
             # The update that made an order terminal. A late fill after a cancel
             # keeps it CANCELED (not counted again) unless it completes the
             # order: then the venue did fill it all, and it counts as FILLED too.

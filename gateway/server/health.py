@@ -77,9 +77,14 @@ _CLOSED = "gateway shutting down; watch again once it is back"
 class HealthReporter:
     """Keeps a HealthServicer's statuses in line with ready / broker / draining."""
 
-    def __init__(self, servicer: HealthServicer, service: str) -> None:
+    def __init__(
+        self, servicer: HealthServicer, service: str, operator_services: tuple[str, ...] = ()
+    ) -> None:
         self.servicer = servicer
         self.service = service
+        # Serving whenever the process is (ControlService: an operator must be
+        # able to halt trading while the broker is down).
+        self.operator_services = operator_services
         self.ready = False
         self.broker_healthy = True
         self.draining = False
@@ -91,10 +96,13 @@ class HealthReporter:
         up = self.ready and not self.draining
         # A standby is alive (liveness must not restart it) but takes no orders.
         alive = (up or self.standing_by) and not self.draining
-        return {
+        desired = {
             "": SERVING if alive else NOT_SERVING,
             self.service: SERVING if up and self.broker_healthy else NOT_SERVING,
         }
+        for name in self.operator_services:
+            desired[name] = SERVING if up else NOT_SERVING
+        return desired
 
     def update(
         self,

@@ -48,7 +48,14 @@ from gateway.auth.limits import (
     StreamRegistry,
     current_stream,
 )
-from gateway.auth.policy import RULES, SERVICE, CallerCredential, token_of
+from gateway.auth.policy import (
+    CONTROL_SERVICE,
+    RULES,
+    SERVICE,
+    CallerCredential,
+    current_principal,
+    token_of,
+)
 from gateway.errors import (
     FieldViolation,
     GatewayError,
@@ -69,6 +76,7 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 _HEALTH = "/grpc.health.v1.Health/"
 _SERVICE_PREFIX = f"/{SERVICE}/"
+_CONTROL_PREFIX = f"/{CONTROL_SERVICE}/"
 DECODE_WARNING_INTERVAL = 60.0
 """Seconds between two WARNING lines about undecodable bodies from one client."""
 _MAX_WARNED_CLIENTS = 4096  # bounds the memory a crowd of distinct peers can take
@@ -178,9 +186,11 @@ class _Method:
         self.method = method
         self.gated = not method.startswith(_HEALTH)
         self.needs_auth = interceptor.policy.needs_token(method)
-        self.service_call = method.startswith(_SERVICE_PREFIX)
+        self.control_call = method.startswith(_CONTROL_PREFIX)
+        self.service_call = self.control_call or method.startswith(_SERVICE_PREFIX)
         self.rule = RULES.get(method)
-        self.rate_limited = self.rule is not None and self.rule.write
+        # Order entry is rate-limited; an operator's halt never waits behind it.
+        self.rate_limited = self.rule is not None and self.rule.write and not self.rule.admin
         self.decode: Callable[[bytes], Any] | None = handler.request_deserializer
         message = getattr(getattr(self.decode, "__self__", None), "DESCRIPTOR", None)
         self.request_type = message.full_name if message is not None else "request"
@@ -290,6 +300,8 @@ class _Method:
                     named = self._check_accounts(request, routed, named)
                 validation.grant_subscription(request, named)
                 accounts = frozenset(named) if named else None
+                if self.control_call:
+                    current_principal.set(principal)
             elif request is not None and (routed is not None or self._i.shards is not None):
                 self._check_accounts(request, routed, ())
         except GatewayError as refused:

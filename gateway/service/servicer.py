@@ -20,10 +20,11 @@ import grpc
 from gateway._proto.execution.v1 import execution_pb2 as pb
 from gateway.auth.limits import current_stream
 from gateway.domain import OrderUpdate, SubscriptionFilter
+from gateway.domain.controls import AnyUpdate, flat
 from gateway.engine import OrderActor, Subscriber
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument
 from gateway.observability import tracing
-from gateway.service import convert, validation
+from gateway.service import control_convert, convert, validation
 from gateway.service.config import ServiceConfig
 from gateway.service.errors import abort_with
 from gateway.service.wire import OrderEncoder
@@ -184,14 +185,33 @@ class ExecutionServicer:
             )
             for update in updates:
                 subscriber.check_open()  # a replay ends as promptly as live updates do
-                yield self._wire.update_response(update)
+                yield self._encode_update(update)
                 subscriber.last_sent = update.sequence
         while True:
             published = await subscriber.next(self._config.heartbeat_interval)
             if published is None:
                 yield self._heartbeat()
             else:
-                yield published.wire(self._wire.update_response)
+                yield published.wire(self._encode_update)
+
+    def _encode_update(self, update: AnyUpdate) -> bytes:
+        """An order update through the order cache; a position or halt as itself."""
+        if type(update) is OrderUpdate:
+            return self._wire.update_response(update)
+        assert not isinstance(update, OrderUpdate)
+        return control_convert.control_update_response(update)
+
+    @_unary
+    async def GetPositions(self, request: pb.GetPositionsRequest, context: Context) -> bytes:
+        account, symbols = validation.positions_query_from_proto(request)
+        positions = await self._actor.get_positions(account, symbols)
+        by_symbol = {p.symbol: p for p in positions}
+        now = datetime.now(UTC)
+        # A symbol asked for and never traded comes back flat.
+        found = [by_symbol.get(s) or flat(account, s, now) for s in sorted(symbols)]
+        return pb.GetPositionsResponse(
+            positions=[control_convert.position_to_proto(p) for p in (found or positions)]
+        ).SerializeToString()
 
     def _heartbeat(self) -> bytes:
         heartbeat = convert.heartbeat_to_proto(self._actor.last_sequence, datetime.now(UTC))
@@ -240,6 +260,11 @@ def add_to_server(servicer: ExecutionServicer, server: grpc.aio.Server) -> None:
         "SubscribeUpdates": grpc.unary_stream_rpc_method_handler(
             servicer.SubscribeUpdates,
             request_deserializer=pb.SubscribeUpdatesRequest.FromString,
+            response_serializer=_pre_encoded,
+        ),
+        "GetPositions": grpc.unary_unary_rpc_method_handler(
+            servicer.GetPositions,
+            request_deserializer=pb.GetPositionsRequest.FromString,
             response_serializer=_pre_encoded,
         ),
     }

@@ -29,7 +29,9 @@ from gateway.domain import (
     Side,
     SubscriptionFilter,
 )
+from gateway.domain.controls import TradingMode
 from gateway.errors import FieldViolation, InvalidArgument
+from gateway.service.control_convert import HALT_MODE_FROM_PROTO
 from gateway.service.convert import (
     ORDER_TYPE_FROM_PROTO,
     SIDE_FROM_PROTO,
@@ -323,6 +325,10 @@ def accounts_named(request: object) -> Sequence[str]:
         return tuple(request.accounts)
     if isinstance(request, _ONE_ACCOUNT):
         return (request.account,)
+    if isinstance(request, pb.HaltTradingRequest | pb.ResumeTradingRequest):
+        return (request.scope_account,) if request.scope_account else ()
+    if isinstance(request, pb.GetRiskLimitsRequest) and request.account:
+        return (request.account,)
     return ()
 
 
@@ -333,6 +339,7 @@ _ONE_ACCOUNT = (
     pb.ListOrdersRequest,
     pb.ReplaceOrderRequest,
     pb.CancelAllOrdersRequest,
+    pb.GetPositionsRequest,
 )
 
 
@@ -410,3 +417,53 @@ def cancel_all_from_proto(req: pb.CancelAllOrdersRequest) -> tuple[str, str | No
         side = v.enum(req.side, SIDE_FROM_PROTO, "side", _SIDE_NAMES)
     v.raise_if_any()
     return account, req.symbol or None, side
+
+
+def positions_query_from_proto(req: pb.GetPositionsRequest) -> tuple[str, frozenset[str]]:
+    """Validate a GetPositions request; return its account and symbols (empty: all)."""
+    v = _Violations()
+    account = v.text(req.account, "account", _ACCOUNT, _ACCOUNT_RULE)
+    symbols = _symbols(v, req.symbols, "symbols")
+    v.raise_if_any()
+    return account, symbols
+
+
+def halt_from_proto(req: pb.HaltTradingRequest) -> tuple[str, TradingMode]:
+    """Validate a HaltTrading request; return its scope ("" = every account) and mode."""
+    v = _Violations()
+    scope = _optional_account(v, req.scope_account, "scope_account")
+    mode = v.enum(req.mode, HALT_MODE_FROM_PROTO, "mode", _HALT_MODES)
+    _reason(v, req.reason)
+    v.raise_if_any()
+    assert mode is not None
+    return scope, mode
+
+
+def resume_from_proto(req: pb.ResumeTradingRequest) -> str:
+    """Validate a ResumeTrading request; return its scope ("" = the gateway-wide halt)."""
+    v = _Violations()
+    scope = _optional_account(v, req.scope_account, "scope_account")
+    _reason(v, req.reason)
+    v.raise_if_any()
+    return scope
+
+
+def limits_account_from_proto(req: pb.GetRiskLimitsRequest) -> str:
+    """Validate a GetRiskLimits request; return its account ("" = all)."""
+    v = _Violations()
+    account = _optional_account(v, req.account, "account")
+    v.raise_if_any()
+    return account
+
+
+_HALT_MODES = ("TRADING_MODE_HALTED", "TRADING_MODE_REDUCING")
+MAX_REASON_CHARS = 512
+
+
+def _optional_account(v: _Violations, value: str, field: str) -> str:
+    return v.text(value, field, _ACCOUNT, _ACCOUNT_RULE) if value else ""
+
+
+def _reason(v: _Violations, reason: str) -> None:
+    if len(reason) > MAX_REASON_CHARS:
+        v.add("reason", f"must be at most {MAX_REASON_CHARS} characters")

@@ -192,10 +192,10 @@ def test_a_bad_token_table_is_a_one_line_error_without_the_token(tmp_path: Path)
         capture_output=True,
         text=True,
         timeout=30,
-        env=clean_env(GATEWAY_AUTH_TOKENS=f"trader {TOKEN} acct-a admin"),
+        env=clean_env(GATEWAY_AUTH_TOKENS=f"trader {TOKEN} acct-a root"),
         check=False,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert TOKEN not in result.stderr
-    assert "mode must be rw or ro" in result.stderr.strip().splitlines()[-1]
+    assert "mode must be rw, ro or admin" in result.stderr.strip().splitlines()[-1]

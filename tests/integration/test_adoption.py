@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from gateway.brokers.simulated import SimConfig, SimulatedBroker, SymbolConfig
-from gateway.domain import OrderSpec, OrderStatus, OrderType, Side, TimeInForce
+from gateway.domain import OrderSpec, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
 from gateway.engine import EngineConfig, OrderActor
 from gateway.journal import MemoryJournal
 from tests.support import eventually
@@ -61,7 +61,11 @@ async def test_an_acknowledged_order_a_salvage_dropped_is_adopted_with_terms_and
     await first.stop()
 
     # The salvage kept what was durable before the second order was created.
-    created = next(r.sequence for r in records if r.update.order.spec.client_order_id == "lost")
+    created = next(
+        r.sequence
+        for r in records
+        if isinstance(r.update, OrderUpdate) and r.update.order.spec.client_order_id == "lost"
+    )
     salvaged = MemoryJournal([r for r in records if r.sequence < created])
     second = OrderActor(broker, salvaged, engine)
     await second.start()

@@ -23,9 +23,11 @@ from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
 from tests.support import (
+    change_sequence,
     error_metadata,
     error_reason,
     eventually,
+    order_updates,
     place_request,
     resting_buy,
 )
@@ -62,8 +64,8 @@ async def read_until_error(call: Any, received: list[int]) -> grpc.aio.AioRpcErr
                 assert isinstance(message, pb.SubscribeUpdatesResponse), (
                     "stream ended OK; expected UNAVAILABLE"
                 )
-                if message.HasField("update"):
-                    received.append(message.update.sequence)
+                if (sequence := change_sequence(message)) is not None:
+                    received.append(sequence)
     except grpc.aio.AioRpcError as error:
         return error
 
@@ -149,8 +151,8 @@ async def test_drain_refuses_late_calls_finishes_in_flight_ones_and_hands_stream
                 while (replayed[-1] if replayed else last) < newest:
                     message = await resumed.read()
                     assert isinstance(message, pb.SubscribeUpdatesResponse)
-                    if message.HasField("update"):
-                        replayed.append(message.update.sequence)
+                    if (sequence := change_sequence(message)) is not None:
+                        replayed.append(sequence)
             resumed.cancel()
         assert [s for s in replayed if s <= newest] == list(range(last + 1, newest + 1))
         assert set(received) | {s for s in replayed if s <= newest} == set(range(1, newest + 1))
@@ -191,4 +193,5 @@ async def test_a_call_outliving_the_grace_ends_unavailable(tmp_path: Path) -> No
             await slow
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     # The order was journaled before the drain: it is there to be found again.
-    assert any(r.update.order.spec.client_order_id == "slow" for r in journal.records)
+    updates = order_updates(journal.records)
+    assert any(u.order.spec.client_order_id == "slow" for u in updates)

@@ -26,7 +26,7 @@ from gateway.domain import (
 from gateway.engine import EngineConfig, OrderActor, SlowSubscriber
 from gateway.errors import NotFound, ResourceExhausted
 from gateway.journal import JournalRecord, MemoryJournal
-from tests.support import eventually
+from tests.support import eventually, order_updates
 
 
 class GatedJournal(MemoryJournal):
@@ -271,10 +271,10 @@ async def test_broker_reports_go_ahead_of_queued_commands(
     await asyncio.gather(first, *queued)
     filled = await actor.get_order(OrderRef("acct-1", order_id=resting.order_id))
     assert filled.filled_quantity == Decimal(2)
-    created = [r for r in journal.records if r.update.order.spec.client_order_id.startswith("q-")]
-    first_of_queued = min(
-        r.sequence for r in created if r.update.order.spec.client_order_id != "q-0"
-    )
+    created = [
+        u for u in order_updates(journal.records) if u.order.spec.client_order_id.startswith("q-")
+    ]
+    first_of_queued = min(u.sequence for u in created if u.order.spec.client_order_id != "q-0")
     # Applied in the first batch after the stall, before any command queued ahead of it.
     assert filled.last_sequence < first_of_queued
 

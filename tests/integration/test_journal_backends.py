@@ -16,6 +16,7 @@ import time
 from array import array
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -23,8 +24,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.domain.controls import (
+    ControlState,
+    Position,
+    PositionChanged,
+    TradingHalt,
+    TradingMode,
+    TradingStateChanged,
+    control_update,
+)
 from gateway.engine.retention import load_orders
-from gateway.journal import Journal, MemoryJournal, SqliteJournal
+from gateway.journal import Journal, JournalRecord, MemoryJournal, SqliteJournal
 from gateway.journal.order_index import AccountIndex
 from gateway.journal.postgres import PostgresJournal
 from tests.integration.test_sqlite_journal import (
@@ -34,7 +44,7 @@ from tests.integration.test_sqlite_journal import (
     make_records,
     stored,
 )
-from tests.support import eventually
+from tests.support import eventually, update_of
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -196,7 +206,7 @@ async def test_a_checkpoint_round_trips_and_only_moves_forward(
     assert journal.load_checkpoint() is None
     records = make_records(1, 50)
     await journal.append(records)
-    table = {r.update.order.order_id: r.update.order for r in records[:40]}
+    table = {u.order.order_id: u.order for u in map(update_of, records[:40])}
     # The index of evicted orders travels with the checkpoint (gateway.engine.retention).
     evicted = AccountIndex(
         "acct-1", array("q", [1, 6]).tobytes(), ["order-0", "order-1"], ["c-order-0", None],
@@ -230,7 +240,7 @@ async def test_each_orders_records_are_read_back_oldest_first(
         want = [r for r in records if r.event.order_id == order_id]
         assert [(r.sequence, r.event) for r in mine] == [(r.sequence, r.event) for r in want]
         # Folded back, each order is the state its last record left it in.
-        assert load_orders(journal, [order_id])[order_id][0] == want[-1].update.order
+        assert load_orders(journal, [order_id])[order_id][0] == update_of(want[-1]).order
     assert journal.order_events([]) == {}
 
 
@@ -326,3 +336,33 @@ async def _write_and_check(backend: Backend, sizes: list[int], after: int) -> No
         assert await journal.read(after, first, 1000) == written[after:]
     finally:
         await journal.close()
+
+
+async def test_position_and_trading_state_records_read_back_like_order_records(
+    journal: SqliteJournal | PostgresJournal,
+) -> None:
+    # The trading controls' records (issue 14) share the order records' sequence
+    # space: every backend stores, replays, reads and checkpoints them alike.
+    orders = make_records(1, 5)
+    at = update_of(orders[2]).time
+    position = Position("acct-1", "AAPL", Decimal(3), Decimal("301.5"), Decimal(0), at)
+    halt = TradingHalt("acct-1", TradingMode.HALTED, "fat finger", "ops", at)
+    moved, halted = PositionChanged("order-0", position, at), TradingStateChanged(halt, at)
+    controls = [
+        JournalRecord(moved, control_update(6, moved)),
+        JournalRecord(halted, control_update(7, halted)),
+    ]
+    records = [*orders, *controls]
+    memory = MemoryJournal()
+    await journal.append(records)
+    await memory.append(records)
+    assert list(journal.replay()) == stored(list(memory.replay()))
+    assert await journal.read(0, 7, 10) == await memory.read(0, 7, 10)
+    kept = ControlState([position], [halt])
+    journal.save_checkpoint(7, [update_of(orders[-1]).order], {}, [], kept)
+    loaded = journal.load_checkpoint()
+    assert loaded is not None
+    assert loaded.controls == kept
+    # An order read back by id is the order alone: its position record is skipped.
+    read_back = load_orders(journal, ["order-0"])["order-0"][0]
+    assert read_back == update_of(orders[-1]).order

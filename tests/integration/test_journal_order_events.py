@@ -13,6 +13,7 @@ from gateway.journal import CorruptRecord, JournalRecord, MemoryJournal, SqliteJ
 from gateway.journal import checkpoint as checkpoints
 from gateway.journal.order_index import AccountIndex
 from tests.integration.test_sqlite_journal import make_records
+from tests.support import update_of
 
 
 async def test_both_journals_return_each_orders_records_oldest_first(tmp_path: Path) -> None:
@@ -36,7 +37,7 @@ async def test_both_journals_return_each_orders_records_oldest_first(tmp_path: P
                 ]
                 # Folded back, each order is the state its last record left it in.
                 loaded = load_orders(journal, [order_id])[order_id][0]
-                assert loaded == want[-1].update.order
+                assert loaded == update_of(want[-1]).order
     finally:
         await sqlite.close()
 

@@ -20,7 +20,7 @@ from gateway.domain import Order, OrderRef, OrderSpec, OrderType, Side, TimeInFo
 from gateway.journal import SqliteJournal, checkpoint
 from gateway.journal.datadir import JOURNAL_FILE
 from tests.conftest import gateway_test_config
-from tests.support import eventually, place_request, resting_buy
+from tests.support import change_sequence, eventually, place_request, resting_buy
 
 if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
@@ -35,19 +35,29 @@ async def run_gateway(tmp_path: Path, *, salvage: bool = False) -> Gateway:
     return gw
 
 
-async def updates(stub: ExecutionServiceAsyncStub, after: int, until: int) -> list[pb.OrderUpdate]:
+async def changes(
+    stub: ExecutionServiceAsyncStub, after: int, until: int
+) -> list[pb.SubscribeUpdatesResponse]:
+    """Every change streamed after ``after`` up to ``until``: orders' and positions'."""
     stream = stub.SubscribeUpdates(pb.SubscribeUpdatesRequest(after_sequence=after))
-    seen: list[pb.OrderUpdate] = []
+    seen: list[pb.SubscribeUpdatesResponse] = []
     try:
         async with asyncio.timeout(10):
             async for message in stream:
-                if message.HasField("update"):
-                    seen.append(message.update)
-                    if message.update.sequence >= until:
-                        return seen
+                sequence = change_sequence(message)
+                if sequence is None:
+                    continue
+                seen.append(message)
+                if sequence >= until:
+                    return seen
     finally:
         stream.cancel()
     return seen
+
+
+async def updates(stub: ExecutionServiceAsyncStub, after: int, until: int) -> list[pb.OrderUpdate]:
+    """The order updates among ``changes``."""
+    return [m.update for m in await changes(stub, after, until) if m.HasField("update")]
 
 
 async def test_orders_sequences_and_streams_survive_a_restart(tmp_path: Path) -> None:
@@ -63,7 +73,7 @@ async def test_orders_sequences_and_streams_survive_a_restart(tmp_path: Path) ->
             lambda r: r.order.status == pb.ORDER_STATUS_FILLED,
             what="FILLED",
         )
-        before = await updates(stub, 0, first.actor.last_sequence)
+        before = await changes(stub, 0, first.actor.last_sequence)
     last_before = first.actor.last_sequence
     await first.stop()
     assert (tmp_path / "data" / JOURNAL_FILE).exists()
@@ -86,10 +96,12 @@ async def test_orders_sequences_and_streams_survive_a_restart(tmp_path: Path) ->
             resume_from = last_before - 3
             new = (await stub.PlaceOrder(resting_buy("after-1"))).order
             assert new.order_id not in (resting.order_id, market.order_id)
-            resumed = await updates(stub, resume_from, last_before + 2)
-            assert [u.sequence for u in resumed] == list(range(resume_from + 1, last_before + 3))
-            assert [u.order for u in resumed[:3]] == [u.order for u in before[-3:]]
-            assert {u.order.client_order_id for u in resumed[3:]} == {"after-1"}
+            resumed = await changes(stub, resume_from, last_before + 2)
+            assert [change_sequence(m) for m in resumed] == list(
+                range(resume_from + 1, last_before + 3)
+            )
+            assert resumed[:3] == before[-3:]  # orders' and positions' changes alike
+            assert {m.update.order.client_order_id for m in resumed[3:]} == {"after-1"}
     finally:
         await second.stop()
 

@@ -39,6 +39,7 @@ from gateway.errors import FailedPrecondition, Unavailable
 from gateway.journal import MemoryJournal
 from paper_venue import Faults, VenueAccount, VenueConfig, VenueServer
 from tests.integration.test_fill_accounting import Executions, venue_broker
+from tests.support import order_updates
 
 KEY_ID = "PKSOAK00000001"
 SECRET = "soak-secret"
@@ -242,8 +243,8 @@ async def _fills_are_the_venues_executions(
                 (fill.exec_id, fill.quantity, fill.price)
             )
     order_ids: dict[str, str] = {}
-    for record in journal.replay():
-        order_ids.setdefault(record.update.order.spec.client_order_id, record.event.order_id)
+    for update in order_updates(journal.records):
+        order_ids.setdefault(update.order.spec.client_order_id, update.order.order_id)
     for order_spec in specs:
         coid = order_spec.client_order_id
         ours = booked.get(order_ids[coid], [])

@@ -23,7 +23,14 @@ from gateway.app import Gateway
 from gateway.brokers.simulated import SimConfig, SimulatedBroker
 from gateway.journal import MemoryJournal
 from tests.conftest import gateway_test_config
-from tests.support import STREAM_END, error_metadata, error_reason, eventually, place_request
+from tests.support import (
+    STREAM_END,
+    change_sequence,
+    error_metadata,
+    error_reason,
+    eventually,
+    place_request,
+)
 
 if TYPE_CHECKING:
     from gateway._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
@@ -81,15 +88,15 @@ class Producer:
 
 
 async def collect_until(stream: Stream, last: int, within: float = 30) -> list[int]:
-    """Read update sequences until one reaches ``last``."""
+    """Read change sequences (orders' and positions') until one reaches ``last``."""
     sequences: list[int] = []
     async with asyncio.timeout(within):
         while not sequences or sequences[-1] < last:
             message = await stream.read()
             assert message is not STREAM_END
             assert isinstance(message, pb.SubscribeUpdatesResponse)
-            if message.HasField("update"):
-                sequences.append(message.update.sequence)
+            if (sequence := change_sequence(message)) is not None:
+                sequences.append(sequence)
     return sequences
 
 
@@ -116,8 +123,8 @@ class Collector:
 async def drain_into(stream: Stream, sequences: list[int]) -> None:
     """Append every update's sequence until the stream ends (its error raises)."""
     async for message in stream:
-        if message.HasField("update"):
-            sequences.append(message.update.sequence)
+        if (sequence := change_sequence(message)) is not None:
+            sequences.append(sequence)
 
 
 async def test_resume_hand_over_has_no_gap_and_no_duplicate_under_load(

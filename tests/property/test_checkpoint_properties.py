@@ -41,6 +41,7 @@ from gateway.domain import (
     OrderReplaced,
     OrderSpec,
     OrderType,
+    OrderUpdate,
     RejectCode,
     ReplaceRejected,
     ReplaceRequested,
@@ -127,7 +128,10 @@ def checkpoint_bytes(records: list[JournalRecord], at: int) -> bytes:
     snapshot = ledger.snapshot()
     assert snapshot is not None
     sequence, orders, exec_ids, accounts = snapshot
-    return checkpoints.encode(checkpoints.Checkpoint(sequence, 0, orders, exec_ids, list(accounts)))
+    controls = ledger.controls.snapshot()
+    return checkpoints.encode(
+        checkpoints.Checkpoint(sequence, 0, orders, exec_ids, list(accounts), controls)
+    )
 
 
 def recovered(records: list[JournalRecord], stored: bytes | None) -> Ledger:
@@ -152,7 +156,10 @@ def assert_same(left: Ledger, right: Ledger, records: list[JournalRecord]) -> No
     )
     assert left_execs == right_execs
     assert left.table.open_orders() == right.table.open_orders()
+    assert left.controls.snapshot() == right.controls.snapshot()  # positions and halts
     for record in records:
+        if not isinstance(record.update, OrderUpdate):
+            continue
         spec = record.update.order.spec
         assert left.table.by_key(*spec.key) == right.table.by_key(*spec.key)
         if isinstance(record.event, ReplaceRequested):

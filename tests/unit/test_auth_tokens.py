@@ -52,7 +52,7 @@ def test_environment_form_separates_entries_with_semicolons() -> None:
     "line",
     [
         f"alpha {SECRET}",  # too few fields
-        f"alpha {SECRET} acct-1 admin",  # bad mode
+        f"alpha {SECRET} acct-1 root",  # bad mode
         f"al/pha {SECRET} acct-1",  # bad name
         f"alpha {SECRET} bad!account",
         f"alpha {SECRET} *,acct-1",
@@ -167,3 +167,15 @@ def test_the_token_maker_prints_a_token_and_a_digest_only_line(
     assert principal.read_only
     assert principal.accounts == {"acct-1", "acct-2"}
     assert TokenStore(parse_table(line, source="made")).authenticate(token) == principal
+
+
+def test_the_admin_mode_grants_the_control_service_and_old_modes_do_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert auth_main(["new", "ops", "*", "--admin"]) == 0
+    _, line = capsys.readouterr().out.splitlines()
+    ((_, admin),) = parse_table(line, source="made")
+    assert admin.admin
+    assert not admin.read_only
+    table = f"alpha {hash_token('alpha-token-0123456789')} acct-1\nviewer {SECRET} * ro"
+    assert not any(p.admin for _, p in parse_table(table, source="old"))

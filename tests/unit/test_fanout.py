@@ -17,6 +17,7 @@ from gateway.domain import (
     SubscriptionFilter,
     TimeInForce,
 )
+from gateway.domain.controls import AnyUpdate
 from gateway.engine.fanout import Fanout, SlowSubscriber, Subscriber
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
@@ -38,7 +39,7 @@ async def test_each_update_is_encoded_once_for_all_subscribers() -> None:
     fanout.publish(update(1))
     calls: list[int] = []
 
-    def encode(u: OrderUpdate) -> bytes:
+    def encode(u: AnyUpdate) -> bytes:
         calls.append(u.sequence)
         return b"wire-1"
 

@@ -37,6 +37,7 @@ from gateway.domain import (
     Side,
     TimeInForce,
 )
+from gateway.domain.enums import RejectCode
 from gateway.journal import JournalRecord, codec
 from gateway.journal.codec import (
     FORMAT_VERSION,
@@ -45,6 +46,7 @@ from gateway.journal.codec import (
     decode_record,
     encode_record,
 )
+from tests.support import update_of
 
 T0 = datetime(2024, 3, 9, 14, 30, 0, 123456, tzinfo=UTC)
 TINY, HUGE = Decimal("0.000000001"), Decimal("123456789012.5")
@@ -150,9 +152,10 @@ def test_every_event_round_trips_exactly(event: OrderEvent) -> None:
     decoded = decode_record(encode_record(original))
     assert decoded == original
     # Equal is not enough for Decimal: 1E+3 == 1000, but the exponent must survive too.
-    assert str(decoded.update.order.spec.stop_price) == "1E+3"
-    assert str(decoded.update.order.fill_notional) == "-0.0"
-    assert decoded.update.order.spec.quantity.as_tuple() == HUGE.as_tuple()
+    order = update_of(decoded).order
+    assert str(order.spec.stop_price) == "1E+3"
+    assert str(order.fill_notional) == "-0.0"
+    assert order.spec.quantity.as_tuple() == HUGE.as_tuple()
 
 
 @pytest.mark.parametrize(
@@ -171,7 +174,8 @@ def test_every_enum_value_round_trips(changes: dict[str, object]) -> None:
 
 def test_a_snapshot_flag_round_trips() -> None:
     original = record(EVENTS[1])
-    update = dataclasses.replace(original.update, snapshot=True, kind=None)  # snapshots have none
+    # Snapshots have no kind.
+    update = dataclasses.replace(update_of(original), snapshot=True, kind=None)
     original = JournalRecord(original.event, update)
     assert decode_record(encode_record(original)) == original
 
@@ -346,7 +350,7 @@ def test_a_version_1_fill_reads_as_an_execution_placed_nowhere() -> None:
     when = datetime(2024, 3, 9, 14, 30, 1, tzinfo=UTC)
     assert decoded.event.fill == Fill("x-1", Decimal(4), Decimal("101.86"), when)
     assert decoded.event.cumulative_quantity is None
-    order = decoded.update.order
+    order = update_of(decoded).order
     assert order.filled_quantity == Decimal(4)
     assert order.broker_filled == Decimal(0)
     assert order.provisional is None
@@ -369,7 +373,7 @@ def test_a_version_1_record_of_any_other_event_reads() -> None:
     }
     decoded = decode_record(json.dumps(canceled).encode())
     assert isinstance(decoded.event, OrderCanceled)
-    assert decoded.update.order.provisional is None
+    assert update_of(decoded).order.provisional is None
 
 
 def test_a_version_1_record_with_version_2_fields_is_corrupt() -> None:
@@ -385,3 +389,14 @@ def test_a_provisional_part_round_trips() -> None:
     stored = record(event, changes={"provisional": provisional, "broker_filled": Decimal(4)})
     assert decode_record(encode_record(stored)) == stored
     assert encode_record(stored) == codec.encode_record_reference(stored)
+
+
+def test_a_rejection_written_before_reject_codes_reads_with_none() -> None:
+    rejected = record(OrderRejected(OID, "no", T0, RejectCode.RISK_LIMIT))
+    document = json.loads(encode_record(rejected))
+    assert document["event"]["code"] == "risk_limit"
+    assert decode_record(json.dumps(document).encode()) == rejected
+    del document["event"]["code"]  # as format 2 wrote it
+    old = decode_record(json.dumps(document).encode())
+    assert isinstance(old.event, OrderRejected)
+    assert old.event.code is None

@@ -11,6 +11,7 @@ import pytest
 from gateway.domain import OrderEvent, OrderStatus
 from gateway.journal import JournalRecord, codec
 from gateway.journal.codec import CorruptRecord, decode_record, encode_record
+from tests.support import update_of
 from tests.unit.test_journal_codec import EVENTS, record
 
 NEW_YORK = timezone(timedelta(hours=-5))
@@ -32,7 +33,7 @@ def test_times_in_other_zones_and_whole_seconds_encode_like_the_reference() -> N
 
 
 def test_snapshots_and_optional_fields_round_trip() -> None:
-    update = record(EVENTS[3], changes={"status_before_cancel": None}).update
+    update = update_of(record(EVENTS[3], changes={"status_before_cancel": None}))
     snapshot = JournalRecord(
         EVENTS[3],
         type(update)(update.sequence, update.order, update.time, update.fill, snapshot=True),

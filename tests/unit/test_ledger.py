@@ -28,6 +28,7 @@ from gateway.domain import (
 from gateway.engine import retention as pages
 from gateway.engine.ledger import Ledger
 from gateway.journal import JournalRecord
+from tests.support import update_of
 
 T0 = datetime(2026, 1, 2, 14, 30, tzinfo=UTC)
 LATER = T0 + timedelta(seconds=1)
@@ -63,7 +64,7 @@ def test_each_change_takes_the_next_sequence_and_one_record() -> None:
     assert (created.last_sequence, accepted.last_sequence) == (1, 2)
     records = ledger.take_pending()
     assert [r.sequence for r in records] == [1, 2]
-    assert records[1].update.order == accepted
+    assert update_of(records[1]).order == accepted
     assert ledger.take_pending() == []  # handed over once
 
 
@@ -129,8 +130,9 @@ def test_replay_rebuilds_the_same_table_and_resumes_numbering_above_the_floor() 
     records = live.take_pending()
 
     replayed = Ledger()
-    assert replayed.replay(records, floor=10) == 3
+    assert replayed.replay(records, floor=10) == 4  # the fill's position change is a record
     assert replayed.table.get("o-1") == live.table.get("o-1")
+    assert replayed.controls.position("acct-1", "AAPL") == live.controls.position("acct-1", "AAPL")
     assert replayed.booked("o-1", "x-1")
     assert (replayed.sequence, replayed.committed) == (10, 10)
     next_order = replayed.emit(OrderCreated("o-2", spec("c-2"), LATER))
@@ -145,8 +147,8 @@ def test_replay_keeps_a_record_that_does_not_apply_as_stored() -> None:
     twice.emit(OrderCreated("o-1", spec("c-1"), T0))
     # A second creation of o-1 (only a bug writes one) with its own snapshot.
     bad = twice.take_pending()[0]
-    stored = JournalRecord(bad.event, OrderUpdate(2, bad.update.order, T0))
+    stored = JournalRecord(bad.event, OrderUpdate(2, update_of(bad).order, T0))
     replayed = Ledger()
     assert replayed.replay([*created, stored]) == 2
-    assert replayed.table.get("o-1") == bad.update.order
+    assert replayed.table.get("o-1") == update_of(bad).order
     assert replayed.sequence == 2

@@ -58,6 +58,10 @@ class SimulatedBroker:
         """The exchange core, for inspection; drive it through this broker."""
         return self._exchange
 
+    def reference_price(self, symbol: str) -> Decimal:
+        """The exchange's current price of ``symbol`` (``ReferencePrices``)."""
+        return self._exchange.price(symbol)
+
     async def connect(self) -> None:
         """Start the market ticker (unless ``tick_interval`` is None); idempotent."""
         if self._closed:
