@@ -1,9 +1,10 @@
 """End to end: every language's example strategy, and gatewayctl, against a gateway process.
 
-Each example connects with a token, rests a limit order, fills a market order,
+Each example connects with a token, rests a limit order and amends it
+(ReplaceOrder: quantity 5 -> 6, price 0.01 -> 0.02), fills a market order,
 resumes a stream from a sequence and cancels the limit order, then prints one
 ``strategy done: ...`` line. The test checks that line and then asks the
-gateway itself whether the orders ended as the example says.
+gateway itself whether the orders ended as the example says, the amend included.
 
 Java, TypeScript and Rust commit no generated code: each run below builds
 its stubs from protos/ first (Maven's protobuf plugin, ``npm run build``,
@@ -17,20 +18,24 @@ Maven run is offline).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gateway_client import Client, OrderStatus
+from gateway_client import Client, OrderStatus, UpdateKind
 
 from tests.clients.gateway_process import REPO_ROOT, GatewayProcess
 from tests.processes import require_tool
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +43,17 @@ CLIENTS = REPO_ROOT / "clients"
 TOKEN = "example-token"
 DONE = re.compile(
     r"^strategy done: market order (?P<market>\S+) FILLED (?P<filled>\S+) @ \S+; "
-    r"limit order (?P<limit>\S+) CANCELED; resumed after sequence (?P<sequence>\d+)$",
+    r"limit order (?P<limit>\S+) REPLACED (?P<quantity>\S+) @ (?P<price>\S+), then CANCELED; "
+    r"resumed after sequence (?P<sequence>\d+)$",
     re.M,
 )
+# Every example amends its limit order (5 @ 0.01) to these terms.
+AMENDED_QUANTITY = Decimal(6)
+AMENDED_PRICE = Decimal("0.02")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Generous: a first `go run`, `mvn` or `cargo run` compiles, and CI machines have two cores.
 EXAMPLE_TIMEOUT = 240.0
+REPLAY_DEADLINE = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +149,16 @@ def test_example_strategy_runs_against_the_gateway(
             market.order_id,
             limit.order_id,
         }
-        # The example resumed after a sequence it had seen: its own market order's fill.
+        # The amend happened: the gateway's order has the new terms, under the
+        # same order_id, and the example printed what the gateway confirmed.
+        assert (limit.quantity, limit.limit_price) == (AMENDED_QUANTITY, AMENDED_PRICE)
+        assert (Decimal(done["quantity"]), Decimal(done["price"])) == (
+            AMENDED_QUANTITY,
+            AMENDED_PRICE,
+        )
+        assert limit.replace_id, "the order does not record its replace"
+        # The example resumed after a sequence it had seen (the market order's
+        # fill or the amend's confirmation, whichever came last).
         resumed_after = int(done["sequence"])
         replay = client.subscribe([account], after_sequence=resumed_after)
         try:
@@ -148,6 +167,39 @@ def test_example_strategy_runs_against_the_gateway(
             replay.close()
         assert first.sequence > resumed_after
         assert first.order.order_id == limit.order_id
+        _assert_amended_on_the_stream(client, account, limit.order_id)
+
+
+def _assert_amended_on_the_stream(client: Client, account: str, order_id: str) -> None:
+    """The order's history: PENDING_REPLACE, then REPLACED with the new terms, then the cancel."""
+    history = []
+    replay = client.subscribe([account], after_sequence=0)
+    # The replay ends at the order's terminal update; close() bounds it if that never comes.
+    watchdog = threading.Timer(REPLAY_DEADLINE, replay.close)
+    watchdog.start()
+    try:
+        for update in replay:
+            if update.order.order_id == order_id:
+                history.append(update)
+            if update.order.order_id == order_id and update.order.is_terminal:
+                break
+    finally:
+        watchdog.cancel()
+        replay.close()
+    kinds = [u.kind for u in history]
+    assert UpdateKind.REPLACED in kinds, kinds
+    replaced = history[kinds.index(UpdateKind.REPLACED)]
+    assert (replaced.order.quantity, replaced.order.limit_price) == (
+        AMENDED_QUANTITY,
+        AMENDED_PRICE,
+    )
+    before = history[: kinds.index(UpdateKind.REPLACED)]
+    assert any(u.order.status is OrderStatus.PENDING_REPLACE for u in before), kinds
+    assert all(u.order.quantity == Decimal(5) for u in before), "amended before REPLACED"
+    assert (history[-1].kind, history[-1].order.status) == (
+        UpdateKind.CANCELED,
+        OrderStatus.CANCELED,
+    )
 
 
 def test_python_quickstart_runs(gateway: GatewayProcess) -> None:
@@ -204,6 +256,73 @@ def test_gatewayctl_place_status_list_cancel_watch(gateway: GatewayProcess) -> N
         "PENDING_CANCEL",
         "CANCELED",
     ]
+
+
+def test_gatewayctl_replace_then_cancel_all(gateway: GatewayProcess) -> None:
+    account = f"ctl-{uuid.uuid4().hex[:10]}"
+    placed = _gatewayctl(gateway, "--json", "place", account, "AAPL", "buy", "5", "--limit", "0.01")
+    assert placed.returncode == 0, placed.stderr
+    order_id = json.loads(placed.stdout)["order_id"]
+
+    replace = _gatewayctl(
+        gateway, "--json", "replace", account, "--order-id", order_id, "--quantity", "6",
+        "--limit", "0.02", "--replace-id", "ctl-replace-1",
+    )  # fmt: skip
+    assert replace.returncode == 0, replace.stderr
+    assert json.loads(replace.stdout)["replace_id"] == "ctl-replace-1"
+    with Client(gateway.address, token=TOKEN) as client:
+        amended = asyncio.run(
+            eventually(
+                lambda: client.get_order(account, order_id=order_id),
+                lambda order: order.status is not OrderStatus.PENDING_REPLACE,
+                what="the replace confirmed",
+            )
+        )
+    assert (amended.quantity, amended.limit_price) == (AMENDED_QUANTITY, AMENDED_PRICE)
+
+    cancel_all = _gatewayctl(gateway, "--json", "cancel-all", account, "--symbol", "AAPL")
+    assert cancel_all.returncode == 0, cancel_all.stderr
+    assert [o["order_id"] for o in json.loads(cancel_all.stdout)] == [order_id]
+
+
+def test_gatewayctl_positions_after_a_fill(gateway: GatewayProcess) -> None:
+    account = f"ctl-{uuid.uuid4().hex[:10]}"
+    bought = _gatewayctl(gateway, "place", account, "AAPL", "buy", "3")
+    assert bought.returncode == 0, bought.stderr
+    with Client(gateway.address, token=TOKEN) as client:
+        asyncio.run(
+            eventually(
+                lambda: client.get_positions(account),
+                lambda positions: [p.quantity for p in positions] == [3],
+                what="a long position of 3 after the fill",
+            )
+        )
+    shown = _gatewayctl(gateway, "--json", "positions", account)
+    assert shown.returncode == 0, shown.stderr
+    assert [(p["symbol"], p["quantity"]) for p in json.loads(shown.stdout)] == [("AAPL", "3")]
+
+
+def test_gatewayctl_halt_refuses_new_orders_until_resume(gateway: GatewayProcess) -> None:
+    # Without a tokens file (the loopback default) every caller may use ControlService.
+    account = f"ctl-{uuid.uuid4().hex[:10]}"
+    halted = _gatewayctl(gateway, "halt", "--account", account, "--reason", "e2e")
+    assert halted.returncode == 0, halted.stderr
+    assert halted.stdout.startswith(f"{account} HALTED")
+    state = _gatewayctl(gateway, "--json", "state")
+    assert [
+        h["mode"] for h in json.loads(state.stdout)["halts"] if h["scope_account"] == account
+    ] == ["HALTED"]
+
+    refused = _gatewayctl(gateway, "--json", "place", account, "AAPL", "buy", "1")
+    assert refused.returncode == 7, refused.stderr
+    order = json.loads(refused.stdout)
+    assert (order["status"], order["reject_code"]) == ("REJECTED", "TRADING_HALTED")
+
+    resumed = _gatewayctl(gateway, "resume", "--account", account)
+    assert resumed.returncode == 0, resumed.stderr
+    placed = _gatewayctl(gateway, "--json", "place", account, "AAPL", "buy", "1")
+    assert placed.returncode == 0, placed.stderr
+    assert json.loads(placed.stdout)["status"] != "REJECTED"
 
 
 @pytest.mark.parametrize(

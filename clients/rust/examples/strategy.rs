@@ -1,10 +1,11 @@
 //! A small trading strategy against the execution gateway.
 //!
 //! It connects with a bearer token, subscribes to its account's updates, rests a
-//! buy limit far below the market and sends a market order, follows the stream
-//! until the market order is FILLED, cancels the limit order while disconnected,
-//! and resumes the stream from the last sequence it processed to see the cancel
-//! arrive: no update is lost in between.
+//! buy limit far below the market and amends it (ReplaceOrder: a new quantity
+//! and price), sends a market order, follows the stream until the market order
+//! is FILLED and the amend is confirmed (an update of kind REPLACED), cancels
+//! the limit order while disconnected, and resumes the stream from the last
+//! sequence it processed to see the cancel arrive: no update is lost in between.
 //!
 //! ```sh
 //! cargo run --example strategy -- --target 127.0.0.1:50051 --account acct-1 --token "$TOKEN"
@@ -15,9 +16,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use execution_gateway_client::execution::v1::{
-    CancelOrderRequest, Order, OrderStatus, OrderType, OrderUpdate, PlaceOrderRequest, Side,
-    SubscribeUpdatesRequest, SubscribeUpdatesResponse, TimeInForce, cancel_order_request::OrderRef,
-    execution_service_client::ExecutionServiceClient, subscribe_updates_response::Event,
+    CancelOrderRequest, Order, OrderStatus, OrderType, OrderUpdate, PlaceOrderRequest,
+    ReplaceOrderRequest, Side, SubscribeUpdatesRequest, SubscribeUpdatesResponse, TimeInForce,
+    UpdateKind, cancel_order_request::OrderRef, execution_service_client::ExecutionServiceClient,
+    replace_order_request, subscribe_updates_response::Event,
 };
 use tokio::time;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -28,7 +30,7 @@ use tonic_types::StatusExt;
 
 /// Every unary call gets this long; the gateway learns it from `grpc-timeout`.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often `place` sends an order whose outcome stays unknown.
+/// How often `place` (or `replace`) sends a request whose outcome stays unknown.
 const PLACE_ATTEMPTS: u32 = 5;
 
 const USAGE: &str = "\
@@ -98,6 +100,27 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         limit.status().as_str_name()
     );
 
+    // Amend it: a new total quantity and price (still far below the market).
+    // The answer is PENDING_REPLACE; the outcome arrives on the stream.
+    let pending = replace(
+        &mut client,
+        ReplaceOrderRequest {
+            account: account.clone(),
+            order_ref: Some(replace_order_request::OrderRef::OrderId(
+                limit.order_id.clone(),
+            )),
+            quantity: "6".into(),
+            limit_price: "0.02".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    eprintln!(
+        "replace {}: {}",
+        pending.replace_id,
+        pending.status().as_str_name()
+    );
+
     let market = place(
         &mut client,
         PlaceOrderRequest {
@@ -117,9 +140,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         market.status().as_str_name()
     );
 
-    // Follow the stream until the market order has filled completely.
-    // The fill of the market order is the last update processed: resume after it.
-    let (filled, last_sequence) = loop {
+    // Follow the stream until the market order has filled completely and the
+    // amend is settled, in either order: the later is the last update processed.
+    let (mut filled, mut amended) = (None, None);
+    let (filled, amended, last_sequence) = loop {
         let (update, order) = next_update(&mut stream)
             .await
             .context("update stream, before the market order filled")?;
@@ -130,13 +154,26 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                 order.order_id, fill.quantity, fill.price, fill.exec_id
             ),
             None => eprintln!(
-                "#{sequence} {} {}",
+                "#{sequence} {} {} ({})",
                 order.order_id,
-                order.status().as_str_name()
+                order.status().as_str_name(),
+                update.kind().as_str_name()
             ),
         }
+        if order.order_id == limit.order_id {
+            match update.kind() {
+                UpdateKind::Replaced => amended = Some(order.clone()),
+                UpdateKind::ReplaceRejected => {
+                    bail!("the broker refused the amend: {}", order.reject_reason)
+                }
+                _ => {}
+            }
+        }
         if order.order_id == market.order_id && order.status() == OrderStatus::Filled {
-            break (order, sequence);
+            filled = Some(order);
+        }
+        if let (Some(filled), Some(amended)) = (&filled, &amended) {
+            break (filled.clone(), amended.clone(), sequence);
         }
     };
     drop(stream); // disconnect: what happens next must not be lost
@@ -200,8 +237,13 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
 
     println!(
-        "strategy done: market order {} FILLED {} @ {}; limit order {} CANCELED; resumed after sequence {last_sequence}",
-        filled.order_id, filled.filled_quantity, filled.average_fill_price, limit.order_id
+        "strategy done: market order {} FILLED {} @ {}; limit order {} REPLACED {} @ {}, then CANCELED; resumed after sequence {last_sequence}",
+        filled.order_id,
+        filled.filled_quantity,
+        filled.average_fill_price,
+        limit.order_id,
+        amended.quantity,
+        amended.limit_price
     );
     Ok(())
 }
@@ -278,14 +320,7 @@ async fn place(client: &mut Client, mut order: PlaceOrderRequest) -> anyhow::Res
             }
             Err(status) => status,
         };
-        // UNAVAILABLE: the call may not have arrived. DEADLINE_EXCEEDED, and
-        // CANCELLED (what tonic reports when it enforces the deadline itself):
-        // the answer did not arrive. Either way the order may or may not exist.
-        let unknown = matches!(
-            status.code(),
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
-        );
-        if !unknown || attempt == PLACE_ATTEMPTS {
+        if !unknown_outcome(&status) || attempt == PLACE_ATTEMPTS {
             return Err(RpcError(status))
                 .with_context(|| format!("place {}", order.client_order_id));
         }
@@ -296,6 +331,47 @@ async fn place(client: &mut Client, mut order: PlaceOrderRequest) -> anyhow::Res
         );
         time::sleep(Duration::from_millis(200) * attempt).await;
     }
+}
+
+/// Amends an order under a fresh `replace_id` and retries it, with the same id,
+/// while the outcome is unknown: the broker sees one amend.
+async fn replace(client: &mut Client, mut amend: ReplaceOrderRequest) -> anyhow::Result<Order> {
+    amend.replace_id = new_client_order_id()?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut request = Request::new(amend.clone());
+        request.set_timeout(CALL_TIMEOUT);
+        let status = match client.replace_order(request).await {
+            Ok(response) => {
+                return response
+                    .into_inner()
+                    .order
+                    .context("ReplaceOrder answered without the order");
+            }
+            Err(status) => status,
+        };
+        if !unknown_outcome(&status) || attempt == PLACE_ATTEMPTS {
+            return Err(RpcError(status)).with_context(|| format!("replace {}", amend.replace_id));
+        }
+        eprintln!(
+            "replace {}: {}; retrying",
+            amend.replace_id,
+            RpcError(status)
+        );
+        time::sleep(Duration::from_millis(200) * attempt).await;
+    }
+}
+
+/// Whether a failed call may have taken effect: UNAVAILABLE (the call may not
+/// have arrived), DEADLINE_EXCEEDED and CANCELLED (what tonic reports when it
+/// enforces the deadline itself: the answer did not arrive). Retry it with the
+/// same key.
+fn unknown_outcome(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
+    )
 }
 
 /// The next order change on an update stream, with the order as of it.
@@ -312,7 +388,8 @@ async fn next_update(
             let order = update.order.take().context("an update without its order")?;
             return Ok((update, order));
         }
-        // Otherwise a heartbeat: the stream is alive and nothing changed.
+        // Otherwise a heartbeat (the stream is alive and nothing changed), or a
+        // position or trading-state change, which this strategy does not follow.
     }
 }
 

@@ -1,10 +1,11 @@
 // Command strategy is a small trading strategy against the execution gateway.
 //
 // It connects with a bearer token, subscribes to its account's updates, rests a
-// buy limit far below the market and sends a market order, follows the stream
-// until the market order is FILLED, cancels the limit order while disconnected,
-// and resumes the stream from the last sequence it processed to see the cancel
-// arrive: no update is lost in between.
+// buy limit far below the market and amends it (ReplaceOrder: a new quantity and
+// price), sends a market order, follows the stream until the market order is
+// FILLED and the amend is confirmed (an update of kind REPLACED), cancels the
+// limit order while disconnected, and resumes the stream from the last sequence
+// it processed to see the cancel arrive: no update is lost in between.
 //
 //	go run ./cmd/strategy -target 127.0.0.1:50051 -account acct-1 -token "$TOKEN"
 package main
@@ -110,6 +111,19 @@ func run(ctx context.Context, target, account, symbol, token string, useTLS bool
 	}
 	log.Printf("limit order %s is %s", limit.GetOrderId(), limit.GetStatus())
 
+	// Amend it: a new total quantity and price (still far below the market).
+	// The answer is PENDING_REPLACE; the outcome arrives on the stream.
+	pending, err := replace(ctx, client, &executionv1.ReplaceOrderRequest{
+		Account:    account,
+		OrderRef:   &executionv1.ReplaceOrderRequest_OrderId{OrderId: limit.GetOrderId()},
+		Quantity:   "6",
+		LimitPrice: "0.02",
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("replace %s: %s", pending.GetReplaceId(), pending.GetStatus())
+
 	market, err := place(ctx, client, &executionv1.PlaceOrderRequest{
 		Account:     account,
 		Symbol:      symbol,
@@ -123,27 +137,36 @@ func run(ctx context.Context, target, account, symbol, token string, useTLS bool
 	}
 	log.Printf("market order %s is %s", market.GetOrderId(), market.GetStatus())
 
-	// Follow the stream until the market order has filled completely.
+	// Follow the stream until the market order has filled completely and the
+	// amend is settled, in either order.
 	var lastSequence uint64
-	var filled *executionv1.Order
-	for filled == nil {
+	var filled, amended *executionv1.Order
+	for filled == nil || amended == nil {
 		message, err := stream.Recv()
 		if err != nil {
 			return fmt.Errorf("update stream: %w", err)
 		}
 		update := message.GetUpdate()
 		if update == nil {
-			continue // a heartbeat
+			continue // a heartbeat, or a position or trading-state change
 		}
 		lastSequence = update.GetSequence()
 		order := update.GetOrder()
 		if fill := update.GetFill(); fill != nil {
 			log.Printf("#%d fill %s %s @ %s (%s)", lastSequence, order.GetOrderId(), fill.GetQuantity(), fill.GetPrice(), fill.GetExecId())
 		} else {
-			log.Printf("#%d %s %s", lastSequence, order.GetOrderId(), order.GetStatus())
+			log.Printf("#%d %s %s (%s)", lastSequence, order.GetOrderId(), order.GetStatus(), update.GetKind())
 		}
 		if order.GetOrderId() == market.GetOrderId() && order.GetStatus() == executionv1.OrderStatus_ORDER_STATUS_FILLED {
 			filled = order
+		}
+		if order.GetOrderId() == limit.GetOrderId() {
+			switch update.GetKind() {
+			case executionv1.UpdateKind_UPDATE_KIND_REPLACED:
+				amended = order
+			case executionv1.UpdateKind_UPDATE_KIND_REPLACE_REJECTED:
+				return fmt.Errorf("the broker refused the amend: %s", order.GetRejectReason())
+			}
 		}
 	}
 	closeStream() // disconnect: what happens next must not be lost
@@ -194,8 +217,9 @@ func run(ctx context.Context, target, account, symbol, token string, useTLS bool
 		}
 	}
 
-	fmt.Printf("strategy done: market order %s FILLED %s @ %s; limit order %s CANCELED; resumed after sequence %d\n",
-		filled.GetOrderId(), filled.GetFilledQuantity(), filled.GetAverageFillPrice(), limit.GetOrderId(), lastSequence)
+	fmt.Printf("strategy done: market order %s FILLED %s @ %s; limit order %s REPLACED %s @ %s, then CANCELED; resumed after sequence %d\n",
+		filled.GetOrderId(), filled.GetFilledQuantity(), filled.GetAverageFillPrice(), limit.GetOrderId(),
+		amended.GetQuantity(), amended.GetLimitPrice(), lastSequence)
 	return nil
 }
 
@@ -203,15 +227,42 @@ func run(ctx context.Context, target, account, symbol, token string, useTLS bool
 // same id, while the outcome is unknown: the gateway places it once.
 func place(ctx context.Context, client executionv1.ExecutionServiceClient, request *executionv1.PlaceOrderRequest) (*executionv1.Order, error) {
 	request.ClientOrderId = newClientOrderID()
+	order, err := retryUnknownOutcome(ctx, func(callCtx context.Context) (*executionv1.Order, error) {
+		response, err := client.PlaceOrder(callCtx, request)
+		return response.GetOrder(), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("place %s: %w", request.GetClientOrderId(), err)
+	}
+	return order, nil
+}
+
+// replace amends an order under a fresh replace_id and retries it, with the
+// same id, while the outcome is unknown: the broker sees one amend.
+func replace(ctx context.Context, client executionv1.ExecutionServiceClient, request *executionv1.ReplaceOrderRequest) (*executionv1.Order, error) {
+	request.ReplaceId = newClientOrderID()
+	order, err := retryUnknownOutcome(ctx, func(callCtx context.Context) (*executionv1.Order, error) {
+		response, err := client.ReplaceOrder(callCtx, request)
+		return response.GetOrder(), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replace %s: %w", request.GetReplaceId(), err)
+	}
+	return order, nil
+}
+
+// retryUnknownOutcome runs an idempotent call (the same request, the same key)
+// again after UNAVAILABLE or DEADLINE_EXCEEDED, up to five times.
+func retryUnknownOutcome(ctx context.Context, call func(context.Context) (*executionv1.Order, error)) (*executionv1.Order, error) {
 	for attempt := 1; ; attempt++ {
 		callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		response, err := client.PlaceOrder(callCtx, request)
+		order, err := call(callCtx)
 		cancel()
 		if err == nil {
-			return response.GetOrder(), nil
+			return order, nil
 		}
 		if code := status.Code(err); (code != codes.Unavailable && code != codes.DeadlineExceeded) || attempt == 5 {
-			return nil, fmt.Errorf("place %s: %w", request.GetClientOrderId(), err)
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():

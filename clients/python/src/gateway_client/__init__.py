@@ -1,8 +1,10 @@
 """Python SDK for the execution gateway.
 
-``Client`` (blocking) and ``AsyncClient`` (asyncio) place, cancel, look up and
-list orders, with ``Decimal`` numbers and safe retries, and subscribe to update
-streams that reconnect and resume by themselves. Errors are ``GatewayClientError``
+``Client`` (blocking) and ``AsyncClient`` (asyncio) place, amend, cancel, look
+up and list orders and read positions, with ``Decimal`` numbers and safe
+retries, and subscribe to update streams that reconnect and resume by
+themselves. An operator's token also halts and resumes trading and reads the
+risk limits. Errors are ``GatewayClientError``
 subclasses (``gateway_client.errors``).
 """
 
@@ -10,14 +12,25 @@ from gateway_client._convert import DecimalLike
 from gateway_client._models import (
     Event,
     Fill,
+    HaltResult,
     Heartbeat,
     Order,
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Position,
+    PositionUpdate,
+    RejectCode,
+    RiskLimits,
+    RiskLimitsReport,
     Side,
     SnapshotComplete,
     TimeInForce,
+    TradingHalt,
+    TradingMode,
+    TradingState,
+    TradingStateUpdate,
+    UpdateKind,
 )
 from gateway_client._options import Backoff, ReconnectPolicy, RetryPolicy, TlsConfig
 from gateway_client.aio import AsyncClient, AsyncSubscription, new_client_order_id
@@ -33,17 +46,28 @@ __all__ = [
     "Event",
     "Fill",
     "GatewayClientError",
+    "HaltResult",
     "Heartbeat",
     "Order",
     "OrderStatus",
     "OrderType",
     "OrderUpdate",
+    "Position",
+    "PositionUpdate",
     "ReconnectPolicy",
+    "RejectCode",
     "RetryPolicy",
+    "RiskLimits",
+    "RiskLimitsReport",
     "Side",
     "SnapshotComplete",
     "Subscription",
     "TimeInForce",
     "TlsConfig",
+    "TradingHalt",
+    "TradingMode",
+    "TradingState",
+    "TradingStateUpdate",
+    "UpdateKind",
     "new_client_order_id",
 ]

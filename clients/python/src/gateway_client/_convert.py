@@ -6,23 +6,36 @@ wire as plain decimal strings; a float is refused rather than rounded.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway_client._models import (
     Event,
     Fill,
+    HaltResult,
     Heartbeat,
     Order,
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Position,
+    PositionUpdate,
+    RejectCode,
+    RiskLimits,
+    RiskLimitsReport,
     Side,
     SnapshotComplete,
     TimeInForce,
+    TradingHalt,
+    TradingMode,
+    TradingState,
+    TradingStateUpdate,
+    UpdateKind,
 )
 from gateway_client._proto.execution.v1 import execution_pb2 as pb
 
@@ -57,6 +70,26 @@ def _time(timestamp: Timestamp, present: bool) -> datetime | None:
     return timestamp.ToDatetime(tzinfo=UTC) if present else None
 
 
+M = TypeVar("M", bound=enum.Enum)
+
+
+def _by_number(model: type[M], proto_enum: Any, prefix: str) -> dict[int, M]:
+    """Map a proto enum's numbers to the SDK enum's members of the same name."""
+    return {
+        number: model(name.removeprefix(prefix))
+        for name, number in proto_enum.items()
+        if name.removeprefix(prefix) in model.__members__
+    }
+
+
+# Values a newer gateway may add read as UNSPECIFIED: an older SDK must not
+# fail on an order (or update) only because the server grew.
+_STATUS = _by_number(OrderStatus, pb.OrderStatus, "ORDER_STATUS_")
+_REJECT_CODE = _by_number(RejectCode, pb.RejectCode, "REJECT_CODE_")
+_UPDATE_KIND = _by_number(UpdateKind, pb.UpdateKind, "UPDATE_KIND_")
+_TRADING_MODE = _by_number(TradingMode, pb.TradingMode, "TRADING_MODE_")
+
+
 def order_from_proto(message: pb.Order) -> Order:
     """Return the SDK's ``Order`` for an ``execution.v1.Order``."""
     return Order(
@@ -73,13 +106,15 @@ def order_from_proto(message: pb.Order) -> Order:
         time_in_force=TimeInForce(
             pb.TimeInForce.Name(message.time_in_force).removeprefix("TIME_IN_FORCE_")
         ),
-        status=OrderStatus(pb.OrderStatus.Name(message.status).removeprefix("ORDER_STATUS_")),
+        status=_STATUS.get(message.status, OrderStatus.UNSPECIFIED),
         filled_quantity=decimal_from_wire(message.filled_quantity),
         leaves_quantity=decimal_from_wire(message.leaves_quantity),
         average_fill_price=_optional_decimal(message.average_fill_price),
         reject_reason=message.reject_reason,
         created_at=_time(message.created_at, message.HasField("created_at")),
         updated_at=_time(message.updated_at, message.HasField("updated_at")),
+        reject_code=_REJECT_CODE.get(message.reject_code, RejectCode.UNSPECIFIED),
+        replace_id=message.replace_id,
     )
 
 
@@ -104,6 +139,22 @@ def event_from_proto(message: pb.SubscribeUpdatesResponse) -> Event | None:
             fill=fill_from_proto(update.fill) if update.HasField("fill") else None,
             time=_time(update.time, update.HasField("time")),
             snapshot=update.snapshot,
+            kind=_UPDATE_KIND.get(update.kind, UpdateKind.UNSPECIFIED),
+        )
+    if kind == "position":
+        moved = message.position
+        return PositionUpdate(
+            sequence=moved.sequence,
+            position=position_from_proto(moved.position),
+            order_id=moved.order_id,
+            time=_time(moved.time, moved.HasField("time")),
+        )
+    if kind == "trading_state":
+        change = message.trading_state
+        return TradingStateUpdate(
+            sequence=change.sequence,
+            change=halt_from_proto(change.change),
+            time=_time(change.time, change.HasField("time")),
         )
     if kind == "heartbeat":
         beat = message.heartbeat
@@ -185,3 +236,136 @@ def subscribe_request_to_proto(
     if after_sequence is not None:
         request.after_sequence = after_sequence
     return request
+
+
+# --- Trading controls: replace, mass cancel, positions, halts, risk limits ---
+
+
+def replace_request_to_proto(
+    *,
+    account: str,
+    order_id: str | None,
+    client_order_id: str | None,
+    replace_id: str,
+    quantity: DecimalLike | None,
+    limit_price: DecimalLike | None,
+    stop_price: DecimalLike | None,
+) -> pb.ReplaceOrderRequest:
+    """Build a ``ReplaceOrderRequest``; an omitted number keeps the order's current one."""
+    if quantity is None and limit_price is None and stop_price is None:
+        raise ValueError("nothing to replace: give a quantity, a limit_price or a stop_price")
+    return pb.ReplaceOrderRequest(
+        account=account,
+        replace_id=replace_id,
+        quantity="" if quantity is None else decimal_to_wire(quantity, "quantity"),
+        limit_price="" if limit_price is None else decimal_to_wire(limit_price, "limit_price"),
+        stop_price="" if stop_price is None else decimal_to_wire(stop_price, "stop_price"),
+        **_order_ref(order_id, client_order_id),
+    )
+
+
+def cancel_all_request_to_proto(
+    account: str, symbol: str | None, side: Side | None
+) -> pb.CancelAllOrdersRequest:
+    """Build a ``CancelAllOrdersRequest`` (no symbol: every symbol; no side: both)."""
+    return pb.CancelAllOrdersRequest(
+        account=account,
+        symbol=symbol or "",
+        side=pb.SIDE_UNSPECIFIED if side is None else pb.Side.Value(f"SIDE_{Side(side).value}"),
+    )
+
+
+def positions_request_to_proto(account: str, symbols: Sequence[str]) -> pb.GetPositionsRequest:
+    """Build a ``GetPositionsRequest`` (no symbols: every symbol the account traded)."""
+    return pb.GetPositionsRequest(account=account, symbols=list(symbols))
+
+
+def position_from_proto(message: pb.Position) -> Position:
+    """Return the SDK's ``Position`` for an ``execution.v1.Position``."""
+    return Position(
+        account=message.account,
+        symbol=message.symbol,
+        quantity=decimal_from_wire(message.quantity),
+        average_cost=_optional_decimal(message.average_cost),
+        realized_pnl=decimal_from_wire(message.realized_pnl),
+        updated_at=_time(message.updated_at, message.HasField("updated_at")),
+    )
+
+
+def halt_from_proto(message: pb.TradingHalt) -> TradingHalt:
+    """Return the SDK's ``TradingHalt`` for an ``execution.v1.TradingHalt``."""
+    return TradingHalt(
+        scope_account=message.scope_account,
+        mode=_TRADING_MODE.get(message.mode, TradingMode.UNSPECIFIED),
+        reason=message.reason,
+        principal=message.principal,
+        since=_time(message.since, message.HasField("since")),
+    )
+
+
+def trading_state_from_proto(message: pb.TradingState) -> TradingState:
+    """Return the SDK's ``TradingState`` (every halt in force)."""
+    return TradingState(tuple(halt_from_proto(halt) for halt in message.halts))
+
+
+def halt_request_to_proto(
+    scope_account: str, mode: TradingMode, cancel_open_orders: bool, reason: str
+) -> pb.HaltTradingRequest:
+    """Build a ``HaltTradingRequest``; ``mode`` is HALTED or REDUCING."""
+    if TradingMode(mode) not in (TradingMode.HALTED, TradingMode.REDUCING):
+        raise ValueError(f"a halt's mode is HALTED or REDUCING, not {TradingMode(mode).value}")
+    return pb.HaltTradingRequest(
+        scope_account=scope_account,
+        mode=pb.TradingMode.Value(f"TRADING_MODE_{TradingMode(mode).value}"),
+        cancel_open_orders=cancel_open_orders,
+        reason=reason,
+    )
+
+
+def resume_request_to_proto(scope_account: str, reason: str) -> pb.ResumeTradingRequest:
+    """Build a ``ResumeTradingRequest`` ('' lifts the gateway-wide halt)."""
+    return pb.ResumeTradingRequest(scope_account=scope_account, reason=reason)
+
+
+def trading_state_request_to_proto() -> pb.GetTradingStateRequest:
+    """Build a ``GetTradingStateRequest`` (it has no fields)."""
+    return pb.GetTradingStateRequest()
+
+
+def risk_limits_request_to_proto(account: str) -> pb.GetRiskLimitsRequest:
+    """Build a ``GetRiskLimitsRequest`` ('' asks for the defaults and every override)."""
+    return pb.GetRiskLimitsRequest(account=account)
+
+
+def halt_result_from_proto(message: pb.HaltTradingResponse) -> HaltResult:
+    """Return what a ``HaltTrading`` call did."""
+    return HaltResult(
+        state=trading_state_from_proto(message.state),
+        canceled_orders=tuple(order_from_proto(o) for o in message.canceled_orders),
+    )
+
+
+def risk_limits_from_proto(message: pb.RiskLimits) -> RiskLimits:
+    """Return the SDK's ``RiskLimits``: an empty field (or 0 count) is no limit."""
+    return RiskLimits(
+        account=message.account,
+        max_order_quantity=_optional_decimal(message.max_order_quantity),
+        max_order_notional=_optional_decimal(message.max_order_notional),
+        max_open_orders=message.max_open_orders or None,
+        max_position=_optional_decimal(message.max_position),
+        max_order_rate=_optional_decimal(message.max_order_rate),
+        order_rate_burst=message.order_rate_burst or None,
+        price_collar_percent=_optional_decimal(message.price_collar_percent),
+        allowed_symbols=tuple(message.allowed_symbols),
+        denied_symbols=tuple(message.denied_symbols),
+    )
+
+
+def risk_report_from_proto(message: pb.GetRiskLimitsResponse) -> RiskLimitsReport:
+    """Return the limits in force and the state of their file."""
+    return RiskLimitsReport(
+        limits=tuple(risk_limits_from_proto(limits) for limits in message.limits),
+        source=message.source,
+        loaded_at=_time(message.loaded_at, message.HasField("loaded_at")),
+        last_error=message.last_error,
+    )

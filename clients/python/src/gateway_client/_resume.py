@@ -4,6 +4,8 @@ Pure state, shared by the asyncio and the blocking subscription: which request
 to send next, which events to hand to the caller, and how long to wait before
 the next reconnect. The rule: resume with ``after_sequence`` = the last update
 delivered to the caller, and never deliver a sequence at or below it again.
+Order, position and trading-state updates share one sequence space, so each of
+them moves the resume point alike.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 import grpc
 
 from gateway_client._convert import event_from_proto, subscribe_request_to_proto
-from gateway_client._models import Event, Heartbeat, OrderUpdate, SnapshotComplete
+from gateway_client._models import Event, Heartbeat, OrderUpdate, SequencedChange, SnapshotComplete
 from gateway_client._options import ReconnectPolicy
 from gateway_client._proto.execution.v1 import execution_pb2 as pb
 from gateway_client.errors import GatewayClientError, SubscriptionLost
@@ -69,8 +71,8 @@ class ResumeState:
         """Record one stream message; return the event to deliver, or None to drop it."""
         self._failures = 0
         event = event_from_proto(message)
-        if isinstance(event, OrderUpdate):
-            if event.snapshot:
+        if isinstance(event, SequencedChange):
+            if isinstance(event, OrderUpdate) and event.snapshot:
                 return event
             if self._delivered is not None and event.sequence <= self._delivered:
                 return None  # already delivered before a reconnect

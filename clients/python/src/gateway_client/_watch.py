@@ -1,4 +1,4 @@
-"""``gatewayctl watch``: the live table of orders and fills, and its renderings."""
+"""``gatewayctl watch``: the live table of orders, fills and positions, and its renderings."""
 
 from __future__ import annotations
 
@@ -11,9 +11,26 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, TextIO
 
-from gateway_client._models import Event, Fill, Heartbeat, Order, OrderUpdate, SnapshotComplete
+from gateway_client._models import (
+    Event,
+    Fill,
+    Heartbeat,
+    Order,
+    OrderUpdate,
+    Position,
+    PositionUpdate,
+    SnapshotComplete,
+    TradingHalt,
+    TradingMode,
+    TradingStateUpdate,
+    UpdateKind,
+)
 
 RECENT_FILLS = 10
+# A replace changes an order's terms, not always its status: say so on its line.
+_REPLACE_KINDS = frozenset(
+    {UpdateKind.REPLACE_REQUESTED, UpdateKind.REPLACED, UpdateKind.REPLACE_REJECTED}
+)
 
 
 def to_json(value: Any) -> Any:
@@ -33,7 +50,13 @@ def to_json(value: Any) -> Any:
 
 def event_json(event: Event) -> str:
     """One line of ``watch --json``: the event with its kind."""
-    kind = {OrderUpdate: "update", Heartbeat: "heartbeat", SnapshotComplete: "snapshot_complete"}
+    kind = {
+        OrderUpdate: "update",
+        Heartbeat: "heartbeat",
+        SnapshotComplete: "snapshot_complete",
+        PositionUpdate: "position",
+        TradingStateUpdate: "trading_state",
+    }
     return json.dumps({"event": kind[type(event)], **to_json(event)}, sort_keys=True)
 
 
@@ -61,6 +84,29 @@ def order_row(order: Order, sequence: int | str = "") -> tuple[str, ...]:
     )
 
 
+POSITION_COLUMNS = ("SYMBOL", "QTY", "AVG COST", "REALIZED P&L", "UPDATED")
+
+
+def position_row(position: Position) -> tuple[str, ...]:
+    """One position as table cells."""
+    updated = position.updated_at.isoformat(timespec="seconds") if position.updated_at else ""
+    return (
+        position.symbol,
+        _number(position.quantity),
+        _number(position.average_cost),
+        _number(position.realized_pnl),
+        updated,
+    )
+
+
+def halt_text(halt: TradingHalt) -> str:
+    """One halt (or resume) in words: 'acct-1 HALTED by ops (fat finger)'."""
+    scope = halt.scope_account or "all accounts"
+    who = f" by {halt.principal}" if halt.principal else ""
+    why = f" ({halt.reason})" if halt.reason else ""
+    return f"{scope} {halt.mode.value}{who}{why}"
+
+
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     """Left-aligned columns, two spaces apart."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
@@ -76,6 +122,8 @@ class WatchTable:
 
     orders: dict[str, tuple[int, Order]] = field(default_factory=dict)
     fills: deque[tuple[Order, Fill]] = field(default_factory=lambda: deque(maxlen=RECENT_FILLS))
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    halts: dict[str, TradingHalt] = field(default_factory=dict)
     last_sequence: int = 0
     newest_sequence: int = 0
 
@@ -88,6 +136,15 @@ class WatchTable:
             if not event.snapshot:
                 self.last_sequence = event.sequence
             self.newest_sequence = max(self.newest_sequence, event.sequence)
+        elif isinstance(event, PositionUpdate | TradingStateUpdate):
+            if isinstance(event, PositionUpdate):
+                self.positions[(event.position.account, event.position.symbol)] = event.position
+            elif event.change.mode is TradingMode.ACTIVE:
+                self.halts.pop(event.change.scope_account, None)
+            else:
+                self.halts[event.change.scope_account] = event.change
+            self.last_sequence = event.sequence
+            self.newest_sequence = max(self.newest_sequence, event.sequence)
         elif isinstance(event, Heartbeat | SnapshotComplete):
             self.newest_sequence = max(self.newest_sequence, event.sequence)
 
@@ -99,15 +156,18 @@ class WatchTable:
              fill.exec_id, order.order_id)
             for order, fill in self.fills
         ]  # fmt: skip
-        return "\n".join(
-            [
-                f"orders (last sequence {self.last_sequence}, gateway at {self.newest_sequence})",
-                table(ORDER_COLUMNS, rows),
-                "",
-                "recent fills",
-                table(("SYMBOL", "SIDE", "QTY", "PRICE", "EXEC ID", "ORDER"), fills),
-            ]
-        )
+        lines = [f"trading {halt_text(halt)}" for halt in self.halts.values()]
+        lines += [
+            f"orders (last sequence {self.last_sequence}, gateway at {self.newest_sequence})",
+            table(ORDER_COLUMNS, rows),
+            "",
+            "recent fills",
+            table(("SYMBOL", "SIDE", "QTY", "PRICE", "EXEC ID", "ORDER"), fills),
+        ]
+        if self.positions:
+            held = [(p.account, *position_row(p)) for p in self.positions.values()]
+            lines += ["", "positions", table(("ACCOUNT", *POSITION_COLUMNS), held)]
+        return "\n".join(lines)
 
 
 def event_line(event: Event) -> str:
@@ -121,7 +181,19 @@ def event_line(event: Event) -> str:
         )
         if event.fill is not None:
             text += f" (fill {_number(event.fill.quantity)} @ {_number(event.fill.price)})"
+        if event.kind in _REPLACE_KINDS:
+            why = f": {order.reject_reason}" if order.reject_reason else ""
+            text += f" ({event.kind.value}{why})"
         return text + (" [snapshot]" if event.snapshot else "")
+    if isinstance(event, PositionUpdate):
+        position = event.position
+        return (
+            f"#{event.sequence} position {position.account} {position.symbol} "
+            f"{_number(position.quantity)} avg {_number(position.average_cost) or '-'} "
+            f"realized {_number(position.realized_pnl)} (order {event.order_id})"
+        )
+    if isinstance(event, TradingStateUpdate):
+        return f"#{event.sequence} trading {halt_text(event.change)}"
     if isinstance(event, SnapshotComplete):
         return f"snapshot complete: {event.order_count} open orders as of #{event.sequence}"
     return f"heartbeat: gateway at #{event.sequence}"

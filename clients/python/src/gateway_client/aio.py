@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -14,7 +15,19 @@ import grpc
 from gateway_client import _convert as convert
 from gateway_client import shards
 from gateway_client._convert import DecimalLike
-from gateway_client._models import Event, Order, OrderType, OrderUpdate, Side, TimeInForce
+from gateway_client._models import (
+    Event,
+    HaltResult,
+    Order,
+    OrderType,
+    OrderUpdate,
+    Position,
+    RiskLimitsReport,
+    Side,
+    TimeInForce,
+    TradingMode,
+    TradingState,
+)
 from gateway_client._options import (
     DEFAULT_TIMEOUT,
     ChannelSettings,
@@ -28,7 +41,10 @@ from gateway_client._resume import ResumeState
 from gateway_client.errors import GatewayClientError, from_rpc_error
 
 if TYPE_CHECKING:
-    from gateway_client._proto.execution.v1.execution_pb2_grpc import ExecutionServiceAsyncStub
+    from gateway_client._proto.execution.v1.execution_pb2_grpc import (
+        ControlServiceAsyncStub,
+        ExecutionServiceAsyncStub,
+    )
 
 R = TypeVar("R")
 # The end-of-stream marker of grpc.aio reads (missing from grpc-stubs).
@@ -217,6 +233,145 @@ class AsyncClient:
                 return
             token = response.next_page_token
 
+    # --- Trading controls: amend, mass cancel and positions (ExecutionService),
+    # --- then the operator's kill switch and risk limits (ControlService).
+
+    async def replace_order(
+        self,
+        account: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        quantity: DecimalLike | None = None,
+        limit_price: DecimalLike | None = None,
+        stop_price: DecimalLike | None = None,
+        replace_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Order:
+        """Amend an open order (a new quantity and/or limit or stop price); return it.
+
+        ``quantity`` is the new total, filled part included; what you omit
+        stays. The answer is usually PENDING_REPLACE: the outcome arrives on
+        the update stream as an update of kind REPLACED (new terms) or
+        REPLACE_REJECTED (old terms kept, ``reject_reason`` says why). Without
+        ``replace_id`` one is generated, once: every retry reuses it, so the
+        broker sees the replace once.
+        """
+        request = convert.replace_request_to_proto(
+            account=account,
+            order_id=order_id,
+            client_order_id=client_order_id,
+            replace_id=replace_id or new_client_order_id(),
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
+        )
+        response = await self._call(
+            lambda t: self._stub.ReplaceOrder(request, timeout=t, metadata=self._metadata(account)),
+            timeout,
+        )
+        return convert.order_from_proto(response.order)
+
+    async def cancel_all_orders(
+        self,
+        account: str,
+        *,
+        symbol: str | None = None,
+        side: Side | None = None,
+        timeout: float | None = None,
+    ) -> list[Order]:
+        """Ask to cancel every open order of the account (or of one symbol and/or side).
+
+        Return the orders asked to cancel, each PENDING_CANCEL (or already
+        CANCELED); each outcome arrives on the update stream. Like
+        ``cancel_order``, not retried after DEADLINE_EXCEEDED.
+        """
+        request = convert.cancel_all_request_to_proto(account, symbol, side)
+        response = await self._call(
+            lambda t: self._stub.CancelAllOrders(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
+            timeout,
+            on_deadline=False,
+        )
+        return [convert.order_from_proto(order) for order in response.orders]
+
+    async def get_positions(
+        self, account: str, symbols: Sequence[str] = (), *, timeout: float | None = None
+    ) -> list[Position]:
+        """Return the account's net positions by symbol (every symbol traded, or these)."""
+        request = convert.positions_request_to_proto(account, symbols)
+        response = await self._call(
+            lambda t: self._stub.GetPositions(request, timeout=t, metadata=self._metadata(account)),
+            timeout,
+        )
+        return [convert.position_from_proto(position) for position in response.positions]
+
+    async def halt_trading(
+        self,
+        account: str | None = None,
+        *,
+        mode: TradingMode = TradingMode.HALTED,
+        cancel_open_orders: bool = False,
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> HaltResult:
+        """Halt trading for one account, or for all (None); needs the admin grant.
+
+        HALTED refuses every new order and replace; REDUCING lets through only
+        orders that reduce a position. Once this returns nothing new reaches
+        the broker for the scope. Retried like a read: halting twice is one halt.
+        """
+        request = convert.halt_request_to_proto(account or "", mode, cancel_open_orders, reason)
+        response = await self._call(
+            lambda t: self._control.HaltTrading(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
+            timeout,
+        )
+        return convert.halt_result_from_proto(response)
+
+    async def resume_trading(
+        self, account: str | None = None, *, reason: str = "", timeout: float | None = None
+    ) -> TradingState:
+        """Lift one account's halt, or the gateway-wide one (None); return the halts left."""
+        request = convert.resume_request_to_proto(account or "", reason)
+        response = await self._call(
+            lambda t: self._control.ResumeTrading(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
+            timeout,
+        )
+        return convert.trading_state_from_proto(response.state)
+
+    async def get_trading_state(self, *, timeout: float | None = None) -> TradingState:
+        """Return every halt in force (none: trading is ACTIVE everywhere)."""
+        request = convert.trading_state_request_to_proto()
+        response = await self._call(
+            lambda t: self._control.GetTradingState(request, timeout=t, metadata=self._metadata()),
+            timeout,
+        )
+        return convert.trading_state_from_proto(response.state)
+
+    async def get_risk_limits(
+        self, account: str | None = None, *, timeout: float | None = None
+    ) -> RiskLimitsReport:
+        """Return the risk limits in force: those of one account, or the defaults and every
+        override (None), with the state of the limits file."""
+        request = convert.risk_limits_request_to_proto(account or "")
+        response = await self._call(
+            lambda t: self._control.GetRiskLimits(
+                request, timeout=t, metadata=self._metadata(account)
+            ),
+            timeout,
+        )
+        return convert.risk_report_from_proto(response)
+
+    @functools.cached_property
+    def _control(self) -> ControlServiceAsyncStub:
+        # On the same channel, made on first use: most clients never halt anything.
+        return pb_grpc.ControlServiceStub(self._channel)
+
     def subscribe(
         self,
         accounts: Sequence[str] = (),
@@ -230,7 +385,8 @@ class AsyncClient:
         ``after_sequence=N`` starts with every update after N (0: all the
         journal holds); ``snapshot=True`` starts with the open orders' current
         state. Iterate it with ``async for``; ``last_sequence`` says where to
-        resume a new subscription later.
+        resume a new subscription later. Position and trading-state updates
+        are not yielded here (``subscribe_events`` yields them).
         """
         return AsyncSubscription(
             self._stub,
@@ -247,7 +403,8 @@ class AsyncClient:
         after_sequence: int | None = None,
         snapshot: bool = False,
     ) -> AsyncSubscription[Event]:
-        """Like ``subscribe``, but also yield heartbeats and the snapshot's end."""
+        """Like ``subscribe``, but also yield heartbeats, the snapshot's end, and position
+        and trading-state updates (``PositionUpdate``, ``TradingStateUpdate``)."""
         return AsyncSubscription(
             self._stub,
             ResumeState(accounts, symbols, after_sequence, snapshot, self._reconnect),

@@ -74,6 +74,10 @@ class ClientOrderIdReused(AlreadyExists):
     """The client_order_id names a different order in this account."""
 
 
+class ReplaceIdReused(AlreadyExists):
+    """The replace_id names a different replace (other terms, or another order)."""
+
+
 class FailedPrecondition(GatewayClientError):
     """The request cannot apply in the current state (e.g. trading halted)."""
 
@@ -126,6 +130,10 @@ class PermissionDenied(GatewayClientError):
     """The token is not granted the account."""
 
 
+class AdminRequired(PermissionDenied):
+    """A ControlService call (halt, resume, state, limits) by a token without the admin grant."""
+
+
 class Cancelled(GatewayClientError):
     """The call was cancelled (by this client, usually)."""
 
@@ -155,6 +163,8 @@ _BY_CODE: dict[grpc.StatusCode, type[GatewayClientError]] = {
 # A reason narrows its code's family; one that does not belong to it is ignored.
 _BY_REASON: dict[str, type[GatewayClientError]] = {
     "CLIENT_ORDER_ID_REUSED": ClientOrderIdReused,
+    "REPLACE_ID_REUSED": ReplaceIdReused,
+    "ADMIN_REQUIRED": AdminRequired,
     "ORDER_ALREADY_TERMINAL": OrderAlreadyTerminal,
     "GATEWAY_SHUTTING_DOWN": GatewayShuttingDown,
     "GATEWAY_OVERLOADED": GatewayOverloaded,

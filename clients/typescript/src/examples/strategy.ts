@@ -2,10 +2,11 @@
  * A small trading strategy against the execution gateway, on Node with @grpc/grpc-js.
  *
  * It connects with a bearer token, subscribes to its account's updates, rests a
- * buy limit far below the market and sends a market order, follows the stream
- * until the market order is FILLED, cancels the limit order while disconnected,
- * and resumes the stream from the last sequence it processed to see the cancel
- * arrive: no update is lost in between.
+ * buy limit far below the market and amends it (ReplaceOrder: a new quantity and
+ * price), sends a market order, follows the stream until the market order is
+ * FILLED and the amend is confirmed (an update of kind REPLACED), cancels the
+ * limit order while disconnected, and resumes the stream from the last sequence
+ * it processed to see the cancel arrive: no update is lost in between.
  *
  *   npm run strategy -- --target 127.0.0.1:50051 --account acct-1 --token "$TOKEN"
  */
@@ -25,10 +26,14 @@ import {
   OrderStatus,
   orderStatusToJSON,
   OrderType,
+  type OrderUpdate,
   type PlaceOrderRequest,
+  type ReplaceOrderRequest,
   Side,
   type SubscribeUpdatesResponse,
   TimeInForce,
+  UpdateKind,
+  updateKindToJSON,
 } from "../gen/execution/v1/execution";
 import { errorReason } from "./errors";
 
@@ -79,9 +84,26 @@ async function place(
   order: Omit<PlaceOrderRequest, "clientOrderId">,
 ): Promise<Order> {
   const request: PlaceOrderRequest = { ...order, clientOrderId: `ts-${randomUUID()}` };
+  return retryUnknownOutcome(() => unary(client.placeOrder.bind(client), request, metadata));
+}
+
+/** Amend an order, retrying with the same replace_id while the outcome is unknown. */
+async function replace(
+  client: ExecutionServiceClient,
+  metadata: Metadata,
+  amend: Omit<ReplaceOrderRequest, "replaceId">,
+): Promise<Order> {
+  const request: ReplaceOrderRequest = { ...amend, replaceId: `ts-${randomUUID()}` };
+  return retryUnknownOutcome(() => unary(client.replaceOrder.bind(client), request, metadata));
+}
+
+/** Run an idempotent call (same request, same key) again while its outcome is unknown. */
+async function retryUnknownOutcome(
+  call: () => Promise<{ order?: Order | undefined }>,
+): Promise<Order> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const response = await unary(client.placeOrder.bind(client), request, metadata);
+      const response = await call();
       return response.order!;
     } catch (error) {
       const retryable =
@@ -93,16 +115,16 @@ async function place(
   }
 }
 
-/** Read updates from a stream until `done` says so; return the last sequence seen. */
+/** Read order updates from a stream until `done` says so; return the last sequence seen. */
 async function follow(
   stream: AsyncIterable<SubscribeUpdatesResponse>,
   label: string,
-  done: (order: Order) => boolean,
+  done: (update: OrderUpdate & { order: Order }) => boolean,
   afterSequence = 0n,
 ): Promise<bigint> {
   for await (const message of stream) {
     const update = message.update;
-    if (!update?.order) continue; // a heartbeat
+    if (!update?.order) continue; // a heartbeat, or a position or trading-state change
     if (update.sequence <= afterSequence) {
       throw new Error(`sequence ${update.sequence} repeated after ${afterSequence}`);
     }
@@ -110,9 +132,9 @@ async function follow(
     const { order, fill } = update;
     const what = fill
       ? `fill ${fill.quantity} @ ${fill.price} (${fill.execId})`
-      : orderStatusToJSON(order.status);
+      : `${orderStatusToJSON(order.status)} (${updateKindToJSON(update.kind)})`;
     console.error(`#${update.sequence}${label} ${order.orderId} ${what}`);
-    if (done(order)) return afterSequence;
+    if (done({ ...update, order })) return afterSequence;
   }
   throw new Error("update stream ended early");
 }
@@ -140,6 +162,17 @@ async function main(): Promise<void> {
     timeInForce: TimeInForce.TIME_IN_FORCE_GTC,
   });
   console.error(`limit order ${limit.orderId} is ${orderStatusToJSON(limit.status)}`);
+
+  // Amend it: a new total quantity and price (still far below the market). The
+  // answer is PENDING_REPLACE; the outcome arrives on the stream.
+  const pending = await replace(client, metadata, {
+    account,
+    orderId: limit.orderId,
+    quantity: "6",
+    limitPrice: "0.02",
+    stopPrice: "",
+  });
+  console.error(`replace ${pending.replaceId}: ${orderStatusToJSON(pending.status)}`);
   const market = await place(client, metadata, {
     account,
     symbol: args.symbol,
@@ -152,12 +185,21 @@ async function main(): Promise<void> {
   });
   console.error(`market order ${market.orderId} is ${orderStatusToJSON(market.status)}`);
 
+  // Until the market order has filled and the amend is settled, in either order.
   let filled: Order | undefined;
-  const lastSequence = await follow({ [Symbol.asyncIterator]: () => updates }, "", (order) => {
+  let amended: Order | undefined;
+  const stream = { [Symbol.asyncIterator]: () => updates };
+  const lastSequence = await follow(stream, "", ({ order, kind }) => {
     if (order.orderId === market.orderId && order.status === OrderStatus.ORDER_STATUS_FILLED) {
       filled = order;
     }
-    return filled !== undefined;
+    if (order.orderId === limit.orderId && kind === UpdateKind.UPDATE_KIND_REPLACE_REJECTED) {
+      throw new Error(`the broker refused the amend: ${order.rejectReason}`);
+    }
+    if (order.orderId === limit.orderId && kind === UpdateKind.UPDATE_KIND_REPLACED) {
+      amended = order;
+    }
+    return filled !== undefined && amended !== undefined;
   });
   live.cancel(); // disconnect: what happens next must not be lost
 
@@ -185,7 +227,7 @@ async function main(): Promise<void> {
   await follow(
     resumed,
     " (resumed)",
-    (order) => order.orderId === limit.orderId && order.status === OrderStatus.ORDER_STATUS_CANCELED,
+    ({ order }) => order.orderId === limit.orderId && order.status === OrderStatus.ORDER_STATUS_CANCELED,
     lastSequence,
   );
   resumed.cancel();
@@ -193,7 +235,8 @@ async function main(): Promise<void> {
 
   console.log(
     `strategy done: market order ${filled!.orderId} FILLED ${filled!.filledQuantity} @ ` +
-      `${filled!.averageFillPrice}; limit order ${limit.orderId} CANCELED; ` +
+      `${filled!.averageFillPrice}; limit order ${limit.orderId} REPLACED ` +
+      `${amended!.quantity} @ ${amended!.limitPrice}, then CANCELED; ` +
       `resumed after sequence ${lastSequence}`,
   );
 }

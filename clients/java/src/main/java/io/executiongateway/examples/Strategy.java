@@ -10,10 +10,12 @@ import io.executiongateway.execution.v1.OrderStatus;
 import io.executiongateway.execution.v1.OrderType;
 import io.executiongateway.execution.v1.OrderUpdate;
 import io.executiongateway.execution.v1.PlaceOrderRequest;
+import io.executiongateway.execution.v1.ReplaceOrderRequest;
 import io.executiongateway.execution.v1.Side;
 import io.executiongateway.execution.v1.SubscribeUpdatesRequest;
 import io.executiongateway.execution.v1.SubscribeUpdatesResponse;
 import io.executiongateway.execution.v1.TimeInForce;
+import io.executiongateway.execution.v1.UpdateKind;
 import io.grpc.CallCredentials;
 import io.grpc.Context;
 import io.grpc.Grpc;
@@ -30,14 +32,16 @@ import java.util.UUID;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 /**
  * A small trading strategy against the execution gateway.
  *
  * <p>It connects with a bearer token, subscribes to its account's updates, rests a buy limit far
- * below the market and sends a market order, follows the stream until the market order is FILLED,
- * cancels the limit order while disconnected, and resumes the stream from the last sequence it
- * processed to see the cancel arrive: no update is lost in between.
+ * below the market and amends it (ReplaceOrder: a new quantity and price), sends a market order,
+ * follows the stream until the market order is FILLED and the amend is confirmed (an update of
+ * kind REPLACED), cancels the limit order while disconnected, and resumes the stream from the last
+ * sequence it processed to see the cancel arrive: no update is lost in between.
  */
 public final class Strategy {
   private static final long CALL_DEADLINE_SECONDS = 10;
@@ -110,6 +114,21 @@ public final class Strategy {
                 .setLimitPrice("0.01") // far below the market: it rests until cancelled
                 .setTimeInForce(TimeInForce.TIME_IN_FORCE_GTC));
     log("limit order %s is %s", limit.getOrderId(), limit.getStatus());
+
+    // Amend it: a new total quantity and price (still far below the market). The answer is
+    // PENDING_REPLACE; the outcome arrives on the stream. Retries reuse the replace_id, so the
+    // broker sees one amend.
+    ReplaceOrderRequest replace =
+        ReplaceOrderRequest.newBuilder()
+            .setAccount(account)
+            .setOrderId(limit.getOrderId())
+            .setReplaceId("java-" + UUID.randomUUID())
+            .setQuantity("6")
+            .setLimitPrice("0.02")
+            .build();
+    Order pending = retryUnknownOutcome(() -> withDeadline().replaceOrder(replace).getOrder());
+    log("replace %s: %s", pending.getReplaceId(), pending.getStatus());
+
     Order market =
         place(
             PlaceOrderRequest.newBuilder()
@@ -118,10 +137,29 @@ public final class Strategy {
                 .setTimeInForce(TimeInForce.TIME_IN_FORCE_DAY));
     log("market order %s is %s", market.getOrderId(), market.getStatus());
 
-    OrderUpdate filled =
-        follow(updates, "", 0, order -> order.getOrderId().equals(market.getOrderId())
-            && order.getStatus() == OrderStatus.ORDER_STATUS_FILLED);
-    long lastSequence = filled.getSequence();
+    // Follow the stream until the market order has filled and the amend is settled, in either
+    // order; the later of the two is the last update processed.
+    OrderUpdate[] filled = new OrderUpdate[1];
+    OrderUpdate[] amended = new OrderUpdate[1];
+    OrderUpdate last =
+        follow(updates, "", 0, update -> {
+          Order order = update.getOrder();
+          if (order.getOrderId().equals(market.getOrderId())
+              && order.getStatus() == OrderStatus.ORDER_STATUS_FILLED) {
+            filled[0] = update;
+          }
+          if (order.getOrderId().equals(limit.getOrderId())
+              && (update.getKind() == UpdateKind.UPDATE_KIND_REPLACED
+                  || update.getKind() == UpdateKind.UPDATE_KIND_REPLACE_REJECTED)) {
+            amended[0] = update;
+          }
+          return filled[0] != null && amended[0] != null;
+        });
+    if (amended[0].getKind() == UpdateKind.UPDATE_KIND_REPLACE_REJECTED) {
+      throw new IllegalStateException(
+          "the broker refused the amend: " + amended[0].getOrder().getRejectReason());
+    }
+    long lastSequence = last.getSequence();
     live.cancel(null); // disconnect: what happens next must not be lost
 
     // A filled order cannot be cancelled: the error's details say why.
@@ -150,17 +188,20 @@ public final class Strategy {
                   .addAccounts(account)
                   .setAfterSequence(lastSequence)
                   .build()));
-      follow(resumed, " (resumed)", lastSequence, order -> order.getOrderId().equals(limit.getOrderId())
-          && order.getStatus() == OrderStatus.ORDER_STATUS_CANCELED);
+      follow(resumed, " (resumed)", lastSequence,
+          update -> update.getOrder().getOrderId().equals(limit.getOrderId())
+              && update.getOrder().getStatus() == OrderStatus.ORDER_STATUS_CANCELED);
     } finally {
       resumedContext.cancel(null);
     }
 
-    Order done = filled.getOrder();
+    Order done = filled[0].getOrder();
+    Order terms = amended[0].getOrder();
     System.out.printf(
-        "strategy done: market order %s FILLED %s @ %s; limit order %s CANCELED; resumed after sequence %d%n",
+        "strategy done: market order %s FILLED %s @ %s; limit order %s REPLACED %s @ %s, then"
+            + " CANCELED; resumed after sequence %d%n",
         done.getOrderId(), done.getFilledQuantity(), done.getAverageFillPrice(), limit.getOrderId(),
-        lastSequence);
+        terms.getQuantity(), terms.getLimitPrice(), lastSequence);
   }
 
   private ExecutionServiceBlockingStub withDeadline() {
@@ -176,9 +217,14 @@ public final class Strategy {
             .setSide(Side.SIDE_BUY)
             .setClientOrderId("java-" + UUID.randomUUID())
             .build();
+    return retryUnknownOutcome(() -> withDeadline().placeOrder(request).getOrder());
+  }
+
+  /** Runs an idempotent call (same request, same key), again while its outcome is unknown. */
+  private static <T> T retryUnknownOutcome(Supplier<T> call) {
     for (int attempt = 1; ; attempt++) {
       try {
-        return withDeadline().placeOrder(request).getOrder();
+        return call.get();
       } catch (StatusRuntimeException e) {
         Status.Code code = e.getStatus().getCode();
         boolean unknownOutcome =
@@ -191,13 +237,14 @@ public final class Strategy {
     }
   }
 
-  /** Reads updates until one satisfies {@code done}; sequences must only grow. */
+  /** Reads order updates until one satisfies {@code done}; sequences must only grow. */
   private static OrderUpdate follow(
-      Iterator<SubscribeUpdatesResponse> stream, String label, long after, Predicate<Order> done) {
+      Iterator<SubscribeUpdatesResponse> stream, String label, long after,
+      Predicate<OrderUpdate> done) {
     while (stream.hasNext()) {
       SubscribeUpdatesResponse message = stream.next();
       if (!message.hasUpdate()) {
-        continue; // a heartbeat
+        continue; // a heartbeat, or a position or trading-state change
       }
       OrderUpdate update = message.getUpdate();
       if (update.getSequence() <= after) {
@@ -210,9 +257,10 @@ public final class Strategy {
         log("#%d%s fill %s %s @ %s (%s)", after, label, order.getOrderId(),
             update.getFill().getQuantity(), update.getFill().getPrice(), update.getFill().getExecId());
       } else {
-        log("#%d%s %s %s", after, label, order.getOrderId(), order.getStatus());
+        log("#%d%s %s %s (%s)", after, label, order.getOrderId(), order.getStatus(),
+            update.getKind());
       }
-      if (done.test(order)) {
+      if (done.test(update)) {
         return update;
       }
     }
