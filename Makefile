@@ -138,8 +138,10 @@ proto: setup
 # --- Benchmarks (bench/): make bench writes docs/benchmarks.{md,json} and docs/bench-*.png ---
 #
 # Load comes from Go programs in their own processes: ghz (pinned, from the Go
-# proxy) for unary calls and bench/streamclient for streams. A few minutes,
-# bounded; ARGS="--quick" for a smoke run, ARGS="--only fanout" for one scenario.
+# proxy) for unary calls and bench/streamclient for streams. About half an hour
+# on 2 cores, most of it writing the retention scenario's 10M-event journal;
+# bounded at 60 min. ARGS="--quick" for a smoke run (a few minutes),
+# ARGS="--only fanout" for one scenario.
 GHZ_VERSION := v0.120.0
 GHZ := $(TOOLS_BIN)/ghz
 GHZ_STAMP := .tools/.ghz-$(GHZ_VERSION)
@@ -149,7 +151,7 @@ BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml $(CONSTRAINTS) | sha256
 .PHONY: bench-tools
 
 bench: bench-tools
-	timeout --kill-after=30s 20m $(PY) -m bench --ghz $(GHZ) --stream-client $(STREAMCLIENT) $(ARGS)
+	timeout --kill-after=30s 60m $(PY) -m bench --ghz $(GHZ) --stream-client $(STREAMCLIENT) $(ARGS)
 
 bench-tools: setup $(BENCH_STAMP) $(GHZ_STAMP) $(STREAMCLIENT)
 
