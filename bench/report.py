@@ -505,6 +505,12 @@ def markdown(meta: dict[str, Any], results: dict[str, Any], judged: list[Target]
         + (" (**quick mode**: smaller, shorter)" if meta["quick"] else ""),
         f"- load average at the end (1, 5, 15 min): {', '.join(meta['load_average'])}: the"
         " machine is shared, and other work on it shows up in every figure",
+        *(
+            f'- {", ".join(run["scenarios"])}: measured later, by `make bench ARGS="--only '
+            f'{" ".join(run["scenarios"])}"` at commit {run["git"]} ({run["date"]}), and '
+            "merged into this run's results"
+            for run in meta.get("partial_runs", [])
+        ),
         "- Load generator and server share the 2 cores: ghz gets one (`--cpus 1`), the",
         "  server process the rest. Absolute numbers move with the machine; the ratios",
         "  to the echo server, measured minutes apart on the same cores, move much less.",
