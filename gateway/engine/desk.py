@@ -551,7 +551,9 @@ class OrderDesk:
         event = interpret.report_event(order, report, self._ledger.booked)
         if event is not None:
             order = self._emit_safely(event) or order
-        if interpret.may_have_missed_fills(order, report):
+        if interpret.may_have_missed_fills(order, report) or (
+            order.provisional is not None and interpret.ended_on_old_totals(order)
+        ):
             flight = self._inflight.of(order.order_id)
             if not flight.unverified:
                 flight.unverified = True

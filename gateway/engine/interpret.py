@@ -155,6 +155,23 @@ def may_have_missed_fills(order: Order, report: ExecutionReport) -> bool:
     return report.kind in (ReportKind.CANCELED, ReportKind.EXPIRED)
 
 
+def ended_on_old_totals(order: Order) -> bool:
+    """Whether ``order`` ended with a provisional part booked from a smaller total.
+
+    Executions beyond it were added exactly, the provisional part at the
+    broker's (rounded) average of that older total: the mix can miss the
+    broker's own average in its last digit. One more answer from the broker
+    re-books the part from its final totals (``catch_up``), so the order's
+    average is the broker's.
+    """
+    provisional = order.provisional
+    return (
+        order.is_terminal
+        and provisional is not None
+        and provisional.cumulative < order.filled_quantity
+    )
+
+
 def itemised_fills(order: Order, state: BrokerOrderState, booked: Booked) -> list[OrderFilled]:
     """The fills ``state`` lists that are not booked yet, in the broker's order."""
     return [

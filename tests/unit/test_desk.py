@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.brokers import BrokerTimeout, SubmitAck
+from gateway.brokers import BrokerTimeout, ExecutionReport, ReportKind, SubmitAck
 from gateway.brokers.base import BrokerOrderState
 from gateway.domain import (
     Fill,
@@ -30,6 +31,7 @@ from gateway.engine.ledger import Ledger
 from gateway.engine.messages import (
     Absent,
     BrokerOpenOrders,
+    BrokerReports,
     BrokerState,
     Cancel,
     CancelDone,
@@ -244,3 +246,33 @@ async def test_an_order_cancelled_in_doubt_that_never_arrived_is_rejected_after_
     desk.batch(Absent("o-1"))  # the broker has no such order
     assert desk.order("o-1").status is OrderStatus.REJECTED
     assert "never arrived" in desk.order("o-1").reject_reason
+
+
+async def test_an_order_that_ends_on_older_totals_asks_the_broker_once_for_its_final_ones() -> None:
+    # 4 booked from the broker's totals (their executions lost), then 6 more
+    # itemised: FILLED, with a provisional part priced at the older average.
+    desk = Desk()
+    order = await place(desk, "c-1")
+    desk.batch(SubmitDone(order.order_id, ack=SubmitAck("B-1")))
+    state = BrokerOrderState(
+        "acct-1", "c-1", "B-1", OrderStatus.PARTIALLY_FILLED, Decimal(4),
+        average_fill_price=Decimal("99.333333333"),
+    )  # fmt: skip
+    desk.batch(BrokerState(state))
+    fill = Fill("x-5", Decimal(6), Decimal(99), T0)
+    report = ExecutionReport(
+        ReportKind.FILL, "acct-1", "c-1", T0, "B-1", fill, filled_quantity=Decimal(10)
+    )
+    desk.batch(BrokerReports([report]))
+    ended = desk.order(order.order_id)
+    assert ended.status is OrderStatus.FILLED
+    assert [c for c in desk.work.calls if c[0] == "verify"] == [("verify", order.order_id)]
+    # The broker's final totals re-book the provisional part: its average stands.
+    final = dataclasses.replace(
+        state, status=OrderStatus.FILLED, filled_quantity=Decimal(10),
+        average_fill_price=Decimal("99.133333333"),
+    )  # fmt: skip
+    desk.batch(BrokerState(final))
+    assert desk.order(order.order_id).average_fill_price == Decimal("99.133333333")
+    desk.batch(BrokerReports([report]))  # a repeat changes nothing and asks nothing more
+    assert [c for c in desk.work.calls if c[0] == "verify"] == [("verify", order.order_id)]
