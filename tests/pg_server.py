@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.processes import missing
 
 START_TIMEOUT = 60.0
 _names = itertools.count(1)
@@ -208,9 +208,6 @@ def running_server() -> Iterator[PgServer]:
 def server_or_skip() -> Iterator[PgServer]:
     """``running_server`` for a test: skipped if PostgreSQL is missing, failed under CI=true."""
     if find_bindir() is None:
-        message = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; .ci/run installs it", pytrace=False)
-        pytest.skip(message)
+        missing("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does)")
     with running_server() as server:
         yield server

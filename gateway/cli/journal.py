@@ -88,16 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def salvage(data_dir: Path) -> int:
-    """Salvage the journal in ``data_dir``; exit 0 (salvaged or sound) or 1."""
+def _locked(data_dir: Path) -> DataDir | None:
+    """``data_dir`` with its journal, locked against a running gateway; None (said
+    on stderr) if it has no journal or is in use."""
     directory = DataDir(data_dir)
     if not directory.journal_path.is_file():
         print(f"gateway journal: no journal in {data_dir}", file=sys.stderr)
-        return 1
+        return None
     try:
         directory.acquire()
     except (DataDirBusy, OSError) as exc:
         print(f"gateway journal: {exc}", file=sys.stderr)
+        return None
+    return directory
+
+
+def salvage(data_dir: Path) -> int:
+    """Salvage the journal in ``data_dir``; exit 0 (salvaged or sound) or 1."""
+    directory = _locked(data_dir)
+    if directory is None:
         return 1
     try:
         journal = SqliteJournal.open(directory.journal_path, salvage=True)
@@ -123,14 +132,8 @@ def salvage(data_dir: Path) -> int:
 
 def migrate(data_dir: Path) -> int:
     """Migrate the journal in ``data_dir``; exit 0 (migrated or current), 65 if damaged, or 1."""
-    directory = DataDir(data_dir)
-    if not directory.journal_path.is_file():
-        print(f"gateway journal: no journal in {data_dir}", file=sys.stderr)
-        return 1
-    try:
-        directory.acquire()
-    except (DataDirBusy, OSError) as exc:
-        print(f"gateway journal: {exc}", file=sys.stderr)
+    directory = _locked(data_dir)
+    if directory is None:
         return 1
     try:
         done = journal_migrate(directory.journal_path)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.brokers.base import BrokerOrderState, ReplaceAck, SubmitAck
 from gateway.brokers.errors import BrokerTimeout
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -44,35 +46,17 @@ class Waiters:
 
     def ack_for(self, cl_ord_id: str) -> asyncio.Future[SubmitAck]:
         """The future an order's first report resolves (one per ClOrdID, shared)."""
-        future = self.acks.get(cl_ord_id)
-        if future is None or future.done():
-            future = self.acks[cl_ord_id] = asyncio.get_running_loop().create_future()
-        return future
+        return _shared_future(self.acks, cl_ord_id)
 
     def answer_ack(self, cl_ord_id: str, answer: SubmitAck | BaseException) -> None:
-        future = self.acks.pop(cl_ord_id, None)
-        if future is None or future.done():
-            return
-        if isinstance(answer, BaseException):
-            future.set_exception(answer)
-        else:
-            future.set_result(answer)
+        _answer(self.acks, cl_ord_id, answer)
 
     def replace_for(self, cl_ord_id: str) -> asyncio.Future[ReplaceAck]:
         """The future a replace's answer resolves (by the replace's ClOrdID, shared)."""
-        future = self.replaces.get(cl_ord_id)
-        if future is None or future.done():
-            future = self.replaces[cl_ord_id] = asyncio.get_running_loop().create_future()
-        return future
+        return _shared_future(self.replaces, cl_ord_id)
 
     def answer_replace(self, cl_ord_id: str, answer: ReplaceAck | BaseException) -> None:
-        future = self.replaces.pop(cl_ord_id, None)
-        if future is None or future.done():
-            return
-        if isinstance(answer, BaseException):
-            future.set_exception(answer)
-        else:
-            future.set_result(answer)
+        _answer(self.replaces, cl_ord_id, answer)
 
     def sent(self, seq: int, msg_type: str, ref: str) -> None:
         """Remember what our message ``seq`` was about, for a reject naming it."""
@@ -119,3 +103,22 @@ class RecentExecIds:
         if len(self._order) > self._limit:
             self._seen.discard(self._order.popleft())
         return False
+
+
+def _shared_future(waiting: dict[str, asyncio.Future[T]], key: str) -> asyncio.Future[T]:
+    """The pending future for ``key`` (callers asking again share it), new if none is."""
+    future = waiting.get(key)
+    if future is None or future.done():
+        future = waiting[key] = asyncio.get_running_loop().create_future()
+    return future
+
+
+def _answer(waiting: dict[str, asyncio.Future[T]], key: str, answer: T | BaseException) -> None:
+    """Resolve (and forget) ``key``'s future with ``answer``, if one is still waiting."""
+    future = waiting.pop(key, None)
+    if future is None or future.done():
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
